@@ -1,0 +1,1 @@
+//! Proc-macros for `__ex_table` entries (see issue 3).

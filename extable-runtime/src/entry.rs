@@ -1,0 +1,190 @@
+//! The one definition of an `__ex_table` entry.
+//!
+//! Every risky instruction gets one entry of three self-relative `i32` fields:
+//!
+//! | offset | field     | meaning                                                   |
+//! |--------|-----------|-----------------------------------------------------------|
+//! | 0      | `insn`    | address of the instruction that may fault                 |
+//! | 4      | `fixup`   | address execution resumes at when the fault is fixed      |
+//! | 8      | `handler` | address of the [`Handler`](crate::Handler) that fixes it  |
+//!
+//! "Self-relative" means: target = address of the field itself + its signed value, as in
+//! Linux's x86 tables of 4.6 to 5.15 (seed 001's `struct exception_table_entry { int insn,
+//! fixup, handler; }`). A self-relative table needs no relocations in a static or a
+//! position-independent image, and all three fields move together when the table is sorted.
+//!
+//! The macros emit this layout from assembly (see [`ASM_ENTRY_DIRECTIVES`]), the runtime
+//! searches and sorts it, and `extable-tool` reads and patches it in ELF files through
+//! [`FIELD_OFFSETS`] and [`adjust_for_move`]: one definition for all three.
+
+/// Name of the ELF section that holds the table.
+pub const SECTION: &str = "__ex_table";
+
+/// Size in bytes of one entry.
+pub const ENTRY_SIZE: usize = 12;
+
+/// Required alignment in bytes of the table and of each entry.
+pub const ENTRY_ALIGN: usize = 4;
+
+/// Byte offsets of the three self-relative fields: `insn`, `fixup`, `handler`.
+pub const FIELD_OFFSETS: [usize; 3] = [0, 4, 8];
+
+/// Name of the sort marker: a 32-bit word that starts at 1 and that `extable-tool sort` sets
+/// to 0 once the table is sorted in the file (Linux's `main_extable_sort_needed`).
+pub const SORT_MARKER_SYMBOL: &str = "extable_main_sort_needed";
+
+/// Symbol the linker defines at the start of [`SECTION`].
+pub const START_SYMBOL: &str = "__start___ex_table";
+
+/// Symbol the linker defines at the end of [`SECTION`].
+pub const STOP_SYMBOL: &str = "__stop___ex_table";
+
+/// Assembler directives that open the table section, for code that emits entries by hand.
+///
+/// Use as `.pushsection __ex_table, "a"` followed by `.balign 4` and three
+/// `.long TARGET - .` words, then `.popsection`. The `extable!` macros emit exactly this.
+pub const ASM_ENTRY_DIRECTIVES: &str = ".pushsection __ex_table, \"a\"\n.balign 4";
+
+/// One exception-table entry, exactly as it is laid out in `__ex_table`.
+///
+/// An entry is only meaningful at its place in the table: its fields are offsets from their
+/// own addresses. Copying an entry elsewhere changes what it points to; use
+/// [`ExceptionTableEntry::targets`] to read the absolute addresses.
+#[repr(C, align(4))]
+#[derive(Debug, PartialEq, Eq)]
+pub struct ExceptionTableEntry {
+    /// Self-relative offset of the faulting instruction.
+    pub insn: i32,
+    /// Self-relative offset of the fixup code.
+    pub fixup: i32,
+    /// Self-relative offset of the handler function.
+    pub handler: i32,
+}
+
+const _: () = assert!(core::mem::size_of::<ExceptionTableEntry>() == ENTRY_SIZE);
+const _: () = assert!(core::mem::align_of::<ExceptionTableEntry>() == ENTRY_ALIGN);
+
+/// The absolute addresses an entry points to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Targets {
+    /// Address of the faulting instruction.
+    pub insn: usize,
+    /// Address of the fixup.
+    pub fixup: usize,
+    /// Address of the handler function.
+    pub handler: usize,
+}
+
+/// Resolve a self-relative field at `field_addr`: `field_addr + offset`, wrapping like the
+/// address arithmetic of the machine.
+#[inline(always)]
+pub const fn resolve(field_addr: usize, offset: i32) -> usize {
+    field_addr.wrapping_add(offset as isize as usize)
+}
+
+/// The offset that makes a field at `field_addr` point to `target`, or `None` when the
+/// distance does not fit an `i32`.
+#[inline]
+pub fn offset_to(field_addr: u64, target: u64) -> Option<i32> {
+    let delta = target.wrapping_sub(field_addr) as i64;
+    i32::try_from(delta).ok()
+}
+
+/// The new value of a self-relative field whose entry moves by `delta` bytes
+/// (`new address - old address`), so that it keeps pointing at the same target.
+///
+/// This is the adjustment of Linux's `swap_ex`. `None` when the result overflows `i32`.
+#[inline]
+pub fn adjust_for_move(offset: i32, delta: i64) -> Option<i32> {
+    i32::try_from(i64::from(offset) - delta).ok()
+}
+
+impl ExceptionTableEntry {
+    /// The address of this entry's `insn` field.
+    #[inline(always)]
+    fn base(&self) -> usize {
+        self as *const Self as usize
+    }
+
+    /// Address of the instruction this entry covers (Linux's `ex_to_insn`).
+    #[inline(always)]
+    pub fn insn_addr(&self) -> usize {
+        resolve(self.base() + FIELD_OFFSETS[0], self.insn)
+    }
+
+    /// Address execution resumes at when the handler fixes a fault (`ex_fixup_addr`).
+    #[inline(always)]
+    pub fn fixup_addr(&self) -> usize {
+        resolve(self.base() + FIELD_OFFSETS[1], self.fixup)
+    }
+
+    /// Address of this entry's handler function.
+    #[inline(always)]
+    pub fn handler_addr(&self) -> usize {
+        resolve(self.base() + FIELD_OFFSETS[2], self.handler)
+    }
+
+    /// All three absolute addresses.
+    #[inline]
+    pub fn targets(&self) -> Targets {
+        Targets {
+            insn: self.insn_addr(),
+            fixup: self.fixup_addr(),
+            handler: self.handler_addr(),
+        }
+    }
+
+    /// Build the field values of an entry placed at `entry_addr` that points to `targets`.
+    /// `None` when a distance does not fit an `i32`.
+    pub fn encode(entry_addr: usize, targets: Targets) -> Option<[i32; 3]> {
+        let at = |i: usize| (entry_addr + FIELD_OFFSETS[i]) as u64;
+        Some([
+            offset_to(at(0), targets.insn as u64)?,
+            offset_to(at(1), targets.fixup as u64)?,
+            offset_to(at(2), targets.handler as u64)?,
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_resolve_relative_to_their_own_address() {
+        let table = [
+            ExceptionTableEntry {
+                insn: 0x100,
+                fixup: 0x200,
+                handler: -0x10,
+            },
+            ExceptionTableEntry {
+                insn: 0,
+                fixup: 0,
+                handler: 0,
+            },
+        ];
+        let base = table.as_ptr() as usize;
+        assert_eq!(table[0].insn_addr(), base + 0x100);
+        assert_eq!(table[0].fixup_addr(), base + 4 + 0x200);
+        assert_eq!(table[0].handler_addr(), base + 8 - 0x10);
+        assert_eq!(table[1].insn_addr(), base + 12);
+        assert_eq!(table[1].handler_addr(), base + 20);
+    }
+
+    #[test]
+    fn encode_round_trips_and_refuses_overflow() {
+        let t = Targets {
+            insn: 0x4000_0000,
+            fixup: 0x4000_0100,
+            handler: 0x3fff_0000,
+        };
+        let f = ExceptionTableEntry::encode(0x4010_0000, t).unwrap();
+        assert_eq!(f[0], 0x4000_0000 - 0x4010_0000);
+        assert_eq!(f[2], 0x3fff_0000 - 0x4010_0008);
+        assert_eq!(offset_to(0, 1 << 31), None);
+        assert_eq!(offset_to(1 << 31, 0), Some(i32::MIN));
+        assert_eq!(adjust_for_move(i32::MIN, 1), None);
+        assert_eq!(adjust_for_move(10, 12), Some(-2));
+    }
+}

@@ -1,0 +1,486 @@
+//! The tables: the main one the linker collects, and module tables registered at run time.
+//!
+//! As in Linux's `kernel/extable.c`, a lookup searches the main table first, then every
+//! registered module. The main table is sorted at build time by `extable-tool sort`, which
+//! clears the sort marker; a table whose marker is still set is checked at init in O(n),
+//! sorted in place when the caller says it is writable, and otherwise searched linearly, so
+//! a lookup is always correct.
+
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+
+use crate::entry::{ExceptionTableEntry, ENTRY_SIZE};
+use crate::report::{report, Level};
+use crate::search::{search, search_linear};
+use crate::sort::{is_sorted, sort, SortError};
+
+/// How a table came to be searchable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// `extable-tool sort` sorted it in the file and cleared the marker; verified at init.
+    SortedByTool,
+    /// Already in order although the marker was set.
+    AlreadySorted,
+    /// Sorted in place at init.
+    SortedAtInit,
+    /// Not sorted and not writable (or not sortable): searched linearly.
+    Unsorted,
+}
+
+/// What init found out about a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableReport {
+    /// Number of entries.
+    pub entries: usize,
+    /// How lookups will work.
+    pub order: Order,
+    /// Entries that share an instruction with the previous entry but not its fixup or handler
+    /// (each is reported through [`crate::report`]). Checked on sorted tables only.
+    pub conflicts: usize,
+    /// Identical duplicate entries: legal, counted for information.
+    pub duplicates: usize,
+    /// Set when the marker said "sorted" but the table was not: a broken build step.
+    pub marker_lied: bool,
+}
+
+/// Count identical and conflicting neighbours of a sorted table, reporting each conflict.
+fn scan_duplicates(name: &str, table: &[ExceptionTableEntry]) -> (usize, usize) {
+    let (mut conflicts, mut duplicates) = (0, 0);
+    for (i, pair) in table.windows(2).enumerate() {
+        let (a, b) = (pair[0].targets(), pair[1].targets());
+        if a.insn != b.insn {
+            continue;
+        }
+        if a == b {
+            duplicates += 1;
+        } else {
+            conflicts += 1;
+            report(
+                Level::Warning,
+                format_args!(
+                    "extable: {name}: conflicting entries {} and {} for insn {:#x}: fixup {:#x}/{:#x}, handler {:#x}/{:#x}",
+                    i, i + 1, a.insn, a.fixup, b.fixup, a.handler, b.handler
+                ),
+            );
+        }
+    }
+    (conflicts, duplicates)
+}
+
+/// The order a table is in, and whether the marker claimed a sort that did not happen.
+fn classify(name: &str, table: &[ExceptionTableEntry], marker_sorted: bool) -> (Order, bool) {
+    let sorted = is_sorted(table);
+    let marker_lied = marker_sorted && !sorted;
+    if marker_lied {
+        report(
+            Level::Warning,
+            format_args!("extable: {name}: marked sorted but is not"),
+        );
+    }
+    let order = match (sorted, marker_sorted) {
+        (true, true) => Order::SortedByTool,
+        (true, false) => Order::AlreadySorted,
+        (false, _) => Order::Unsorted,
+    };
+    (order, marker_lied)
+}
+
+/// Describe a table whose order is settled.
+fn finish(
+    name: &str,
+    table: &[ExceptionTableEntry],
+    order: Order,
+    marker_lied: bool,
+) -> TableReport {
+    let (conflicts, duplicates) = if order == Order::Unsorted {
+        (0, 0)
+    } else {
+        scan_duplicates(name, table)
+    };
+    TableReport {
+        entries: table.len(),
+        order,
+        conflicts,
+        duplicates,
+        marker_lied,
+    }
+}
+
+/// Check a table that must not be written.
+fn prepare_readonly(name: &str, table: &[ExceptionTableEntry], marker_sorted: bool) -> TableReport {
+    let (order, marker_lied) = classify(name, table, marker_sorted);
+    finish(name, table, order, marker_lied)
+}
+
+/// Check a writable table and sort it in place when it is out of order.
+fn prepare_writable(
+    name: &str,
+    table: &mut [ExceptionTableEntry],
+    marker_sorted: bool,
+) -> TableReport {
+    let (mut order, marker_lied) = classify(name, table, marker_sorted);
+    if order == Order::Unsorted {
+        order = match sort(table) {
+            Ok(()) => Order::SortedAtInit,
+            Err(SortError::OffsetOverflow { index }) => {
+                report(
+                    Level::Warning,
+                    format_args!("extable: {name}: entry {index} cannot move without overflow; searching linearly"),
+                );
+                Order::Unsorted
+            }
+        };
+    }
+    finish(name, table, order, marker_lied)
+}
+
+/// Search `table` the way its order allows.
+fn lookup(
+    table: &[ExceptionTableEntry],
+    order: Order,
+    addr: usize,
+) -> Option<&ExceptionTableEntry> {
+    match order {
+        Order::Unsorted => search_linear(table, addr),
+        _ => search(table, addr),
+    }
+}
+
+const STATE_UNINIT: u8 = 0;
+const STATE_BUSY: u8 = 1;
+
+fn encode_order(order: Order) -> u8 {
+    match order {
+        Order::SortedByTool => 2,
+        Order::AlreadySorted => 3,
+        Order::SortedAtInit => 4,
+        Order::Unsorted => 5,
+    }
+}
+
+fn decode_order(state: u8) -> Option<Order> {
+    match state {
+        2 => Some(Order::SortedByTool),
+        3 => Some(Order::AlreadySorted),
+        4 => Some(Order::SortedAtInit),
+        5 => Some(Order::Unsorted),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The main table.
+
+/// The sort marker: 1 until `extable-tool sort` writes 0 into the file
+/// (see [`crate::entry::SORT_MARKER_SYMBOL`]). An atomic, so the compiler never folds it.
+#[export_name = "extable_main_sort_needed"]
+#[used]
+static SORT_NEEDED: AtomicU32 = AtomicU32::new(1);
+
+// An empty piece of the section, with a symbol in it that `main_table` refers to: it keeps
+// `__ex_table` (and so `__start___ex_table`) in every image, even one without entries.
+core::arch::global_asm!(
+    ".pushsection __ex_table, \"a\"",
+    ".balign 4",
+    ".globl extable_section_anchor",
+    "extable_section_anchor:",
+    ".popsection",
+);
+
+extern "C" {
+    static __start___ex_table: [ExceptionTableEntry; 0];
+    static __stop___ex_table: [ExceptionTableEntry; 0];
+    static extable_section_anchor: [ExceptionTableEntry; 0];
+}
+
+static MAIN_STATE: AtomicU8 = AtomicU8::new(STATE_UNINIT);
+
+/// Whether the build step marked the main table as sorted.
+pub fn main_marked_sorted() -> bool {
+    SORT_NEEDED.load(Ordering::Relaxed) == 0
+}
+
+/// The main table's bounds, as the linker placed them.
+fn main_bounds() -> (*mut ExceptionTableEntry, usize) {
+    // Taking the address of an extern static reads nothing.
+    let (start, stop, anchor) = (
+        core::ptr::addr_of!(__start___ex_table) as usize,
+        core::ptr::addr_of!(__stop___ex_table) as usize,
+        core::ptr::addr_of!(extable_section_anchor) as usize,
+    );
+    debug_assert!(start <= anchor && anchor <= stop);
+    let len = stop.saturating_sub(start) / ENTRY_SIZE;
+    (start as *mut ExceptionTableEntry, len)
+}
+
+/// The main table, as the linker collected it from `__ex_table`.
+pub fn main_entries() -> &'static [ExceptionTableEntry] {
+    let (start, len) = main_bounds();
+    // SAFETY: the linker places `len` entries between the start and stop symbols; they live
+    // for the whole program. Writers (`init_main_table_writable`) run before any reader.
+    unsafe { core::slice::from_raw_parts(start, len) }
+}
+
+fn init_main(writable: bool) -> TableReport {
+    let (start, len) = main_bounds();
+    let report = if writable {
+        // SAFETY: the caller of `init_main_table_writable` guarantees the section is
+        // writable and that nothing else reads it while it is being sorted.
+        let table = unsafe { core::slice::from_raw_parts_mut(start, len) };
+        prepare_writable("main", table, main_marked_sorted())
+    } else {
+        prepare_readonly("main", main_entries(), main_marked_sorted())
+    };
+    MAIN_STATE.store(encode_order(report.order), Ordering::Release);
+    report
+}
+
+/// Check the main table without writing it: verify its order in O(n) and pick the search
+/// (binary when sorted, linear otherwise). Idempotent; called lazily by the first lookup.
+pub fn init_main_table() -> TableReport {
+    init_main(false)
+}
+
+/// Check the main table and sort it in place if needed (Linux's boot-time `sort_main_extable`).
+///
+/// # Safety
+/// The `__ex_table` section must be mapped writable, and no fault may be looked up
+/// concurrently (call it once, early, before anything can fault).
+pub unsafe fn init_main_table_writable() -> TableReport {
+    init_main(true)
+}
+
+fn main_order() -> Order {
+    let state = MAIN_STATE.load(Ordering::Acquire);
+    match decode_order(state) {
+        Some(order) => order,
+        None => init_main_table().order,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Module tables.
+
+/// How many module tables can be registered at once.
+pub const MAX_MODULES: usize = 32;
+
+/// A loadable module's exception table (Linux's `mod->extable` / `num_exentries`).
+///
+/// Declared as a `static`, loaded with the module's (relocated, writable) table, then
+/// registered with [`register_module`].
+pub struct Module {
+    name: &'static str,
+    entries: AtomicPtr<ExceptionTableEntry>,
+    len: AtomicUsize,
+    state: AtomicU8,
+    init_start: AtomicUsize,
+    init_end: AtomicUsize,
+    // Exclusive access for `load`/`trim_init`; lookups only read.
+    _writer: UnsafeCell<()>,
+}
+
+// SAFETY: all shared state is atomic; the table itself is only written by `load` and
+// `trim_init`, whose contracts exclude concurrent lookups in this module.
+unsafe impl Sync for Module {}
+
+impl Module {
+    /// An empty module slot named `name`.
+    pub const fn new(name: &'static str) -> Self {
+        Module {
+            name,
+            entries: AtomicPtr::new(core::ptr::null_mut()),
+            len: AtomicUsize::new(0),
+            state: AtomicU8::new(STATE_UNINIT),
+            init_start: AtomicUsize::new(0),
+            init_end: AtomicUsize::new(0),
+            _writer: UnsafeCell::new(()),
+        }
+    }
+
+    /// The module's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Attach the module's table and the address range of its init code, sorting the table in
+    /// place (modules' tables are sorted after relocation, as in Linux's `module_sort_extable`).
+    ///
+    /// # Safety
+    /// `entries` must be the module's relocated table and stay valid until the module is
+    /// unregistered; no lookup may run in this module during the call.
+    pub unsafe fn load(
+        &self,
+        entries: &'static mut [ExceptionTableEntry],
+        init: core::ops::Range<usize>,
+    ) -> TableReport {
+        self.state.store(STATE_BUSY, Ordering::Release);
+        let report = prepare_writable(self.name, entries, false);
+        self.init_start.store(init.start, Ordering::Relaxed);
+        self.init_end.store(init.end, Ordering::Relaxed);
+        self.len.store(entries.len(), Ordering::Relaxed);
+        self.entries.store(entries.as_mut_ptr(), Ordering::Relaxed);
+        self.state
+            .store(encode_order(report.order), Ordering::Release);
+        report
+    }
+
+    /// The entries currently searched.
+    pub fn entries(&self) -> &[ExceptionTableEntry] {
+        if decode_order(self.state.load(Ordering::Acquire)).is_none() {
+            return &[];
+        }
+        let ptr = self.entries.load(Ordering::Relaxed);
+        // SAFETY: `load` stored a live table of at least `len` entries.
+        unsafe { core::slice::from_raw_parts(ptr, self.len.load(Ordering::Relaxed)) }
+    }
+
+    /// Look `addr` up in this module.
+    pub fn search(&self, addr: usize) -> Option<&ExceptionTableEntry> {
+        let order = decode_order(self.state.load(Ordering::Acquire))?;
+        lookup(self.entries(), order, addr)
+    }
+
+    /// Drop the entries whose instruction lies in the module's init region, once that region
+    /// is freed (Linux's `trim_init_extable`, which trims only the ends of the table; here a
+    /// run in the middle is removed too, by moving the tail down). Returns how many entries
+    /// were dropped.
+    ///
+    /// # Safety
+    /// No lookup may run in this module during the call, and the init code must never run
+    /// again.
+    pub unsafe fn trim_init(&self) -> usize {
+        let Some(order) = decode_order(self.state.load(Ordering::Acquire)) else {
+            return 0;
+        };
+        let (lo, hi) = (
+            self.init_start.load(Ordering::Relaxed),
+            self.init_end.load(Ordering::Relaxed),
+        );
+        let ptr = self.entries.load(Ordering::Relaxed);
+        let len = self.len.load(Ordering::Relaxed);
+        // SAFETY: exclusive access by the caller's contract; `load` stored a live table.
+        let table = unsafe { core::slice::from_raw_parts_mut(ptr, len) };
+        let inside = |e: &ExceptionTableEntry| (lo..hi).contains(&e.insn_addr());
+        let kept = if order == Order::Unsorted {
+            compact_unsorted(table, inside)
+        } else {
+            compact_sorted(table, inside)
+        };
+        self.len.store(kept, Ordering::Release);
+        len - kept
+    }
+}
+
+/// Remove the (contiguous) run of entries matching `inside` from a sorted table by moving the
+/// tail down; returns the new length.
+fn compact_sorted(
+    table: &mut [ExceptionTableEntry],
+    inside: impl Fn(&ExceptionTableEntry) -> bool,
+) -> usize {
+    let Some(first) = table.iter().position(&inside) else {
+        return table.len();
+    };
+    let run = table[first..].iter().take_while(|e| inside(e)).count();
+    move_down(table, first + run, first);
+    table.len() - run
+}
+
+/// Remove every entry matching `inside` from an unsorted table, keeping the others' order.
+fn compact_unsorted(
+    table: &mut [ExceptionTableEntry],
+    inside: impl Fn(&ExceptionTableEntry) -> bool,
+) -> usize {
+    let mut kept = 0;
+    for i in 0..table.len() {
+        if !inside(&table[i]) {
+            move_entry(table, i, kept);
+            kept += 1;
+        }
+    }
+    kept
+}
+
+/// Move entries `from..` to start at `to` (`to <= from`), keeping their targets.
+fn move_down(table: &mut [ExceptionTableEntry], from: usize, to: usize) {
+    for (k, i) in (from..table.len()).enumerate() {
+        move_entry(table, i, to + k);
+    }
+}
+
+/// Copy entry `from` to slot `to`, adjusting its offsets; an entry whose target is out of
+/// reach from the new slot keeps its old offsets and is reported (the sort's movability
+/// check at load makes this unreachable for loaded tables).
+fn move_entry(table: &mut [ExceptionTableEntry], from: usize, to: usize) {
+    if from == to {
+        return;
+    }
+    let targets = table[from].targets();
+    let at = table.as_ptr() as usize + to * ENTRY_SIZE;
+    match ExceptionTableEntry::encode(at, targets) {
+        Some([insn, fixup, handler]) => {
+            table[to] = ExceptionTableEntry {
+                insn,
+                fixup,
+                handler,
+            }
+        }
+        None => report(
+            Level::Fatal,
+            format_args!("extable: entry {from} cannot move to {to}"),
+        ),
+    }
+}
+
+static MODULES: [AtomicPtr<Module>; MAX_MODULES] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_MODULES];
+
+/// The registry is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegistryFull;
+
+/// Make a loaded module's table searchable by [`search_exception_tables`].
+pub fn register_module(module: &'static Module) -> Result<(), RegistryFull> {
+    let ptr = module as *const Module as *mut Module;
+    for slot in &MODULES {
+        if slot
+            .compare_exchange(
+                core::ptr::null_mut(),
+                ptr,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            return Ok(());
+        }
+    }
+    Err(RegistryFull)
+}
+
+/// Stop searching a module's table (before its memory is freed).
+pub fn unregister_module(module: &'static Module) {
+    let ptr = module as *const Module as *mut Module;
+    for slot in &MODULES {
+        let _ = slot.compare_exchange(
+            ptr,
+            core::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
+}
+
+/// Find the entry for a faulting instruction at `addr`: the main table first, then each
+/// registered module (Linux's `search_exception_tables`).
+pub fn search_exception_tables(addr: usize) -> Option<&'static ExceptionTableEntry> {
+    if let Some(entry) = lookup(main_entries(), main_order(), addr) {
+        return Some(entry);
+    }
+    MODULES.iter().find_map(|slot| {
+        let module = slot.load(Ordering::Acquire);
+        // SAFETY: registered modules are `&'static Module`.
+        (!module.is_null())
+            .then(|| unsafe { &*module })
+            .and_then(|m| m.search(addr))
+    })
+}

@@ -1,0 +1,1 @@
+//! Sort, check and dump exception tables in ELF files (see issue 4).
