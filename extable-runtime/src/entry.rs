@@ -39,11 +39,20 @@ pub const START_SYMBOL: &str = "__start___ex_table";
 /// Symbol the linker defines at the end of [`SECTION`].
 pub const STOP_SYMBOL: &str = "__stop___ex_table";
 
+/// The section flags every piece of `__ex_table` is emitted with: allocated (`a`) and
+/// retained (`R`, `SHF_GNU_RETAIN`).
+///
+/// Retention matters: GNU ld 2.40 garbage-collects an input section that nothing references
+/// even when `__start___ex_table` is used, so without `R` a hosted binary links with an empty
+/// table. And all pieces in one object must agree: the assembler rejects a section reopened
+/// with other flags ("changed section flags for __ex_table").
+pub const ASM_SECTION_FLAGS: &str = "aR";
+
 /// Assembler directives that open the table section, for code that emits entries by hand.
 ///
-/// Use as `.pushsection __ex_table, "a"` followed by `.balign 4` and three
-/// `.long TARGET - .` words, then `.popsection`. The `extable!` macros emit exactly this.
-pub const ASM_ENTRY_DIRECTIVES: &str = ".pushsection __ex_table, \"a\"\n.balign 4";
+/// Use as `.pushsection __ex_table, "aR"` followed by `.balign 4` and three
+/// `.long TARGET - .` words, then `.popsection`. The `extable` macros emit exactly this.
+pub const ASM_ENTRY_DIRECTIVES: &str = ".pushsection __ex_table, \"aR\"\n.balign 4";
 
 /// One exception-table entry, exactly as it is laid out in `__ex_table`.
 ///

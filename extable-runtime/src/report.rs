@@ -30,6 +30,17 @@ pub fn set_reporter(reporter: Reporter) {
     REPORTER.store(reporter as *mut (), Ordering::Release);
 }
 
+/// Install `reporter` unless a reporter is installed already (used by backends that have a
+/// sensible default, such as the hosted one's standard error).
+pub fn set_default_reporter(reporter: Reporter) {
+    let _ = REPORTER.compare_exchange(
+        core::ptr::null_mut(),
+        reporter as *mut (),
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+}
+
 /// Emit one report through the installed reporter and count it.
 pub fn report(level: Level, args: fmt::Arguments<'_>) {
     match level {

@@ -177,10 +177,11 @@ fn decode_order(state: u8) -> Option<Order> {
 #[used]
 static SORT_NEEDED: AtomicU32 = AtomicU32::new(1);
 
-// An empty piece of the section, with a symbol in it that `main_table` refers to: it keeps
+// An empty piece of the section, with a symbol in it that `main_bounds` refers to: it keeps
 // `__ex_table` (and so `__start___ex_table`) in every image, even one without entries.
+// Flags "aR" as every entry (see `entry::ASM_SECTION_FLAGS`): one object may not mix flags.
 core::arch::global_asm!(
-    ".pushsection __ex_table, \"a\"",
+    ".pushsection __ex_table, \"aR\"",
     ".balign 4",
     ".globl extable_section_anchor",
     "extable_section_anchor:",

@@ -4,7 +4,7 @@ use crate::regs::ExRegs;
 
 /// `x0..=x30`, then sp, pc and pstate.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PtRegs {
     /// x0..x30.
     pub regs: [u64; 31],
@@ -14,17 +14,6 @@ pub struct PtRegs {
     pub pc: u64,
     /// The saved PSTATE (SPSR_EL1).
     pub pstate: u64,
-}
-
-impl Default for PtRegs {
-    fn default() -> Self {
-        PtRegs {
-            regs: [0; 31],
-            sp: 0,
-            pc: 0,
-            pstate: 0,
-        }
-    }
 }
 
 /// Size of [`PtRegs`] in bytes, for entry stubs written in assembly.
