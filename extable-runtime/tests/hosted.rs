@@ -85,32 +85,43 @@ macro_rules! probe_store_ret {
     ($p:expr, $value:expr, $h:path) => {{
         let ret: usize;
         // SAFETY: the store that may fault is covered by the entry; the fixup is the end of
-        // the block.
+        // the block. The return register starts at 0.
         #[cfg(target_arch = "x86_64")]
         unsafe {
             core::arch::asm!(
-                "xor eax, eax",
                 "2: mov [{p}], {v}",
                 "3:",
                 ".pushsection __ex_table, \"aR\"",
                 ".balign 4",
                 ".long 2b - ., 3b - ., {h} - .",
                 ".popsection",
-                p = in(reg) $p, v = in(reg) $value, out("rax") ret, h = sym $h,
+                p = in(reg) $p, v = in(reg) $value, inout("rax") 0usize => ret, h = sym $h,
             )
         }
         // SAFETY: as above.
-        #[cfg(any(target_arch = "arm", target_arch = "aarch64"))]
+        #[cfg(target_arch = "arm")]
         unsafe {
             core::arch::asm!(
-                "mov {r}, #0",
                 "2: str {v}, [{p}]",
                 "3:",
                 ".pushsection __ex_table, \"aR\"",
                 ".balign 4",
                 ".long 2b - ., 3b - ., {h} - .",
                 ".popsection",
-                p = in(reg) $p, v = in(reg) $value, r = inout("r0") 0usize => ret, h = sym $h,
+                p = in(reg) $p, v = in(reg) $value, inout("r0") 0usize => ret, h = sym $h,
+            )
+        }
+        // SAFETY: as above.
+        #[cfg(target_arch = "aarch64")]
+        unsafe {
+            core::arch::asm!(
+                "2: str {v}, [{p}]",
+                "3:",
+                ".pushsection __ex_table, \"aR\"",
+                ".balign 4",
+                ".long 2b - ., 3b - ., {h} - .",
+                ".popsection",
+                p = in(reg) $p, v = in(reg) $value, inout("x0") 0usize => ret, h = sym $h,
             )
         }
         ret
@@ -194,19 +205,31 @@ fn efault_with_clear_zeroes_the_output_register() {
             h = sym extable_runtime::handlers::efault::<2, 0>,
         )
     }
-    // SAFETY: as above; efault::<1 (r1/x1), 0 (r0/x0)>.
-    #[cfg(any(target_arch = "arm", target_arch = "aarch64"))]
+    // SAFETY: as above; efault::<1 (r1), 0 (r0)>.
+    #[cfg(target_arch = "arm")]
     unsafe {
         core::arch::asm!(
-            "mov r0, #99",
-            "mov r1, #0",
             "2: ldr r0, [{p}]",
             "3:",
             ".pushsection __ex_table, \"aR\"",
             ".balign 4",
             ".long 2b - ., 3b - ., {h} - .",
             ".popsection",
-            p = in(reg) 0usize, out("r0") out, out("r1") err,
+            p = in(reg) 0usize, inout("r0") 99usize => out, inout("r1") 0usize => err,
+            h = sym extable_runtime::handlers::efault::<1, 0>,
+        )
+    }
+    // SAFETY: as above; efault::<1 (x1), 0 (x0)>.
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!(
+            "2: ldr x0, [{p}]",
+            "3:",
+            ".pushsection __ex_table, \"aR\"",
+            ".balign 4",
+            ".long 2b - ., 3b - ., {h} - .",
+            ".popsection",
+            p = in(reg) 0usize, inout("x0") 99usize => out, inout("x1") 0usize => err,
             h = sym extable_runtime::handlers::efault::<1, 0>,
         )
     }
@@ -236,13 +259,27 @@ fn decline(_: &ExceptionTableEntry, _: &mut dyn ExRegs, _: &Trap) -> bool {
 }
 
 /// Runs `scenario` in a child process (this test binary, filtered to one test) and returns
-/// its status and standard error.
+/// its status and standard error. Under qemu-user (cross-testing without binfmt) the binary
+/// cannot exec itself, so the child then runs under the emulator named by `EXTABLE_QEMU`.
 fn in_child(test_name: &str, scenario: &str) -> (std::process::ExitStatus, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("EXTABLE_CHILD", scenario)
-        .output()
-        .expect("run the child");
+    let exe = std::env::current_exe().unwrap();
+    let args = [test_name, "--exact", "--nocapture", "--test-threads=1"];
+    let run = |cmd: &mut Command| {
+        cmd.args(args)
+            .env("EXTABLE_CHILD", scenario)
+            .output()
+            .ok()
+            .filter(|out| out.status.code() != Some(127))
+    };
+    let out = run(&mut Command::new(&exe)).or_else(|| {
+        let qemu =
+            std::env::var("EXTABLE_QEMU").expect("cannot exec the test binary; set EXTABLE_QEMU");
+        let mut words = qemu.split_whitespace();
+        let mut cmd = Command::new(words.next().expect("EXTABLE_QEMU names a program"));
+        cmd.args(words).arg(&exe);
+        run(&mut cmd)
+    });
+    let out = out.expect("run the child");
     (
         out.status,
         String::from_utf8_lossy(&out.stderr).into_owned(),
