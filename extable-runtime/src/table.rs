@@ -485,3 +485,73 @@ pub fn search_exception_tables(addr: usize) -> Option<&'static ExceptionTableEnt
             .and_then(|m| m.search(addr))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entry::Targets;
+    use std::vec::Vec;
+
+    fn table_with_insns(insns: &[usize]) -> Vec<ExceptionTableEntry> {
+        let mut table: Vec<ExceptionTableEntry> = insns
+            .iter()
+            .map(|_| ExceptionTableEntry {
+                insn: 0,
+                fixup: 0,
+                handler: 0,
+            })
+            .collect();
+        let base = table.as_ptr() as usize;
+        for (i, &insn) in insns.iter().enumerate() {
+            let targets = Targets {
+                insn: base + insn,
+                fixup: base + insn + 1,
+                handler: base,
+            };
+            let [insn, fixup, handler] =
+                ExceptionTableEntry::encode(base + i * ENTRY_SIZE, targets).unwrap();
+            table[i] = ExceptionTableEntry {
+                insn,
+                fixup,
+                handler,
+            };
+        }
+        table
+    }
+
+    #[test]
+    fn unsorted_read_only_table_is_searched_linearly_and_left_alone() {
+        let table = table_with_insns(&[0x300, 0x100, 0x200]);
+        let before: Vec<i32> = table.iter().map(|e| e.insn).collect();
+        let report = prepare_readonly("ro", &table, false);
+        assert_eq!(report.order, Order::Unsorted);
+        let after: Vec<i32> = table.iter().map(|e| e.insn).collect();
+        assert_eq!(before, after);
+        let base = table.as_ptr() as usize;
+        for insn in [0x100, 0x200, 0x300] {
+            assert_eq!(
+                lookup(&table, report.order, base + insn).map(|e| e.fixup_addr()),
+                Some(base + insn + 1)
+            );
+        }
+        // The binary search would miss on this table: the order really matters.
+        assert!(search(&table, base + 0x300).is_none() || search(&table, base + 0x100).is_none());
+    }
+
+    #[test]
+    fn a_marker_that_claims_a_sort_that_did_not_happen_is_caught() {
+        let mut table = table_with_insns(&[0x300, 0x100]);
+        let report = prepare_writable("lie", &mut table, true);
+        assert!(report.marker_lied);
+        assert_eq!(report.order, Order::SortedAtInit);
+        let sorted = table_with_insns(&[0x100, 0x300]);
+        assert_eq!(
+            prepare_readonly("ok", &sorted, true).order,
+            Order::SortedByTool
+        );
+        assert_eq!(
+            prepare_readonly("ok", &sorted, false).order,
+            Order::AlreadySorted
+        );
+    }
+}
