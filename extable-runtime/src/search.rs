@@ -17,44 +17,56 @@ const PREFETCH_MIN_LEN: usize = 1 << 12;
 /// duplicates (see [`crate::table`]) the last one is.
 #[inline]
 pub fn search(table: &[ExceptionTableEntry], addr: usize) -> Option<&ExceptionTableEntry> {
-    let mut len = table.len();
-    if len == 0 {
+    if table.is_empty() {
         return None;
     }
-    let mut base = 0usize;
-    let prefetch = len >= PREFETCH_MIN_LEN;
-    while len > 1 {
-        let half = len / 2;
-        if prefetch {
-            prefetch_entry(table, base + half / 2);
-            prefetch_entry(table, base + half + half / 2);
-        }
-        // Branchless step: keep `base` or move to the middle, depending on the compare.
-        let mid = base + half;
-        base = if table[mid].insn_addr() <= addr {
-            mid
-        } else {
-            base
-        };
-        len -= half;
-    }
-    let entry = &table[base];
+    let entry = if table.len() >= PREFETCH_MIN_LEN {
+        lower_bound::<true>(table, addr)
+    } else {
+        lower_bound::<false>(table, addr)
+    };
     (entry.insn_addr() == addr).then_some(entry)
 }
 
+/// The last entry whose instruction is at or below `addr` (or the first entry). The loop has
+/// no data-dependent branch: each step is a conditional move, and the trip count depends
+/// only on the length.
 #[inline(always)]
-fn prefetch_entry(table: &[ExceptionTableEntry], index: usize) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(entry) = table.get(index) {
-        // SAFETY: prefetch is a hint; the pointer comes from a live reference.
+fn lower_bound<const PREFETCH: bool>(
+    table: &[ExceptionTableEntry],
+    addr: usize,
+) -> &ExceptionTableEntry {
+    let mut base = table.as_ptr();
+    let mut len = table.len();
+    while len > 1 {
+        let half = len / 2;
+        // SAFETY: `base + len` never passes the end of `table` (it starts there, and each step
+        // either keeps `base` and drops the top `half`, or moves `base` up by `half` and drops
+        // `half`), so `base + half` and the prefetched `base + half / 2` and
+        // `base + half + half / 2` (all below `base + len`) are inside the table.
         unsafe {
-            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                entry as *const ExceptionTableEntry as *const i8,
-            )
+            let mid = base.add(half);
+            if PREFETCH {
+                prefetch(base.add(half / 2));
+                prefetch(mid.add(half / 2));
+            }
+            base = core::hint::select_unpredictable((*mid).insn_addr() <= addr, mid, base);
         }
+        len -= half;
+    }
+    // SAFETY: `base` points inside the non-empty table (see above).
+    unsafe { &*base }
+}
+
+#[inline(always)]
+fn prefetch(entry: *const ExceptionTableEntry) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetch is a hint and never faults; the pointer is inside the table.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(entry as *const i8)
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (table, index);
+    let _ = entry;
 }
 
 /// Find the entry for `addr` by looking at every entry: correct on an unsorted table.
