@@ -1,1 +1,213 @@
-//! Sort, check and dump exception tables in ELF files (see issue 4).
+//! `extable-tool`: sort, check and dump exception tables (`__ex_table`) in ELF files, as a
+//! command-line tool and as a library for build scripts, xtasks and linker wrappers.
+//!
+//! Linux sorts its table at build time with `scripts/sorttable` and checks it with modpost;
+//! this crate does both, for this project's table format ([`extable_runtime::entry`]) and for
+//! Linux's layouts ([`Layout`]).
+//!
+//! # Operations
+//!
+//! * [`sort_file`]: check, then sort `__ex_table` and clear the sort marker, writing
+//!   atomically (in place or to another file). Every check passes before any byte is written.
+//! * [`check_file`]: validate the table ([`check`] lists the rules).
+//! * [`dump_file`]: list the entries with `symbol+offset` and DWARF `file:line`.
+//! * [`link::link`]: run the real linker, then sort and check its output in place.
+//!
+//! Only the table bytes and the marker word change (plus, for Linux layouts, the zero-filled
+//! relocations of the table, as `scripts/sorttable` does). For Linux layouts the result is
+//! byte-identical to `scripts/sorttable` of Linux 6.1 for the `__ex_table` part; the ORC and
+//! `__mcount_loc` sorting that sorttable can also do is not done here.
+//!
+//! # Layout detection
+//!
+//! `extable_main_sort_needed` (this project's marker) means [`Layout::Extable`];
+//! `main_extable_sort_needed` (Linux's) means the layout `scripts/sorttable` uses for the
+//! file's `e_machine` (for x86, the entries tell 4.6-5.15 handlers from 5.16+ data words).
+//! Both markers, neither marker, an unknown machine, LoongArch, or an x86 table that mixes
+//! the two forms is refused; `--layout` (or [`Options::layout`]) forces a layout.
+//!
+//! # Exit codes
+//!
+//! `0` done / clean (warnings and notes allowed); `1` refused or errors found; `2` a file
+//! could not be read, parsed or written (missing, read-only, truncated, malformed). With
+//! several files the worst code wins. Every error is one line naming the file.
+//!
+//! # Sorting as part of the build: the linker wrapper
+//!
+//! When its first argument is not a subcommand, `extable-tool` acts as the linker: it runs
+//! the real linker (`$EXTABLE_TOOL_LINKER`, default `rust-lld`) with the same arguments, then
+//! sorts and checks the output named by `-o` in place. A failed check fails the link.
+//! rustc invokes the linker of `x86_64-unknown-none` and `armv7a-none-eabi` (both
+//! `linker-flavor = gnu-lld`) as `LINKER -flavor gnu ... -o OUT ...` with its sysroot's
+//! `rust-lld` on `PATH`, so the wrapper needs no more configuration than:
+//!
+//! ```toml
+//! # .cargo/config.toml of the kernel (paths are examples)
+//! [target.x86_64-unknown-none]
+//! linker = "/path/to/target/release/extable-tool"
+//!
+//! [target.armv7a-none-eabi]
+//! linker = "/path/to/target/release/extable-tool"
+//! ```
+//!
+//! or, from a harness, `cargo build --config 'target.x86_64-unknown-none.linker="…"'`
+//! or `RUSTFLAGS="-C linker=/path/to/extable-tool"`. To use another real linker, set
+//! `EXTABLE_TOOL_LINKER` (e.g. `ld.lld`; keep `-C linker-flavor=ld.lld` so that rustc passes
+//! `-flavor gnu` only to `rust-lld`-style linkers that accept it). `EXTABLE_TOOL_LAYOUT`
+//! forces a layout. The explicit form is `extable-tool link [--layout L] -- LINKER ARGS...`.
+//! An output without `__ex_table` is left alone.
+#![warn(missing_docs)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+pub mod analysis;
+pub mod arch;
+pub mod check;
+pub mod dump;
+pub mod elf;
+pub mod error;
+pub mod layout;
+pub mod link;
+pub mod report;
+pub mod sort;
+pub mod symbols;
+pub mod table;
+pub mod write;
+
+pub use analysis::Analysis;
+pub use error::{Error, Failure, Problem};
+pub use layout::Layout;
+pub use report::{Finding, Report, Severity};
+
+/// Options shared by every operation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Force this layout instead of detecting it.
+    pub layout: Option<Layout>,
+}
+
+/// What [`sort_file`] did.
+#[derive(Debug)]
+pub struct SortOutcome {
+    /// The check that passed before sorting (warnings and notes may remain).
+    pub report: Report,
+    /// How many entries changed slots.
+    pub moved: usize,
+    /// The file written, or `None` when the file was already sorted and marked in place.
+    pub written: Option<PathBuf>,
+}
+
+/// A file mapped read-only.
+pub struct Mapped {
+    file: File,
+    map: Option<Mmap>,
+}
+
+impl Mapped {
+    /// Open and map `path`. Missing, unreadable and non-regular files are I/O errors.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let io = |m: String| Problem::io(m).in_file(path);
+        let file = File::open(path).map_err(|e| io(format!("cannot open: {e}")))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| io(format!("cannot stat: {e}")))?;
+        if !meta.is_file() {
+            return Err(io("not a regular file".into()));
+        }
+        let map = if meta.len() == 0 {
+            None
+        } else {
+            // SAFETY: the map is read-only and private to this process; the tool is meant for
+            // build outputs that nothing else modifies while it runs (like sorttable's map).
+            // A concurrent truncation could fault a read; writes never go through the map.
+            Some(unsafe { Mmap::map(&file) }.map_err(|e| io(format!("cannot map: {e}")))?)
+        };
+        Ok(Mapped { file, map })
+    }
+
+    /// The file's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or(&[])
+    }
+
+    /// The open file.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// Open, parse and analyse `path`, then run `f` on the analysis.
+pub fn with_analysis<T>(
+    path: &Path,
+    opts: &Options,
+    f: impl FnOnce(&Mapped, &Analysis<'_, '_>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mapped = Mapped::open(path)?;
+    let image =
+        elf::Image::parse(mapped.bytes()).map_err(|m| Problem::malformed(m).in_file(path))?;
+    let analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
+    f(&mapped, &analysis)
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// Check the table of `path`.
+pub fn check_file(path: &Path, opts: &Options) -> Result<Report, Error> {
+    with_analysis(
+        path,
+        opts,
+        |_, a| Ok(check::check(a, &display(path)).report),
+    )
+}
+
+/// Check, then sort the table of `path` and clear its marker. Writes `output` when given
+/// (atomically; `path` is untouched), else replaces `path` atomically. Nothing is written
+/// unless every check passed.
+pub fn sort_file(path: &Path, output: Option<&Path>, opts: &Options) -> Result<SortOutcome, Error> {
+    let in_place = output.is_none();
+    if in_place {
+        write::ensure_writable(path).map_err(|p| p.in_file(path))?;
+    }
+    with_analysis(path, opts, |mapped, a| {
+        let checked = check::check(a, &display(path));
+        let plan = sort::plan(a, &checked).map_err(|p| {
+            let mut e = p.in_file(path);
+            e.report = Some(Box::new(checked.report.clone()));
+            e
+        })?;
+        let dest = match output {
+            Some(out) => {
+                if out.exists() {
+                    write::ensure_writable(out).map_err(|p| p.in_file(out))?;
+                }
+                write::resolve_destination(out)
+            }
+            None if plan.is_noop() => {
+                return Ok(SortOutcome {
+                    report: checked.report,
+                    moved: 0,
+                    written: None,
+                })
+            }
+            None => write::resolve_destination(path),
+        };
+        write::write_patched(mapped.file(), &dest, &plan.patches).map_err(|p| p.in_file(&dest))?;
+        Ok(SortOutcome {
+            report: checked.report,
+            moved: plan.moved,
+            written: Some(dest),
+        })
+    })
+}
+
+/// List the table of `path`; `with_lines` adds DWARF `file:line`.
+pub fn dump_file(path: &Path, opts: &Options, with_lines: bool) -> Result<dump::Dump, Error> {
+    with_analysis(path, opts, |_, a| {
+        Ok(dump::dump(a, &display(path), with_lines))
+    })
+}

@@ -1,0 +1,217 @@
+//! One file understood: its table, its layout and its sort marker.
+
+use extable_runtime::entry::{SECTION, SORT_MARKER_SYMBOL};
+
+use crate::arch::{self, x86, LinuxMachine};
+use crate::elf::{file_type, Image, Section};
+use crate::error::Problem;
+use crate::layout::{Layout, LINUX_SORT_MARKER_SYMBOL};
+use crate::symbols::Symbols;
+use crate::table::Table;
+
+/// Where the sort marker is.
+#[derive(Clone, Debug)]
+pub struct Marker {
+    /// Symbol name.
+    pub symbol: &'static str,
+    /// File offset of its 32-bit word, when the word has bytes in the file.
+    pub file_offset: Option<u64>,
+    /// Its current value, when readable.
+    pub value: Option<u32>,
+}
+
+/// A file's table, layout and marker, plus the symbol lookups the checks need.
+#[derive(Debug)]
+pub struct Analysis<'i, 'd> {
+    /// The parsed file.
+    pub image: &'i Image<'d>,
+    /// The `__ex_table` section.
+    pub section: &'i Section<'d>,
+    /// The table.
+    pub table: Table<'d>,
+    /// The layout (detected or forced).
+    pub layout: Layout,
+    /// The marker of that layout, if the file has one.
+    pub marker: Option<Marker>,
+    /// Symbol and section lookups.
+    pub symbols: Symbols<'i, 'd>,
+}
+
+/// The first `STT_OBJECT` symbol named `name` (as `scripts/sorttable` looks it up).
+fn object_symbol<'i, 'd>(image: &'i Image<'d>, name: &str) -> Option<&'i crate::elf::Symbol<'d>> {
+    image
+        .symbols
+        .iter()
+        .find(|s| s.is_object() && s.name == name.as_bytes())
+}
+
+impl<'i, 'd> Analysis<'i, 'd> {
+    /// Find the table and the marker, and settle the layout: `forced`, or detected from
+    /// `e_machine` and the marker symbols. An ambiguous file is refused.
+    pub fn new(image: &'i Image<'d>, forced: Option<Layout>) -> Result<Self, Problem> {
+        check_file_type(image.file_type)?;
+        let section = find_table_section(image)?;
+        let bytes = image.section_bytes(section).map_err(Problem::malformed)?;
+        let symbols = Symbols::new(image);
+        let layout = match forced {
+            Some(layout) => layout,
+            None => detect(image, section, bytes, &symbols)?,
+        };
+        let table = Table {
+            layout,
+            shape: layout.shape(image.class),
+            class: image.class,
+            endian: image.endian,
+            addr: section.addr,
+            file_offset: section.offset,
+            bytes,
+        };
+        let marker = locate_marker(image, layout.marker_symbol());
+        Ok(Analysis {
+            image,
+            section,
+            table,
+            layout,
+            marker,
+            symbols,
+        })
+    }
+
+    /// Whether the table lies in a writable loaded segment (or, without program headers, a
+    /// writable section).
+    pub fn table_is_writable(&self) -> bool {
+        let loads: Vec<_> = self
+            .image
+            .segments
+            .iter()
+            .filter(|s| s.kind == object::elf::PT_LOAD.0)
+            .collect();
+        if loads.is_empty() {
+            return self.section.is_writable();
+        }
+        loads
+            .iter()
+            .any(|s| s.is_writable_load() && s.overlaps(self.section.addr, self.section.size))
+    }
+
+    /// The relocation section Linux's `scripts/sorttable` (until 6.13) zero-fills after
+    /// sorting: the last `SHT_REL`/`SHT_RELA` whose `sh_info` equals the index of
+    /// `__ex_table` *as known when the loop reaches it* (0 before the table is seen).
+    pub fn linux_zeroed_relocations(&self) -> Option<&'i Section<'d>> {
+        let mut table_index = 0;
+        let mut found = None;
+        for s in &self.image.sections {
+            if s.name == SECTION.as_bytes() {
+                table_index = s.index;
+            }
+            if s.is_relocation() && s.info as usize == table_index {
+                found = Some(s);
+            }
+        }
+        found
+    }
+}
+
+fn check_file_type(ty: u16) -> Result<(), Problem> {
+    match ty {
+        file_type::EXEC | file_type::DYN => Ok(()),
+        file_type::REL => Err(Problem::refused(
+            "relocatable object (ET_REL): entries are not final until linked; sort the linked executable",
+        )),
+        other => Err(Problem::refused(format!(
+            "unsupported ELF type {other} (only ET_EXEC and ET_DYN are supported)"
+        ))),
+    }
+}
+
+fn find_table_section<'i, 'd>(image: &'i Image<'d>) -> Result<&'i Section<'d>, Problem> {
+    let mut found = image.sections_named(SECTION);
+    let section = found
+        .next()
+        .ok_or_else(|| Problem::refused(format!("no {SECTION} section")))?;
+    if found.next().is_some() {
+        return Err(Problem::refused(format!("more than one {SECTION} section")));
+    }
+    if !section.has_file_bytes() {
+        return Err(Problem::malformed(format!(
+            "{SECTION} has no bytes in the file (SHT_NOBITS)"
+        )));
+    }
+    Ok(section)
+}
+
+fn locate_marker(image: &Image<'_>, name: &'static str) -> Option<Marker> {
+    let sym = object_symbol(image, name)?;
+    let file_offset = sym
+        .section
+        .and_then(|s| image.file_offset_in(&image.sections[s], sym.value, 4));
+    let value = file_offset
+        .and_then(|o| image.file_slice(o, 4))
+        .map(|b| image.endian.u32(b));
+    Some(Marker {
+        symbol: name,
+        file_offset,
+        value,
+    })
+}
+
+/// Detect the layout from the marker symbols and `e_machine`.
+fn detect(
+    image: &Image<'_>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    symbols: &Symbols<'_, '_>,
+) -> Result<Layout, Problem> {
+    let ours = object_symbol(image, SORT_MARKER_SYMBOL).is_some();
+    let linux = object_symbol(image, LINUX_SORT_MARKER_SYMBOL).is_some();
+    match (ours, linux) {
+        (true, true) => Err(Problem::refused(format!(
+            "ambiguous layout: both {SORT_MARKER_SYMBOL} and {LINUX_SORT_MARKER_SYMBOL} are defined; pass --layout"
+        ))),
+        (true, false) => Ok(Layout::Extable),
+        (false, true) => linux_layout(image, section, bytes, symbols),
+        (false, false) => Err(Problem::refused(format!(
+            "cannot tell the table layout: neither {SORT_MARKER_SYMBOL} nor {LINUX_SORT_MARKER_SYMBOL} is defined; pass --layout"
+        ))),
+    }
+}
+
+fn linux_layout(
+    image: &Image<'_>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    symbols: &Symbols<'_, '_>,
+) -> Result<Layout, Problem> {
+    match arch::linux_machine(image.machine) {
+        LinuxMachine::Layout(layout) => Ok(layout),
+        LinuxMachine::Ambiguous(why) => Err(Problem::refused(format!("ambiguous layout: {why}"))),
+        LinuxMachine::Unknown => Err(Problem::refused(format!(
+            "Linux marker present but e_machine {} has no known Linux table layout; pass --layout",
+            image.machine
+        ))),
+        LinuxMachine::X86 => {
+            let legacy = Table {
+                layout: Layout::LinuxX86Legacy,
+                shape: Layout::LinuxX86Legacy.shape(image.class),
+                class: image.class,
+                endian: image.endian,
+                addr: section.addr,
+                file_offset: section.offset,
+                bytes,
+            };
+            let handler = legacy.shape.relative_fields()[2];
+            let n = legacy.len();
+            let hits = (0..n)
+                .filter(|&i| symbols.is_function_start(legacy.target(i, handler)))
+                .count();
+            match x86::classify(hits, n) {
+                x86::ThirdWord::Data => Ok(Layout::LinuxX86),
+                x86::ThirdWord::Handlers => Ok(Layout::LinuxX86Legacy),
+                x86::ThirdWord::Mixed => Err(Problem::refused(format!(
+                    "ambiguous layout: {hits} of {n} entries have a third word that points at a function \
+                     (4.6-5.15 handlers) and the rest do not (5.16+ data); pass --layout linux-x86 or linux-x86-4.6"
+                ))),
+            }
+        }
+    }
+}

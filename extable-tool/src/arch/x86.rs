@@ -1,0 +1,63 @@
+//! x86 (i386 and x86_64).
+//!
+//! Linux 4.6 to 5.15: `struct exception_table_entry { int insn, fixup, handler; }`, all
+//! self-relative. Since 5.16: `{ int insn, fixup, data; }` where `data` holds the type in
+//! bits 0-7, a register in 8-11, flags in 12-15 and an immediate in 16-31
+//! (`arch/x86/include/asm/extable_fixup_types.h`).
+
+use crate::elf::Endian;
+
+/// `EM_386`, `EM_X86_64`.
+pub const MACHINES: &[u16] = &[object::elf::EM_386.0, object::elf::EM_X86_64.0];
+
+/// `EX_TYPE_*` names by number, as of Linux 6.x (0 is `EX_TYPE_NONE`).
+pub const TYPES: &[&str] = &[
+    "NONE",
+    "DEFAULT",
+    "FAULT",
+    "UACCESS",
+    "COPY",
+    "CLEAR_FS",
+    "FPU_RESTORE",
+    "BPF",
+    "WRMSR",
+    "RDMSR",
+    "WRMSR_SAFE",
+    "RDMSR_SAFE",
+    "WRMSR_IN_MCE",
+    "RDMSR_IN_MCE",
+    "DEFAULT_MCE_SAFE",
+    "FAULT_MCE_SAFE",
+    "POP_ZERO",
+    "IMM_REG",
+    "FAULT_SGX",
+    "UCOPY_LEN",
+    "ZEROPAD",
+    "ERETU",
+];
+
+/// The type bits (0-7) of a data word.
+pub fn fixup_type(data: &[u8], endian: Endian) -> u16 {
+    (endian.u32(data) & 0xff) as u16
+}
+
+/// How the third words of a non-empty x86 table read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThirdWord {
+    /// Every third word, read as self-relative, is the start of a function: 4.6-5.15.
+    Handlers,
+    /// None is: a data word, 5.16 and later (or the table is empty).
+    Data,
+    /// Some are and some are not.
+    Mixed,
+}
+
+/// Classify a table by counting how many of `n` entries have a third word that points at a
+/// function (`hits`).
+pub fn classify(hits: usize, n: usize) -> ThirdWord {
+    match hits {
+        0 => ThirdWord::Data,
+        h if h == n => ThirdWord::Handlers,
+        _ => ThirdWord::Mixed,
+    }
+}

@@ -1,0 +1,101 @@
+//! Errors: what went wrong with which file, and the exit code it maps to.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::report::Report;
+
+/// Why an operation on a file failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The file could not be opened, read, mapped or written (exit 2).
+    Io,
+    /// The file is not a well-formed ELF file, or its table lies outside it (exit 2).
+    Malformed,
+    /// The file is well-formed but the operation is refused: a check failed, the layout is
+    /// ambiguous or unsupported, the marker is missing (exit 1).
+    Refused,
+}
+
+impl Failure {
+    /// The process exit code: 1 for a refusal, 2 for a file that could not be read or parsed.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Failure::Refused => 1,
+            Failure::Io | Failure::Malformed => 2,
+        }
+    }
+}
+
+/// A failure, without the file it happened to (see [`Error`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The kind of failure.
+    pub failure: Failure,
+    /// One line describing it.
+    pub message: String,
+}
+
+impl Problem {
+    /// A refusal.
+    pub fn refused(message: impl Into<String>) -> Self {
+        Problem {
+            failure: Failure::Refused,
+            message: message.into(),
+        }
+    }
+
+    /// A malformed file.
+    pub fn malformed(message: impl Into<String>) -> Self {
+        Problem {
+            failure: Failure::Malformed,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error.
+    pub fn io(message: impl Into<String>) -> Self {
+        Problem {
+            failure: Failure::Io,
+            message: message.into(),
+        }
+    }
+
+    /// Attach the file name.
+    pub fn in_file(self, file: &Path) -> Error {
+        Error {
+            file: file.to_path_buf(),
+            failure: self.failure,
+            message: self.message,
+            report: None,
+        }
+    }
+}
+
+/// A failed operation on a file. Displays as one line: `FILE: problem`.
+#[derive(Debug)]
+pub struct Error {
+    /// The file.
+    pub file: PathBuf,
+    /// The kind of failure.
+    pub failure: Failure,
+    /// One line describing it.
+    pub message: String,
+    /// The findings that made a sort refuse, when a check failed.
+    pub report: Option<Box<Report>>,
+}
+
+impl Error {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        self.failure.exit_code()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,150 @@
+//! The linker wrapper: run the real linker, then sort and check its output in place.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::error::{Error, Problem};
+use crate::{sort_file, Options, SortOutcome};
+
+/// Environment variable naming the real linker when the tool is invoked *as* the linker.
+pub const LINKER_ENV: &str = "EXTABLE_TOOL_LINKER";
+
+/// Environment variable forcing a layout in linker mode (same names as `--layout`).
+pub const LAYOUT_ENV: &str = "EXTABLE_TOOL_LAYOUT";
+
+/// The real linker used when [`LINKER_ENV`] is unset: `rust-lld`, which rustc puts on the
+/// linker's `PATH` (its sysroot's `lib/rustlib/<host>/bin`).
+pub const DEFAULT_LINKER: &str = "rust-lld";
+
+/// What a wrapped link did.
+#[derive(Debug)]
+pub enum LinkOutcome {
+    /// The real linker failed with this exit code (its messages went to stderr).
+    LinkerFailed(i32),
+    /// The output has no `__ex_table`: nothing to do.
+    NoTable(PathBuf),
+    /// The output was sorted and checked.
+    Sorted(SortOutcome),
+}
+
+/// Run `linker args...`, then sort and check the output named by `-o` in place.
+pub fn link(linker: &OsStr, args: &[OsString], opts: &Options) -> Result<LinkOutcome, Error> {
+    let status = Command::new(linker).args(args).status().map_err(|e| {
+        Problem::io(format!("cannot run the linker: {e}")).in_file(&PathBuf::from(linker))
+    })?;
+    if !status.success() {
+        return Ok(LinkOutcome::LinkerFailed(status.code().unwrap_or(1)));
+    }
+    let output = output_path(args);
+    let has_table = crate::Mapped::open(&output)
+        .ok()
+        .and_then(|m| {
+            let image = crate::elf::Image::parse(m.bytes()).ok()?;
+            let found = image
+                .sections_named(extable_runtime::entry::SECTION)
+                .next()
+                .is_some();
+            Some(found)
+        })
+        .unwrap_or(true); // unreadable or malformed: let sort report it
+    if !has_table {
+        return Ok(LinkOutcome::NoTable(output));
+    }
+    sort_file(&output, None, opts).map(LinkOutcome::Sorted)
+}
+
+/// The output file of a GNU-style link (`-o F`, `-oF`, `--output F`, `--output=F`, also
+/// inside `@response` files); `a.out` when none is given.
+pub fn output_path(args: &[OsString]) -> PathBuf {
+    let args = expand_response_files(args);
+    let mut out = None;
+    let mut it = args.iter().map(|a| a.as_bytes());
+    while let Some(a) = it.next() {
+        if a == b"-o" || a == b"--output" || a == b"-output" {
+            out = it.next().map(|v| v.to_vec());
+        } else if let Some(v) = a.strip_prefix(b"--output=") {
+            out = Some(v.to_vec());
+        } else if let Some(v) = a
+            .strip_prefix(b"-o")
+            .filter(|v| !v.is_empty() && !a.starts_with(b"-o-"))
+        {
+            out = Some(v.to_vec());
+        }
+    }
+    PathBuf::from(OsString::from_vec(out.unwrap_or_else(|| b"a.out".to_vec())))
+}
+
+/// Replace `@file` arguments with the arguments the file holds.
+fn expand_response_files(args: &[OsString]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    for a in args {
+        let bytes = a.as_bytes();
+        match bytes
+            .strip_prefix(b"@")
+            .and_then(|p| std::fs::read(OsStr::from_bytes(p)).ok())
+        {
+            Some(text) => out.extend(split_response(&text).into_iter().map(OsString::from_vec)),
+            None => out.push(a.clone()),
+        }
+    }
+    out
+}
+
+/// Split a GNU response file: whitespace separates, quotes group, backslash escapes.
+fn split_response(text: &[u8]) -> Vec<Vec<u8>> {
+    let mut args = Vec::new();
+    let mut cur: Option<Vec<u8>> = None;
+    let mut quote = None;
+    let mut it = text.iter().copied();
+    while let Some(c) = it.next() {
+        match (c, quote) {
+            (b'\\', _) => {
+                if let Some(n) = it.next() {
+                    cur.get_or_insert_with(Vec::new).push(n);
+                }
+            }
+            (q @ (b'"' | b'\''), None) => {
+                quote = Some(q);
+                cur.get_or_insert_with(Vec::new);
+            }
+            (q, Some(open)) if q == open => quote = None,
+            (c, None) if c.is_ascii_whitespace() => args.extend(cur.take()),
+            (c, _) => cur.get_or_insert_with(Vec::new).push(c),
+        }
+    }
+    args.extend(cur);
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn finds_the_output_in_every_spelling() {
+        assert_eq!(
+            output_path(&os(&["-flavor", "gnu", "a.o", "-o", "k.elf"])),
+            PathBuf::from("k.elf")
+        );
+        assert_eq!(output_path(&os(&["-ok.elf"])), PathBuf::from("k.elf"));
+        assert_eq!(output_path(&os(&["--output=x/y"])), PathBuf::from("x/y"));
+        assert_eq!(output_path(&os(&["--output", "z"])), PathBuf::from("z"));
+        assert_eq!(output_path(&os(&["a.o"])), PathBuf::from("a.out"));
+    }
+
+    #[test]
+    fn response_files_are_split_like_gnu_ld() {
+        let got = split_response(b"a.o \"with space.o\"\n-o\nout\\ dir/k\n'q'");
+        let want: Vec<Vec<u8>> = ["a.o", "with space.o", "-o", "out dir/k", "q"]
+            .iter()
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        assert_eq!(got, want);
+    }
+}

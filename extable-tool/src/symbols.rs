@@ -1,0 +1,136 @@
+//! Addresses to `symbol+offset`, the function that contains an address, and the code
+//! sections of a file.
+
+use crate::elf::{Image, Section};
+
+/// A named address range from `.symtab`.
+#[derive(Clone, Copy, Debug)]
+struct Named {
+    addr: u64,
+    size: u64,
+    symbol: usize,
+    function: bool,
+}
+
+/// Lookups over the symbols and sections of one file.
+#[derive(Debug)]
+pub struct Symbols<'i, 'd> {
+    image: &'i Image<'d>,
+    /// Function, object and untyped symbols with names, by address.
+    named: Vec<Named>,
+    /// Functions with a size, by start address.
+    functions: Vec<(u64, u64)>,
+    /// Starts of every function symbol (raw value and code address), sorted.
+    function_starts: Vec<u64>,
+    /// Loaded executable sections, by address: (start, end, section index).
+    code: Vec<(u64, u64, usize)>,
+}
+
+/// Whether a symbol name is a mapping symbol or local label, useless in messages.
+fn is_noise(name: &[u8]) -> bool {
+    name.is_empty() || name.starts_with(b"$") || name.starts_with(b".L")
+}
+
+impl<'i, 'd> Symbols<'i, 'd> {
+    /// Index the symbols and sections of `image`.
+    pub fn new(image: &'i Image<'d>) -> Self {
+        let machine = image.machine;
+        let mut named = Vec::new();
+        let mut functions = Vec::new();
+        let mut function_starts = Vec::new();
+        for (symbol, s) in image.symbols.iter().enumerate().skip(1) {
+            let untyped = s.kind == object::elf::STT_NOTYPE.0;
+            if s.section.is_none()
+                || is_noise(s.name)
+                || !(s.is_function() || s.is_object() || untyped)
+            {
+                continue;
+            }
+            let addr = if s.is_function() {
+                crate::arch::code_address(machine, s.value)
+            } else {
+                s.value
+            };
+            if s.is_function() {
+                function_starts.extend([s.value, addr]);
+                if s.size > 0 {
+                    functions.push((addr, addr.saturating_add(s.size)));
+                }
+            }
+            named.push(Named {
+                addr,
+                size: s.size,
+                symbol,
+                function: s.is_function(),
+            });
+        }
+        // Among symbols at one address prefer functions, then sized ones: the last wins.
+        named.sort_by_key(|n| (n.addr, n.function, n.size));
+        functions.sort_unstable();
+        function_starts.sort_unstable();
+        function_starts.dedup();
+        let mut code: Vec<_> = image
+            .sections
+            .iter()
+            .filter(|s| s.is_code() && s.size > 0)
+            .map(|s| (s.addr, s.addr.saturating_add(s.size), s.index))
+            .collect();
+        code.sort_unstable();
+        Symbols {
+            image,
+            named,
+            functions,
+            function_starts,
+            code,
+        }
+    }
+
+    /// `name+0xoff` (or `name`) for the nearest symbol at or below `addr`, else `0x...`.
+    pub fn describe(&self, addr: u64) -> String {
+        let at = self.named.partition_point(|n| n.addr <= addr);
+        match at.checked_sub(1).map(|i| self.named[i]) {
+            Some(n) if n.size == 0 || addr - n.addr < n.size || n.function => {
+                let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
+                match addr - n.addr {
+                    0 => name.into_owned(),
+                    off => format!("{name}+{off:#x}"),
+                }
+            }
+            _ => format!("{addr:#x}"),
+        }
+    }
+
+    /// The function (start, end) that contains `addr`.
+    pub fn function_containing(&self, addr: u64) -> Option<(u64, u64)> {
+        let at = self.functions.partition_point(|f| f.0 <= addr);
+        self.functions[..at]
+            .iter()
+            .rev()
+            .take(4) // nested or overlapping aliases: look at a few neighbours
+            .find(|f| addr < f.1)
+            .copied()
+    }
+
+    /// Whether `addr` is the start of a function symbol.
+    pub fn is_function_start(&self, addr: u64) -> bool {
+        self.function_starts.binary_search(&addr).is_ok()
+    }
+
+    /// The loaded executable section containing `addr`.
+    pub fn code_section(&self, addr: u64) -> Option<&'i Section<'d>> {
+        let at = self.code.partition_point(|c| c.0 <= addr);
+        let (_, end, index) = *self.code[..at].last()?;
+        (addr < end).then(|| &self.image.sections[index])
+    }
+
+    /// Whether `addr` is in a section that holds fixup code (`.fixup`, `.text.fixup`, ...).
+    pub fn in_fixup_section(&self, addr: u64) -> bool {
+        self.code_section(addr)
+            .is_some_and(|s| s.name.windows(5).any(|w| w == b"fixup"))
+    }
+
+    /// Whether the file has any loaded executable section.
+    pub fn has_code(&self) -> bool {
+        !self.code.is_empty()
+    }
+}
