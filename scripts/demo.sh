@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job: build the demo kernels (x86_64 and ARMv7-A), sort and check their exception
+# tables with extable-tool, boot them in QEMU and show every fault path they walk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo run --release -q -p demo-kernel --bin demo -- "$@"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The tests: formatting, lints, every host test (runtime with real signals, macros, tool,
+# the demo kernels booted in QEMU), and the hosted tests on ARMv7 (A32 and T32) and AArch64
+# Linux under qemu-user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== cargo test (host: x86_64 Linux)"
+cargo test --workspace
+
+for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf; do
+  case $t in
+    aarch64*) export EXTABLE_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu" ;;
+    *) export EXTABLE_QEMU="qemu-arm -L /usr/arm-linux-gnueabihf" ;;
+  esac
+  echo "== cargo test -p extable-runtime --target $t (qemu-user)"
+  cargo test -p extable-runtime --target "$t" --tests
+done
