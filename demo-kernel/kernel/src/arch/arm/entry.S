@@ -416,13 +416,11 @@ vector_swi:
 	bl	arm_bad_mode
 
 @ ---------------------------------------------------------------------------------------
-@ Return to the user task: first the pending work (a fatal signal or an exit ends the task
-@ and does not come back here), then the registers of the frame.
+@ Return to the user task with the registers of the frame. (A fatal signal or the exit
+@ system call never gets here: they end the task through arm_task_return.)
 
 	.globl	ret_from_exception
 ret_from_exception:
-	mov	r0, sp
-	bl	arm_do_work_pending
 ret_to_user:
 	restore_user_regs
 

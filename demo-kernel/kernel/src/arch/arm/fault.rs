@@ -13,9 +13,7 @@ use super::mmu::{self, TASK_SIZE};
 use super::traps::{arm_notify_die, die};
 use crate::mm::{self, Access, PAGE_SIZE};
 use crate::println;
-use crate::signal::{
-    force_sig, SigInfo, BUS_ADRALN, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV,
-};
+use crate::signal::{force_sig, SigInfo, BUS_ADRALN, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV};
 
 /// DFSR/IFSR: the access was a write (WnR).
 pub const FSR_WRITE: u32 = 1 << 11;
@@ -94,15 +92,30 @@ pub static FSR_INFO: [FsrInfo; 32] = [
     info(do_bad, SIGKILL, 0, "terminal exception"),
     info(do_bad, SIGBUS, BUS_ADRALN, "alignment exception"),
     info(do_bad, SIGBUS, 0, "external abort on linefetch"),
-    info(do_translation_fault, SIGSEGV, SEGV_MAPERR, "section translation fault"),
+    info(
+        do_translation_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "section translation fault",
+    ),
     info(do_bad, SIGBUS, 0, "external abort on linefetch"),
-    info(do_page_fault, SIGSEGV, SEGV_MAPERR, "page translation fault"),
+    info(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "page translation fault",
+    ),
     info(do_bad, SIGBUS, 0, "external abort on non-linefetch"),
     info(do_bad, SIGSEGV, SEGV_ACCERR, "section domain fault"),
     info(do_bad, SIGBUS, 0, "external abort on non-linefetch"),
     info(do_bad, SIGSEGV, SEGV_ACCERR, "page domain fault"),
     info(do_bad, SIGBUS, 0, "external abort on translation"),
-    info(do_sect_fault, SIGSEGV, SEGV_ACCERR, "section permission fault"),
+    info(
+        do_sect_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "section permission fault",
+    ),
     info(do_bad, SIGBUS, 0, "external abort on translation"),
     info(do_page_fault, SIGSEGV, SEGV_ACCERR, "page permission fault"),
     info(do_bad, SIGBUS, 0, "unknown 16"),
@@ -130,15 +143,30 @@ pub static IFSR_INFO: [FsrInfo; 32] = [
     info(do_bad, SIGBUS, 0, "debug event"),
     info(do_bad, SIGSEGV, SEGV_ACCERR, "section access flag fault"),
     info(do_bad, SIGBUS, 0, "unknown 4"),
-    info(do_translation_fault, SIGSEGV, SEGV_MAPERR, "section translation fault"),
+    info(
+        do_translation_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "section translation fault",
+    ),
     info(do_bad, SIGSEGV, SEGV_ACCERR, "page access flag fault"),
-    info(do_page_fault, SIGSEGV, SEGV_MAPERR, "page translation fault"),
+    info(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "page translation fault",
+    ),
     info(do_bad, SIGBUS, 0, "external abort on non-linefetch"),
     info(do_bad, SIGSEGV, SEGV_ACCERR, "section domain fault"),
     info(do_bad, SIGBUS, 0, "unknown 10"),
     info(do_bad, SIGSEGV, SEGV_ACCERR, "page domain fault"),
     info(do_bad, SIGBUS, 0, "external abort on translation"),
-    info(do_sect_fault, SIGSEGV, SEGV_ACCERR, "section permission fault"),
+    info(
+        do_sect_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "section permission fault",
+    ),
     info(do_bad, SIGBUS, 0, "external abort on translation"),
     info(do_page_fault, SIGSEGV, SEGV_ACCERR, "page permission fault"),
     info(do_bad, SIGBUS, 0, "unknown 16"),

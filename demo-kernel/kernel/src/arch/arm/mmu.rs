@@ -131,7 +131,8 @@ static TABLES: Tables = Tables {
 /// Which process tables are in use (bit per table).
 static PROCESS_USED: AtomicU32 = AtomicU32::new(0);
 /// Which second-level tables are in use (bit per table).
-static L2_USED: [AtomicU32; L2_TABLES.div_ceil(32)] = [const { AtomicU32::new(0) }; L2_TABLES.div_ceil(32)];
+static L2_USED: [AtomicU32; L2_TABLES.div_ceil(32)] =
+    [const { AtomicU32::new(0) }; L2_TABLES.div_ceil(32)];
 
 /// No free table left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,28 +288,17 @@ impl Pgd {
         // SAFETY: a live L2 table of ours; the index is below 256.
         let old = unsafe { table.add(slot).read_volatile() };
         // SAFETY: as above.
-        unsafe { table.add(slot).write_volatile((pa as u32 & PTE_ADDR_MASK) | prot.bits()) };
+        unsafe {
+            table
+                .add(slot)
+                .write_volatile((pa as u32 & PTE_ADDR_MASK) | prot.bits())
+        };
         if old != 0 {
             flush_tlb_page(va);
         } else {
             sync_tables();
         }
         Ok(())
-    }
-
-    /// Remove the small-page mapping at `va`; returns the frame it mapped.
-    pub fn unmap_page(self, va: usize) -> Option<usize> {
-        let table = self.l2_table(va)?;
-        let slot = (va >> 12) & 0xff;
-        // SAFETY: a live L2 table of ours; the index is below 256.
-        let old = unsafe { table.add(slot).read_volatile() };
-        if old & 0b10 == 0 {
-            return None;
-        }
-        // SAFETY: as above.
-        unsafe { table.add(slot).write_volatile(0) };
-        flush_tlb_page(va);
-        Some((old & PTE_ADDR_MASK) as usize)
     }
 
     /// The frame `va` maps to through a small page, if any.
@@ -327,7 +317,9 @@ pub fn swapper() -> Pgd {
 pub fn cpu_get_pgd() -> Pgd {
     let ttbr0: u32;
     // SAFETY: reads TTBR0.
-    unsafe { core::arch::asm!("mrc p15, 0, {}, c2, c0, 0", out(reg) ttbr0, options(nomem, nostack)) };
+    unsafe {
+        core::arch::asm!("mrc p15, 0, {}, c2, c0, 0", out(reg) ttbr0, options(nomem, nostack))
+    };
     Pgd((ttbr0 & !0x3fff) as *mut u32)
 }
 
@@ -395,13 +387,9 @@ pub fn init() {
         static __text_end: u8;
     }
     let pgd = swapper();
-    // SAFETY: linker-defined symbols; only their addresses are taken.
-    let (text, text_end) = unsafe {
-        (
-            core::ptr::addr_of!(__text_start) as usize,
-            core::ptr::addr_of!(__text_end) as usize,
-        )
-    };
+    // Linker-defined symbols: only their addresses are taken.
+    let text = core::ptr::addr_of!(__text_start) as usize;
+    let text_end = core::ptr::addr_of!(__text_end) as usize;
     let mut va = RAM_START;
     while va < RAM_START + RAM_SIZE {
         // Sections holding kernel text stay executable; the rest of RAM is execute-never.

@@ -53,6 +53,7 @@ static KERNEL_CONTEXT: KernelContext = KernelContext(UnsafeCell::new(0));
 #[no_mangle]
 extern "C" fn arm_start() -> ! {
     mmu::init();
+    scenarios::register_hooks();
     // SAFETY: QEMU put the DTB at the start of RAM, which the kernel maps and never hands
     // out (free memory starts after the kernel image).
     let args = unsafe { fdt::bootargs(DTB_ADDR) };
@@ -63,8 +64,7 @@ extern "C" fn arm_start() -> ! {
 /// The address of a linker or assembler symbol.
 macro_rules! sym_addr {
     ($s:ident) => {
-        // SAFETY: only the symbol's address is taken, nothing is read.
-        unsafe { core::ptr::addr_of!($s) as usize }
+        core::ptr::addr_of!($s) as usize
     };
 }
 
@@ -85,7 +85,9 @@ impl PageTables for Space {
             write: prot.write,
             exec: prot.exec,
         };
-        self.0.map_page(va, pa, prot).map_err(|_| MapError::OutOfMemory)
+        self.0
+            .map_page(va, pa, prot)
+            .map_err(|_| MapError::OutOfMemory)
     }
 
     fn translate(&self, va: usize) -> Option<usize> {

@@ -44,8 +44,13 @@ pub fn register_undef_hook(hook: &'static UndefHook) -> bool {
         return true;
     }
     HOOKS.iter().any(|h| {
-        h.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        h.compare_exchange(
+            core::ptr::null_mut(),
+            p,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
     })
 }
 
@@ -53,7 +58,12 @@ pub fn register_undef_hook(hook: &'static UndefHook) -> bool {
 pub fn unregister_undef_hook(hook: &'static UndefHook) {
     let p = hook as *const UndefHook as *mut UndefHook;
     for h in &HOOKS {
-        let _ = h.compare_exchange(p, core::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+        let _ = h.compare_exchange(
+            p,
+            core::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 }
 
@@ -239,7 +249,11 @@ pub fn show_regs(regs: &PtRegs) {
         if cpsr & 0x80 != 0 { "ff" } else { "n" },
         if cpsr & 0x40 != 0 { "ff" } else { "n" },
         MODE_NAMES[(cpsr & MODE_MASK) as usize],
-        if cpsr & PSR_T_BIT != 0 { "Thumb" } else { "ARM" },
+        if cpsr & PSR_T_BIT != 0 {
+            "Thumb"
+        } else {
+            "ARM"
+        },
     );
 }
 
@@ -252,7 +266,11 @@ pub fn die(what: &str, regs: &PtRegs, err: u32) -> ! {
     println!("Internal error: {}: {:x} [#{}] ARM", what, err, n);
     show_regs(regs);
     println!("Kernel panic - not syncing: Fatal exception");
-    report::die(if what.is_empty() { "Unhandled fault" } else { what })
+    report::die(if what.is_empty() {
+        "Unhandled fault"
+    } else {
+        what
+    })
 }
 
 const BAD_MODE_HANDLERS: [&str; 9] = [
