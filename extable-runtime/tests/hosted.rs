@@ -236,6 +236,44 @@ fn efault_with_clear_zeroes_the_output_register() {
     assert_eq!((err as isize, out), (EFAULT, 0));
 }
 
+/// A page of a file mapped past the file's end: touching it raises a real SIGBUS.
+fn page_past_end_of_file() -> *mut u8 {
+    let path = std::env::temp_dir().join(format!("extable-sigbus-{}", std::process::id()));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    file.set_len(4096).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: a shared mapping of two pages of a one-page file; the result is checked.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            8192,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            file.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    std::fs::remove_file(&path).unwrap();
+    (p as *mut u8).wrapping_add(4096)
+}
+
+#[test]
+fn sigbus_is_recovered_too() {
+    setup();
+    let p = page_past_end_of_file();
+    let ret = probe_store_ret!(p as *mut usize, 1usize, extable_runtime::handlers::fault);
+    assert_eq!(ret, libc::SIGBUS as usize, "the fault handler saw a SIGBUS");
+    let (ok, _) = probe_load!(p as *const usize, extable_runtime::handlers::default);
+    assert_eq!(ok, 0);
+}
+
 /// A user-defined handler: records the fault address in the return register.
 fn record_address(entry: &ExceptionTableEntry, regs: &mut dyn ExRegs, trap: &Trap) -> bool {
     let r = regs.return_reg();
@@ -309,6 +347,32 @@ fn child_scenarios() {
                 core::arch::asm!("ldr {0}, [{0}]", inout(reg) p => _)
             };
         }
+        Ok("chained") => {
+            // A handler installed before ours must still see the faults we cannot fix.
+            extern "C" fn earlier(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+                // SAFETY: _exit is async-signal-safe.
+                unsafe { libc::_exit(42) };
+            }
+            // SAFETY: a zeroed sigaction with a valid SA_SIGINFO handler.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = earlier as *const () as libc::sighandler_t;
+                action.sa_flags = libc::SA_SIGINFO;
+                assert_eq!(
+                    libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut()),
+                    0
+                );
+            }
+            setup();
+            // A fault our table fixes stays ours...
+            let (ok, _) = probe_load!(
+                std::ptr::null::<usize>(),
+                extable_runtime::handlers::default
+            );
+            assert_eq!(ok, 0);
+            // ...and one it does not goes to the earlier handler.
+            let _ = probe_load!(std::ptr::null::<usize>(), decline);
+        }
         Ok("declined") => {
             setup();
             let _ = probe_load!(std::ptr::null::<usize>(), decline);
@@ -352,6 +416,16 @@ fn a_fault_without_entry_still_crashes() {
     assert!(
         killed_by_sigsegv(status),
         "expected death by SIGSEGV, got {status:?}"
+    );
+}
+
+#[test]
+fn an_earlier_handler_gets_the_faults_without_entry() {
+    let (status, stderr) = in_child("child_scenarios", "chained");
+    assert_eq!(
+        status.code(),
+        Some(42),
+        "the earlier handler ran: {status:?} {stderr}"
     );
 }
 
