@@ -9,6 +9,7 @@ struct Named {
     addr: u64,
     size: u64,
     symbol: usize,
+    section: usize,
     function: bool,
 }
 
@@ -26,6 +27,13 @@ pub struct Symbols<'i, 'd> {
     code: Vec<(u64, u64, usize)>,
 }
 
+fn with_offset(name: &str, off: u64) -> String {
+    match off {
+        0 => name.to_string(),
+        off => format!("{name}+{off:#x}"),
+    }
+}
+
 /// Whether a symbol name is a mapping symbol or local label, useless in messages.
 fn is_noise(name: &[u8]) -> bool {
     name.is_empty() || name.starts_with(b"$") || name.starts_with(b".L")
@@ -40,10 +48,8 @@ impl<'i, 'd> Symbols<'i, 'd> {
         let mut function_starts = Vec::new();
         for (symbol, s) in image.symbols.iter().enumerate().skip(1) {
             let untyped = s.kind == object::elf::STT_NOTYPE.0;
-            if s.section.is_none()
-                || is_noise(s.name)
-                || !(s.is_function() || s.is_object() || untyped)
-            {
+            let Some(section) = s.section else { continue };
+            if is_noise(s.name) || !(s.is_function() || s.is_object() || untyped) {
                 continue;
             }
             let addr = if s.is_function() {
@@ -61,6 +67,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
                 addr,
                 size: s.size,
                 symbol,
+                section,
                 function: s.is_function(),
             });
         }
@@ -85,18 +92,27 @@ impl<'i, 'd> Symbols<'i, 'd> {
         }
     }
 
-    /// `name+0xoff` (or `name`) for the nearest symbol at or below `addr`, else `0x...`.
+    /// `name+0xoff` (or `name`) for the symbol that covers `addr` (a sized symbol around it,
+    /// or the nearest unsized one below it in the same section), else `section+0xoff` for
+    /// the loaded section that contains it, else `0x...`.
     pub fn describe(&self, addr: u64) -> String {
         let at = self.named.partition_point(|n| n.addr <= addr);
-        match at.checked_sub(1).map(|i| self.named[i]) {
-            Some(n) if n.size == 0 || addr - n.addr < n.size || n.function => {
-                let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
-                match addr - n.addr {
-                    0 => name.into_owned(),
-                    off => format!("{name}+{off:#x}"),
-                }
+        let covers = |n: &Named| {
+            if n.size > 0 {
+                addr - n.addr < n.size
+            } else {
+                self.image.sections[n.section].contains(addr) || addr == n.addr
             }
-            _ => format!("{addr:#x}"),
+        };
+        let found = self.named[..at].iter().rev().take(8).find(|n| covers(n));
+        if let Some(n) = found {
+            let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
+            return with_offset(&name, addr - n.addr);
+        }
+        let section = self.image.sections.iter().find(|s| s.flags & object::elf::SHF_ALLOC.0 != 0 && s.contains(addr));
+        match section {
+            Some(s) => with_offset(&s.display_name(), addr - s.addr),
+            None => format!("{addr:#x}"),
         }
     }
 
