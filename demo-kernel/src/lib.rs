@@ -1,1 +1,551 @@
-//! Host harness for the demo kernels (see issues 5 and 6).
+//! Host harness for the demo kernels (issues 5 and 6): build a kernel with cargo (linked
+//! through `extable-link`, so its table comes out of the link sorted and checked by
+//! extable-tool), boot it in QEMU with a timeout, and parse its machine-readable lines.
+//!
+//! The kernel prints one `RESULT <scenario> PASS|FAIL|OOPS <detail>` line per scenario and,
+//! when it runs to the end, `DONE <n> scenarios, <fails> failed, <t> us`. Its exit status
+//! says how it stopped ([`KernelExit`]); the emulator's status is decoded per architecture
+//! and a reset, a triple fault, a signal or a timeout is never read as success.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The architectures of the demo kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// x86_64, booted through PVH by `qemu-system-x86_64 -kernel`.
+    X86_64,
+    /// ARMv7-A on QEMU `virt` with a Cortex-A15.
+    Armv7,
+}
+
+/// How the kernel said it stopped (the code it handed to the exit device).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelExit {
+    /// Every scenario passed.
+    Passed,
+    /// At least one scenario failed.
+    Failed,
+    /// The oops path ran.
+    Oops,
+    /// A Rust panic.
+    Panic,
+}
+
+impl KernelExit {
+    /// The kernel's code for this exit (its `report::ExitCode`).
+    pub fn code(self) -> u32 {
+        match self {
+            KernelExit::Passed => 0,
+            KernelExit::Failed => 1,
+            KernelExit::Oops => 2,
+            KernelExit::Panic => 3,
+        }
+    }
+
+    fn from_code(code: u32) -> Option<KernelExit> {
+        [
+            KernelExit::Passed,
+            KernelExit::Failed,
+            KernelExit::Oops,
+            KernelExit::Panic,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+}
+
+/// How a boot ended, as the harness sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BootEnd {
+    /// The kernel exited through the exit device with this code.
+    Kernel(KernelExit),
+    /// The emulator exited 0 on x86_64: a reset or triple fault under `-no-reboot`; the
+    /// isa-debug-exit device can never produce 0.
+    ResetOrTripleFault,
+    /// The emulator exited with a status no kernel exit produces.
+    Unknown(i32),
+    /// The emulator was killed by a signal.
+    Signalled,
+    /// The boot did not end within the timeout; the emulator was killed.
+    Timeout,
+}
+
+impl Arch {
+    /// Every architecture, in the order the demo runs them.
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Armv7];
+
+    /// Short name ("x86_64", "armv7").
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Armv7 => "armv7",
+        }
+    }
+
+    /// The rustup target the kernel is built for.
+    pub fn target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-none",
+            Arch::Armv7 => "armv7a-none-eabi",
+        }
+    }
+
+    /// The QEMU command that boots `kernel`, with `cmdline` as the kernel command line:
+    /// TCG only, no reboot, serial on stdout, stdin closed by the caller.
+    pub fn qemu(self, kernel: &Path, cmdline: &str) -> Command {
+        let mut c;
+        match self {
+            Arch::X86_64 => {
+                c = Command::new("qemu-system-x86_64");
+                c.args(["-M", "microvm", "-cpu", "max", "-m", "128M"]);
+                c.args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]);
+            }
+            Arch::Armv7 => {
+                c = Command::new("qemu-system-arm");
+                c.args(["-M", "virt", "-cpu", "cortex-a15", "-m", "128M"]);
+                c.arg("-semihosting");
+            }
+        }
+        c.args(["-accel", "tcg", "-no-reboot", "-nographic", "-monitor", "none"]);
+        c.args(["-serial", "stdio", "-display", "none"]);
+        c.arg("-kernel").arg(kernel);
+        if !cmdline.is_empty() {
+            c.args(["-append", cmdline]);
+        }
+        c
+    }
+
+    /// Decode the emulator's exit status.
+    pub fn decode_status(self, status: ExitStatus) -> BootEnd {
+        let Some(code) = status.code() else {
+            return BootEnd::Signalled;
+        };
+        match self {
+            // isa-debug-exit: the kernel writes v, QEMU exits with (v << 1) | 1.
+            Arch::X86_64 => match code {
+                0 => BootEnd::ResetOrTripleFault,
+                c if c & 1 == 1 => KernelExit::from_code((c >> 1) as u32)
+                    .map_or(BootEnd::Unknown(c), BootEnd::Kernel),
+                c => BootEnd::Unknown(c),
+            },
+            // Semihosting SYS_EXIT_EXTENDED: QEMU exits with the kernel's code.
+            Arch::Armv7 => KernelExit::from_code(code as u32)
+                .map_or(BootEnd::Unknown(code), BootEnd::Kernel),
+        }
+    }
+}
+
+/// A scenario that needs a boot of its own (selected with `scenario=NAME` on the kernel
+/// command line) and how that boot must end.
+#[derive(Clone, Copy, Debug)]
+pub struct Dedicated {
+    /// The scenario name.
+    pub name: &'static str,
+    /// How the boot must end.
+    pub end: BootEnd,
+    /// Text the console must show.
+    pub expect: &'static [&'static str],
+}
+
+const X86_DEDICATED: &[Dedicated] = &[
+    Dedicated {
+        name: "oops_null",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "BUG: kernel NULL pointer dereference, address: 0000000000000000",
+            "#PF: supervisor read access in kernel mode",
+            "#PF: error_code(0x0000) - not-present page",
+            "RIP: 0010:",
+            "RESULT oops_null OOPS",
+        ],
+    },
+    Dedicated {
+        name: "oops_vmalloc",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "BUG: unable to handle page fault for address: ffffc9",
+            "#PF: error_code(0x0000) - not-present page",
+            "RESULT oops_vmalloc OOPS",
+        ],
+    },
+    Dedicated {
+        name: "oops_smap",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "SMAP violation: kernel read of user address",
+            "BUG: unable to handle page fault for address: 0000000000600000",
+            "#PF: error_code(0x0001) - permissions violation",
+            "RESULT oops_smap OOPS",
+        ],
+    },
+    Dedicated {
+        name: "oops_smep",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "unable to execute userspace code (SMEP?)",
+            "#PF: supervisor instruction fetch in kernel mode",
+            "#PF: error_code(0x0011) - permissions violation",
+            "RESULT oops_smep OOPS",
+        ],
+    },
+    Dedicated {
+        name: "double_fault",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &["on the IST stack", ": yes", "PANIC: double fault", "RESULT double_fault OOPS"],
+    },
+    Dedicated {
+        name: "bug_ud2",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &["kernel BUG at", "invalid opcode: 0000 [#1]", "RESULT bug_ud2 OOPS"],
+    },
+    Dedicated {
+        name: "triple_fault",
+        end: BootEnd::ResetOrTripleFault,
+        expect: &["triple fault: loading an empty IDT"],
+    },
+    Dedicated {
+        name: "hang",
+        end: BootEnd::Timeout,
+        expect: &["hang: spinning with interrupts masked"],
+    },
+];
+
+impl Arch {
+    /// The scenarios of `arch` that need their own boot, with how each must end.
+    pub fn dedicated(self) -> &'static [Dedicated] {
+        match self {
+            Arch::X86_64 => X86_DEDICATED,
+            Arch::Armv7 => &[],
+        }
+    }
+}
+
+impl Dedicated {
+    /// Whether `boot` ended as this scenario must; `Err` says what is wrong.
+    pub fn judge(&self, boot: &Boot) -> Result<(), String> {
+        if boot.end != self.end {
+            return Err(format!("ended {:?}, expected {:?}", boot.end, self.end));
+        }
+        match self.expect.iter().find(|e| !boot.transcript.contains(*e)) {
+            Some(missing) => Err(format!("the console lacks {missing:?}")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// How long a dedicated boot may take (the `hang` scenario is killed after it).
+pub const DEDICATED_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How long the main boot may take.
+pub const MAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The workspace's `demo-kernel/kernel` directory.
+pub fn kernel_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("kernel")
+}
+
+/// Where the kernels are built: the kernel crate's own target directory (a nested cargo must
+/// not share the outer build's directory and its lock).
+pub fn kernel_target_dir() -> PathBuf {
+    kernel_dir().join("target")
+}
+
+/// Environment variables of an outer cargo run that must not leak into the kernel build.
+const SCRUBBED_ENV: &[&str] = &[
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_MAKEFLAGS",
+    "MAKEFLAGS",
+    "MFLAGS",
+];
+
+/// Build the kernel for `arch` in release mode. With `linker`, cargo links through it
+/// (`extable-link`: rust-lld, then extable-tool sorts and checks the table in the output).
+/// Returns the kernel ELF, or cargo's output on failure.
+pub fn build_kernel(arch: Arch, linker: Option<&Path>) -> Result<PathBuf, String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut c = Command::new(cargo);
+    c.current_dir(kernel_dir())
+        .args(["build", "--release", "--target", arch.target()])
+        .env("CARGO_TARGET_DIR", kernel_target_dir())
+        .stdin(Stdio::null());
+    for v in SCRUBBED_ENV {
+        c.env_remove(v);
+    }
+    if let Some(l) = linker {
+        let var = format!(
+            "CARGO_TARGET_{}_LINKER",
+            arch.target().to_uppercase().replace('-', "_")
+        );
+        c.env(var, l);
+    }
+    let out = c
+        .output()
+        .map_err(|e| format!("cannot run cargo for the {} kernel: {e}", arch.name()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building the {} kernel failed ({}):\n{}",
+            arch.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(kernel_path(arch))
+}
+
+/// Where [`build_kernel`] puts the kernel for `arch`.
+pub fn kernel_path(arch: Arch) -> PathBuf {
+    kernel_target_dir()
+        .join(arch.target())
+        .join("release")
+        .join("kernel")
+}
+
+/// One boot: what the console printed and how it ended.
+#[derive(Clone, Debug)]
+pub struct Boot {
+    /// The serial console, `\r` removed.
+    pub transcript: String,
+    /// How the boot ended.
+    pub end: BootEnd,
+    /// Wall-clock time from starting the emulator to its exit (or to the kill).
+    pub wall: Duration,
+    /// Wall-clock time from starting the emulator until the `DONE` line was read.
+    pub to_done: Option<Duration>,
+}
+
+impl Boot {
+    /// The parsed `RESULT` lines.
+    pub fn results(&self) -> Vec<ResultLine> {
+        parse_results(&self.transcript)
+    }
+
+    /// The `RESULT` line of `scenario`; panics with the transcript when it is missing or
+    /// not unique (for tests).
+    pub fn result(&self, scenario: &str) -> ResultLine {
+        let found: Vec<_> = self
+            .results()
+            .into_iter()
+            .filter(|r| r.scenario == scenario)
+            .collect();
+        assert!(
+            found.len() == 1,
+            "expected one RESULT line for {scenario}, found {}\n{}",
+            found.len(),
+            self.transcript
+        );
+        found.into_iter().next().unwrap()
+    }
+
+    /// The parsed `DONE` line.
+    pub fn done(&self) -> Option<Done> {
+        parse_done(&self.transcript)
+    }
+}
+
+/// Boot `kernel` for `arch` with `cmdline`, killing the emulator after `timeout`.
+pub fn boot(arch: Arch, kernel: &Path, cmdline: &str, timeout: Duration) -> Result<Boot, String> {
+    let mut cmd = arch.qemu(kernel, cmdline);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let (lines, done_at) = read_console(&mut child, start);
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let end = wait_with_timeout(&mut child, arch, start, timeout)?;
+    let wall = start.elapsed();
+    let transcript = lines.join();
+    let mut err = String::new();
+    let _ = stderr.read_to_string(&mut err);
+    let mut transcript = transcript;
+    if !err.trim().is_empty() {
+        transcript.push_str("[qemu stderr] ");
+        transcript.push_str(&err);
+    }
+    Ok(Boot {
+        transcript,
+        end,
+        wall,
+        to_done: done_at.try_recv().ok(),
+    })
+}
+
+/// The console reader: a thread that collects stdout lines and notes when `DONE` appears.
+struct Lines(std::thread::JoinHandle<String>);
+
+impl Lines {
+    fn join(self) -> String {
+        self.0.join().unwrap_or_default()
+    }
+}
+
+fn read_console(child: &mut Child, start: Instant) -> (Lines, mpsc::Receiver<Duration>) {
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    let handle = std::thread::spawn(move || {
+        let mut text = String::new();
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            let s = String::from_utf8_lossy(&line).replace('\r', "");
+            if s.starts_with("DONE ") {
+                let _ = tx.send(start.elapsed());
+            }
+            text.push_str(&s);
+            line.clear();
+        }
+        text
+    });
+    (Lines(handle), rx)
+}
+
+fn wait_with_timeout(
+    child: &mut Child,
+    arch: Arch,
+    start: Instant,
+    timeout: Duration,
+) -> Result<BootEnd, String> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(arch.decode_status(status)),
+            Ok(None) if start.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Ok(BootEnd::Timeout);
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => return Err(format!("waiting for qemu: {e}")),
+        }
+    }
+}
+
+/// A scenario's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It did what it should.
+    Pass,
+    /// It did not.
+    Fail,
+    /// It ended in the oops path (expected of the dedicated oops scenarios).
+    Oops,
+}
+
+/// One `RESULT` line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultLine {
+    /// Scenario name.
+    pub scenario: String,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// The rest of the line.
+    pub detail: String,
+}
+
+/// Parse every `RESULT` line of a transcript (malformed ones are skipped).
+pub fn parse_results(transcript: &str) -> Vec<ResultLine> {
+    transcript.lines().filter_map(parse_result).collect()
+}
+
+fn parse_result(line: &str) -> Option<ResultLine> {
+    let rest = line.strip_prefix("RESULT ")?;
+    let mut parts = rest.splitn(3, ' ');
+    let scenario = parts.next()?.to_string();
+    let verdict = match parts.next()? {
+        "PASS" => Verdict::Pass,
+        "FAIL" => Verdict::Fail,
+        "OOPS" => Verdict::Oops,
+        _ => return None,
+    };
+    let detail = parts.next().unwrap_or("").to_string();
+    Some(ResultLine {
+        scenario,
+        verdict,
+        detail,
+    })
+}
+
+/// The `DONE` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Done {
+    /// Scenarios run.
+    pub total: usize,
+    /// Scenarios failed.
+    pub failed: usize,
+    /// Microseconds from the kernel's entry to the line, by the kernel's clock.
+    pub micros: u64,
+}
+
+/// Parse the `DONE <n> scenarios, <f> failed, <t> us` line.
+pub fn parse_done(transcript: &str) -> Option<Done> {
+    let line = transcript.lines().find_map(|l| l.strip_prefix("DONE "))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    match words.as_slice() {
+        [n, "scenarios,", f, "failed,", t, "us"] => Some(Done {
+            total: n.parse().ok()?,
+            failed: f.parse().ok()?,
+            micros: t.parse().ok()?,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_lines_parse() {
+        let t = "noise\nRESULT a PASS x y\nRESULT b FAIL\nRESULT c OOPS page fault\nRESULT d MAYBE\n";
+        let r = parse_results(t);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0].scenario, "a");
+        assert_eq!(r[0].detail, "x y");
+        assert_eq!(r[1].verdict, Verdict::Fail);
+        assert_eq!(r[2].verdict, Verdict::Oops);
+    }
+
+    #[test]
+    fn done_line_parses() {
+        let d = parse_done("x\nDONE 12 scenarios, 1 failed, 3456 us\n").unwrap();
+        assert_eq!(
+            d,
+            Done {
+                total: 12,
+                failed: 1,
+                micros: 3456
+            }
+        );
+        assert!(parse_done("DONE soon").is_none());
+    }
+
+    #[test]
+    fn x86_status_zero_is_never_success() {
+        use std::os::unix::process::ExitStatusExt;
+        let st = |code: i32| ExitStatus::from_raw(code << 8);
+        assert_eq!(
+            Arch::X86_64.decode_status(st(0)),
+            BootEnd::ResetOrTripleFault
+        );
+        assert_eq!(
+            Arch::X86_64.decode_status(st(1)),
+            BootEnd::Kernel(KernelExit::Passed)
+        );
+        assert_eq!(
+            Arch::X86_64.decode_status(st(5)),
+            BootEnd::Kernel(KernelExit::Oops)
+        );
+        assert_eq!(Arch::X86_64.decode_status(st(2)), BootEnd::Unknown(2));
+    }
+}
