@@ -29,6 +29,7 @@ pub mod search;
 pub mod sort;
 pub mod table;
 pub mod trap;
+pub mod uaccess;
 
 #[cfg(feature = "hosted")]
 pub mod hosted;
@@ -39,3 +40,6 @@ pub use handlers::Handler;
 pub use regs::{ExRegs, NO_REG};
 pub use table::search_exception_tables;
 pub use trap::{FaultKind, Trap};
+
+pub use extable_macros::{extable, handler};
+pub use uaccess::Fault;

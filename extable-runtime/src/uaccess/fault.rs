@@ -1,0 +1,116 @@
+//! What a fault at a marked instruction hands back: [`Fault`], and the record the macros'
+//! out-of-line fixup fills.
+
+use core::fmt;
+
+use crate::entry::ExceptionTableEntry;
+use crate::handlers;
+use crate::regs::ExRegs;
+use crate::report::{report, Level};
+use crate::trap::Trap;
+
+/// A fault at an `[ex]`-marked instruction, fixed through the table.
+///
+/// Carries the trap (kind, number, error code and, when the CPU reports one, the fault
+/// address) when the entry's handler recorded it: the default handler of a block without a
+/// `fixup` label does; a `handler = ...` of the block's own choosing does not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    trap: Option<Trap>,
+}
+
+impl Fault {
+    /// A fault with an optional recorded trap.
+    pub const fn new(trap: Option<Trap>) -> Self {
+        Fault { trap }
+    }
+
+    /// The trap, when the handler recorded it.
+    pub fn trap(&self) -> Option<&Trap> {
+        self.trap.as_ref()
+    }
+
+    /// The faulting data address, when known.
+    pub fn address(&self) -> Option<usize> {
+        self.trap.and_then(|t| t.address)
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.trap, self.address()) {
+            (Some(t), Some(a)) => write!(f, "fault ({:?}, trap {}) at {a:#x}", t.kind, t.nr),
+            (Some(t), None) => write!(f, "fault ({:?}, trap {})", t.kind, t.nr),
+            (None, _) => f.write_str("fault"),
+        }
+    }
+}
+
+/// The record of one marked block, on the stack of the function that runs it.
+///
+/// The block gets its address in a register. A fault's fixup stub writes that address into
+/// `flag` (so any fault, whatever its handler, reads as one); the default handler
+/// ([`record`]) writes the trap. Not for direct use: the macros create and read it.
+#[doc(hidden)]
+#[repr(C)]
+#[derive(Debug)]
+pub struct FaultRecord {
+    flag: usize,
+    trap: Option<Trap>,
+}
+
+impl FaultRecord {
+    /// A record of no fault.
+    #[inline(always)]
+    pub const fn new() -> Self {
+        FaultRecord {
+            flag: 0,
+            trap: None,
+        }
+    }
+
+    /// `Ok` when the block ran without a fault.
+    #[inline(always)]
+    pub fn result(&self) -> Result<(), Fault> {
+        if self.flag == 0 {
+            Ok(())
+        } else {
+            Err(Fault::new(self.trap))
+        }
+    }
+}
+
+impl Default for FaultRecord {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The default handler of a block's `[ex]` marks: write the trap into the [`FaultRecord`]
+/// whose address is in register `REG`, then resume at the fixup stub (which flags it).
+///
+/// Declines (the fault goes on to the oops path) when `REG` does not hold a plausible
+/// record address: the block broke its contract of leaving the register alone.
+pub fn record<const REG: u8>(
+    entry: &ExceptionTableEntry,
+    regs: &mut dyn ExRegs,
+    trap: &Trap,
+) -> bool {
+    let addr = regs.reg(REG).unwrap_or(0);
+    if addr == 0 || addr % core::mem::align_of::<FaultRecord>() != 0 {
+        report(
+            Level::Fatal,
+            format_args!(
+                "extable: fault at {:#x}: register {REG} does not hold the fault record ({addr:#x})",
+                regs.pc()
+            ),
+        );
+        return false;
+    }
+    let rec = addr as *mut FaultRecord;
+    // SAFETY: the macros pass `&mut FaultRecord` of the running block in register `REG`
+    // (an input operand, which the block must not change); the faulting code is that block,
+    // on this CPU or thread, so the record is live and nothing else accesses it now.
+    unsafe { core::ptr::addr_of_mut!((*rec).trap).write(Some(*trap)) };
+    handlers::default(entry, regs, trap)
+}
