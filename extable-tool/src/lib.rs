@@ -145,11 +145,19 @@ pub fn with_analysis<T>(
     opts: &Options,
     f: impl FnOnce(&Mapped, &Analysis<'_, '_>) -> Result<T, Error>,
 ) -> Result<T, Error> {
-    let mapped = Mapped::open(path)?;
+    analyse_mapped(&Mapped::open(path)?, path, opts, f)
+}
+
+fn analyse_mapped<T>(
+    mapped: &Mapped,
+    path: &Path,
+    opts: &Options,
+    f: impl FnOnce(&Mapped, &Analysis<'_, '_>) -> Result<T, Error>,
+) -> Result<T, Error> {
     let image =
         elf::Image::parse(mapped.bytes()).map_err(|m| Problem::malformed(m).in_file(path))?;
     let analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
-    f(&mapped, &analysis)
+    f(mapped, &analysis)
 }
 
 fn display(path: &Path) -> String {
@@ -169,11 +177,11 @@ pub fn check_file(path: &Path, opts: &Options) -> Result<Report, Error> {
 /// (atomically; `path` is untouched), else replaces `path` atomically. Nothing is written
 /// unless every check passed.
 pub fn sort_file(path: &Path, output: Option<&Path>, opts: &Options) -> Result<SortOutcome, Error> {
-    let in_place = output.is_none();
-    if in_place {
+    let mapped = Mapped::open(path)?;
+    if output.is_none() {
         write::ensure_writable(path).map_err(|p| p.in_file(path))?;
     }
-    with_analysis(path, opts, |mapped, a| {
+    analyse_mapped(&mapped, path, opts, |mapped, a| {
         let checked = check::check(a, &display(path));
         let plan = sort::plan(a, &checked).map_err(|p| {
             let mut e = p.in_file(path);
@@ -210,4 +218,16 @@ pub fn dump_file(path: &Path, opts: &Options, with_lines: bool) -> Result<dump::
     with_analysis(path, opts, |_, a| {
         Ok(dump::dump(a, &display(path), with_lines))
     })
+}
+
+/// Analyse a file already in memory: parse, detect, check, dump (with DWARF lines) and plan
+/// a sort without writing anything. For build scripts that hold the bytes, and for the
+/// mutation and fuzz tests of the reader. Returns the check report.
+pub fn inspect_bytes(data: &[u8], opts: &Options) -> Result<Report, Problem> {
+    let image = elf::Image::parse(data).map_err(Problem::malformed)?;
+    let analysis = Analysis::new(&image, opts.layout)?;
+    let checked = check::check(&analysis, "<memory>");
+    let _ = dump::dump(&analysis, "<memory>", true);
+    let _ = sort::plan(&analysis, &checked)?;
+    Ok(checked.report)
 }
