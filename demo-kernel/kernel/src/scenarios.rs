@@ -10,7 +10,8 @@ use crate::arch::{user_op, Arch, Current};
 use crate::mm::{self, Mm, PAGE_SIZE};
 use crate::report::{self, Detail};
 use crate::signal::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SIGSEGV};
-use crate::task::{self, Exit};
+use crate::task::{self, Exit, EFAULT};
+use crate::uaccess::{self, copy_from_kernel_nofault, get_user, put_user, Efault, UserPtr};
 
 /// One scenario: a name, a function that runs it and fills in its detail, and whether it
 /// needs a boot of its own.
@@ -46,6 +47,13 @@ impl Scenario {
 /// The scenarios every architecture runs.
 static COMMON: &[Scenario] = &[
     Scenario::new("extable_table", extable_table),
+    Scenario::new("nofault_null", nofault_null),
+    Scenario::new("nofault_0x880", nofault_0x880),
+    Scenario::new("copy_from_user_partial", copy_from_user_partial),
+    Scenario::new("get_user_kernel_address", get_user_kernel_address),
+    Scenario::new("put_user_kernel_address", put_user_kernel_address),
+    Scenario::new("user_syscall_write", user_syscall_write),
+    Scenario::new("user_exec_data", user_exec_data),
     Scenario::new("user_demand_zero", user_demand_zero),
     Scenario::new("user_stack_growth", user_stack_growth),
     Scenario::new("user_stack_limit", user_stack_limit),
@@ -262,4 +270,142 @@ fn user_kernel_address(d: &mut Detail) -> bool {
     describe(exit, d);
     let pass = matches!(exit, Exit::Killed(i) if i.signo == SIGSEGV && i.addr == l.kernel_addr);
     verdict(d, pass, format_args!(""))
+}
+
+// ---------------------------------------------------------------------------------------
+// Kernel faults fixed through the table (seed 001).
+
+fn faults() -> usize {
+    Current::faults_taken().unwrap_or(0)
+}
+
+/// A debugger-style probe of `addr` (Linux's `copy_from_kernel_nofault`, seed 001): the read
+/// faults, the table fixes it, the probe returns an error and the kernel goes on.
+fn nofault_probe(d: &mut Detail, addr: usize) -> bool {
+    let mut buf = [0u8; 8];
+    let before = faults();
+    // SAFETY: a read of unmapped memory has no side effects and races with nothing.
+    let r = unsafe { copy_from_kernel_nofault(&mut buf, addr as *const u8) };
+    let taken = faults() - before;
+    let counted = Current::faults_taken().is_some();
+    verdict(
+        d,
+        r == Err(Efault) && (!counted || taken >= 1),
+        format_args!("copy_from_kernel_nofault({:#x}) = {:?} after {} fault(s)", addr, r, taken),
+    )
+}
+
+/// `copy_from_kernel_nofault(NULL)` returns an error.
+fn nofault_null(d: &mut Detail) -> bool {
+    nofault_probe(d, 0)
+}
+
+/// `copy_from_kernel_nofault(0x880)`, the seed's address, returns an error.
+fn nofault_0x880(d: &mut Detail) -> bool {
+    nofault_probe(d, 0x880)
+}
+
+/// `copy_from_user` of a range that runs off the end of a mapped page into an unmapped one
+/// returns the exact number of bytes not copied, for several split points.
+fn copy_from_user_partial(d: &mut Detail) -> bool {
+    let Some(mut mm) = new_mm(d) else {
+        return false;
+    };
+    let l = Current::user_layout();
+    // The data VMA's last page is served on demand; the page after it is in no VMA.
+    let end = l.data + l.data_len;
+    let mut pattern = [0u8; 256];
+    for (i, b) in pattern.iter_mut().enumerate() {
+        *b = i as u8 ^ 0xa5;
+    }
+    let ok = task::with_mm(&mut mm, || {
+        if uaccess::copy_to_user(end - pattern.len(), &pattern) != 0 {
+            let _ = write!(d, "copy_to_user of the pattern failed; ");
+            return false;
+        }
+        let mut all = true;
+        for inside in [1usize, 7, 100, 255] {
+            let mut buf = [0xffu8; 256];
+            let src = end - inside;
+            let left = uaccess::copy_from_user(&mut buf, src);
+            let good = left == buf.len() - inside
+                && buf[..inside] == pattern[pattern.len() - inside..]
+                && buf[inside..].iter().all(|&b| b == 0);
+            let _ = write!(d, "{}->{}{} ", inside, left, if good { "" } else { "!" });
+            all &= good;
+        }
+        all
+    });
+    verdict(
+        d,
+        ok,
+        format_args!("(bytes in the mapped page -> bytes not copied of 256)"),
+    )
+}
+
+/// A value the user-pointer scenarios aim at: kernel memory.
+static KERNEL_WORD: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0x1122_3344_5566_7788);
+
+/// `get_user` on a (mapped, readable) kernel address is refused by the range check before
+/// any access: no fault is taken, and nothing is read.
+fn get_user_kernel_address(d: &mut Detail) -> bool {
+    let addr = &KERNEL_WORD as *const _ as usize;
+    let before = faults();
+    let r = get_user(UserPtr::<u64>::new(addr));
+    let taken = faults() - before;
+    verdict(
+        d,
+        r == Err(Efault) && taken == 0 && !uaccess::access_ok(UserPtr::<u64>::new(addr), 8),
+        format_args!("get_user({:#x}) = {:?}, {} faults taken, access_ok = false", addr, r, taken),
+    )
+}
+
+/// `put_user` on a kernel address is refused too, and the kernel word is unchanged.
+fn put_user_kernel_address(d: &mut Detail) -> bool {
+    let addr = &KERNEL_WORD as *const _ as usize;
+    let before = faults();
+    let r = put_user(0xdead_u64, UserPtr::new(addr));
+    let taken = faults() - before;
+    let now = KERNEL_WORD.load(core::sync::atomic::Ordering::Relaxed);
+    verdict(
+        d,
+        r == Err(Efault) && taken == 0 && now == 0x1122_3344_5566_7788,
+        format_args!("put_user(0xdead, {:#x}) = {:?}, {} faults, word still {:#x}", addr, r, taken, now),
+    )
+}
+
+/// A system call from ring 3 with a user buffer (copied with `copy_from_user`) and with a
+/// kernel pointer (refused: -EFAULT).
+fn user_syscall_write(d: &mut Detail) -> bool {
+    let Some(mut mm) = new_mm(d) else {
+        return false;
+    };
+    let l = Current::user_layout();
+    let msg = b"hello from user mode";
+    let buf = l.data + 64;
+    let staged = task::with_mm(&mut mm, || uaccess::copy_to_user(buf, msg)) == 0;
+    let good = task::run(&mut mm, user_op::SYS_WRITE, buf, msg.len());
+    let kernel = &KERNEL_WORD as *const _ as usize;
+    let bad = task::run(&mut mm, user_op::SYS_WRITE, kernel, 8);
+    let _ = write!(d, "write(user buf) ");
+    describe(good, d);
+    let _ = write!(d, ", write(kernel ptr) ");
+    describe(bad, d);
+    verdict(
+        d,
+        staged && good == Exit::Exited(msg.len()) && bad == Exit::Exited(EFAULT as usize),
+        format_args!(""),
+    )
+}
+
+/// An instruction fetch from the (non-executable) data VMA: SIGSEGV with SEGV_ACCERR.
+fn user_exec_data(d: &mut Detail) -> bool {
+    let Some(mut mm) = new_mm(d) else {
+        return false;
+    };
+    let l = Current::user_layout();
+    let exit = task::run(&mut mm, user_op::EXEC, l.data, 0);
+    describe(exit, d);
+    let want = SigInfo::new(SIGSEGV, SEGV_ACCERR, l.data);
+    verdict(d, exit == Exit::Killed(want), format_args!(""))
 }

@@ -6,6 +6,7 @@ use crate::cell::Global;
 use crate::mm::{self, Mm, PageTables, Prot, Vma, PAGE_SIZE, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_WRITE};
 use crate::println;
 use crate::signal::SigInfo;
+use crate::uaccess::copy_from_user;
 
 /// How a task ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +74,17 @@ pub fn run(mm: &mut Mm, op: usize, a: usize, b: usize) -> Exit {
         .unwrap_or(Exit::Killed(SigInfo::new(0, 0, 0)))
 }
 
+/// Run `f` in kernel mode with `mm` as the current address space (its user half reachable
+/// through the uaccess primitives, its faults served by [`mm::do_user_addr_fault`]).
+pub fn with_mm<R>(mm: &mut Mm, f: impl FnOnce() -> R) -> R {
+    mm.space.activate();
+    mm::set_current(mm);
+    let r = f();
+    mm::clear_current();
+    Current::activate_kernel_space();
+    r
+}
+
 /// End the current task with `exit` (from a system call or a signal).
 fn leave(exit: Exit) -> ! {
     OUTCOME.with(|o| *o = Some(exit));
@@ -98,7 +110,7 @@ pub fn syscall(nr: usize, args: [usize; 3]) -> isize {
 fn sys_write(buf: usize, len: usize) -> isize {
     let mut kbuf = [0u8; 128];
     let n = len.min(kbuf.len());
-    let left = crate::uaccess::copy_from_user(&mut kbuf[..n], buf);
+    let left = copy_from_user(&mut kbuf[..n], buf);
     if left != 0 {
         return EFAULT;
     }

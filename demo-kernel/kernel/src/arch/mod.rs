@@ -132,4 +132,10 @@ pub trait Arch {
 
     /// Scenarios only this architecture has (run after the common ones).
     fn scenarios() -> &'static [Scenario];
+
+    /// Memory-access faults (page faults, data/prefetch aborts) taken since boot, if the
+    /// arch counts them: lets scenarios show that an access was refused without faulting.
+    fn faults_taken() -> Option<usize> {
+        None
+    }
 }

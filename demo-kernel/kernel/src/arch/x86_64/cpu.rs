@@ -104,7 +104,7 @@ pub fn enable_smep_smap() -> (bool, bool) {
     if smap {
         // SAFETY: supported; from here on user accesses go through STAC/CLAC.
         unsafe { set_cr4(CR4_SMAP) };
-        crate::uaccess::enable_stac_clac();
+        extable_runtime::uaccess::arch::set_smap(true);
         smap_enabled.store(true, Ordering::Relaxed);
     }
     (smep, smap)

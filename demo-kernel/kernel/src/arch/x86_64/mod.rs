@@ -98,7 +98,9 @@ extern "C" fn x86_64_start(start_info_pa: usize) -> ! {
     paging::init();
     TSC_PER_US.store(io::calibrate_tsc_per_us(), Ordering::Relaxed);
     let (smep, smap) = cpu::enable_smep_smap();
-    crate::uaccess::set_user_limit(paging::TASK_SIZE_MAX);
+    // SAFETY: below TASK_SIZE_MAX there is only user memory, which Rust code never
+    // references: the kernel lives in the top half.
+    unsafe { extable_runtime::uaccess::set_user_limit(paging::TASK_SIZE_MAX) };
     crate::println!(
         "x86_64: long mode, IDT and TSS loaded, TSC {} MHz, SMEP {}, SMAP {}",
         TSC_PER_US.load(Ordering::Relaxed),
@@ -173,5 +175,9 @@ impl Arch for X86_64 {
 
     fn scenarios() -> &'static [Scenario] {
         scenarios::SCENARIOS
+    }
+
+    fn faults_taken() -> Option<usize> {
+        Some(fault::PAGE_FAULTS.load(Ordering::Relaxed))
     }
 }
