@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod asm;
 pub mod elfgen;
 pub mod sorttable;
 pub mod synth;
