@@ -214,12 +214,45 @@ const X86_DEDICATED: &[Dedicated] = &[
     },
 ];
 
+const ARMV7_DEDICATED: &[Dedicated] = &[
+    Dedicated {
+        name: "arm_oops_null",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel NULL pointer dereference at virtual address 00000000",
+            "[00000000] *pgd=00000000",
+            "Internal error: Oops: 5 [#1] ARM",
+            "Mode SVC_32  ISA ARM",
+            "RESULT arm_oops_null OOPS",
+        ],
+    },
+    Dedicated {
+        name: "arm_oops_paging",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel paging request at virtual address eff00123",
+            "[eff00123] *pgd=00000000",
+            "Internal error: Oops: 5 [#1] ARM",
+            "RESULT arm_oops_paging OOPS",
+        ],
+    },
+    Dedicated {
+        name: "arm_oops_undef",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Internal error: Oops - undefined instruction: 0 [#1] ARM",
+            "Mode SVC_32  ISA ARM",
+            "RESULT arm_oops_undef OOPS",
+        ],
+    },
+];
+
 impl Arch {
     /// The scenarios of `arch` that need their own boot, with how each must end.
     pub fn dedicated(self) -> &'static [Dedicated] {
         match self {
             Arch::X86_64 => X86_DEDICATED,
-            Arch::Armv7 => &[],
+            Arch::Armv7 => ARMV7_DEDICATED,
         }
     }
 }

@@ -216,15 +216,33 @@ pub fn register_hooks() {
 /// read-only VMA a fault with WnR set; both dispatch through fsr_info to SIGSEGV.
 fn dabt_decode(d: &mut Detail) -> bool {
     let l = Current::user_layout();
-    let Some(read) = run_once(d, user_op::READ, l.unmapped + 4, 0) else {
+    let mut probe = |op, addr, value| -> Option<(Exit, fault::LastAbort)> {
+        let mut mm = task::new_mm()?;
+        let exit = task::run(&mut mm, op, addr, value);
+        Some((exit, fault::last_abort()))
+    };
+    let (Some((read, r)), Some((write, w))) = (
+        probe(user_op::READ, l.unmapped + 4, 0),
+        probe(user_op::WRITE, l.rodata + 12, 7),
+    ) else {
+        let _ = write!(d, "cannot build the user address space");
         return false;
     };
-    let r = describe_abort(d);
-    let _ = write!(d, "; ");
-    let Some(write) = run_once(d, user_op::WRITE, l.rodata + 12, 7) else {
-        return false;
-    };
-    let w = describe_abort(d);
+    for (what, exit, a) in [("read", read, r), ("write", write, w)] {
+        let sig = match exit {
+            Exit::Killed(i) => (i.signo, i.code),
+            Exit::Exited(_) => (0, 0),
+        };
+        let _ = write!(
+            d,
+            "{what}: signal {} code {}, dfsr={:#05x} ({}) dfar={:#010x}; ",
+            sig.0,
+            sig.1,
+            a.fsr,
+            FSR_INFO[fsr_fs(a.fsr)].name,
+            a.far
+        );
+    }
     let read_ok = read == Exit::Killed(SigInfo::new(SIGSEGV, SEGV_MAPERR, l.unmapped + 4))
         && !r.prefetch
         && fsr_fs(r.fsr) == 5

@@ -1,0 +1,294 @@
+//! Boots the ARMv7-A demo kernel in QEMU (`virt`, Cortex-A15, TCG) and asserts every
+//! scenario of issue 6: the data abort dispatch (DFSR/DFAR through fsr_info), the
+//! translation-fault copy from the reference table, the user page-fault paths, the kernel
+//! fixups, prefetch aborts, the undefined-instruction hooks, the Thumb-2 paths, and the
+//! dedicated oops boots, each of which must end with the kernel's failure status.
+//!
+//! The kernel is built once per test binary (release, linked through `extable-link`, so
+//! extable-tool sorts and checks its table in the link) and the main boot runs once; each
+//! test asserts the RESULT lines of one point of the issue.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use demo_kernel::{
+    boot, build_kernel, Arch, Boot, BootEnd, KernelExit, Verdict, DEDICATED_TIMEOUT, MAIN_TIMEOUT,
+};
+
+const ARCH: Arch = Arch::Armv7;
+
+/// The kernel, built once.
+fn kernel() -> &'static Path {
+    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
+    KERNEL.get_or_init(|| {
+        let linker = Path::new(env!("CARGO_BIN_EXE_extable-link"));
+        build_kernel(ARCH, Some(linker)).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+/// The main boot (every non-dedicated scenario), run once.
+fn main_boot() -> &'static Boot {
+    static BOOT: OnceLock<Boot> = OnceLock::new();
+    BOOT.get_or_init(|| boot(ARCH, kernel(), "", MAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// Assert that `scenario` passed in the main boot and that its detail contains each of
+/// `needles`; returns the detail.
+fn passed(scenario: &str, needles: &[&str]) -> String {
+    let b = main_boot();
+    let r = b.result(scenario);
+    assert_eq!(
+        r.verdict,
+        Verdict::Pass,
+        "{scenario}: {}\n{}",
+        r.detail,
+        b.transcript
+    );
+    for n in needles {
+        assert!(
+            r.detail.contains(n),
+            "{scenario}: detail lacks {n:?}: {}",
+            r.detail
+        );
+    }
+    r.detail
+}
+
+/// Assert that the console of the main boot shows `line`.
+fn console_shows(line: &str) {
+    let b = main_boot();
+    assert!(
+        b.transcript.contains(line),
+        "console lacks {line:?}\n{}",
+        b.transcript
+    );
+}
+
+/// Boot dedicated scenario `name` and judge it by the harness's expectations.
+fn dedicated(name: &str) -> Boot {
+    let d = ARCH
+        .dedicated()
+        .iter()
+        .find(|d| d.name == name)
+        .unwrap_or_else(|| panic!("{name} is not a dedicated ARMv7 scenario"));
+    let b = boot(
+        ARCH,
+        kernel(),
+        &format!("scenario={name}"),
+        DEDICATED_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    if let Err(why) = d.judge(&b) {
+        panic!("{name}: {why}\n{}", b.transcript);
+    }
+    assert_eq!(b.end, BootEnd::Kernel(KernelExit::Oops), "{}", b.transcript);
+    assert_eq!(
+        b.results().len(),
+        1,
+        "a dedicated boot runs one scenario\n{}",
+        b.transcript
+    );
+    b
+}
+
+#[test]
+fn main_boot_passes_every_scenario_and_exits_through_semihosting() {
+    let b = main_boot();
+    let done = b
+        .done()
+        .unwrap_or_else(|| panic!("no DONE line\n{}", b.transcript));
+    let results = b.results();
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| r.verdict != Verdict::Pass)
+        .collect();
+    assert!(failed.is_empty(), "failed: {failed:#?}\n{}", b.transcript);
+    assert_eq!(done.total, results.len(), "{}", b.transcript);
+    assert_eq!(done.failed, 0);
+    assert_eq!(
+        b.end,
+        BootEnd::Kernel(KernelExit::Passed),
+        "{}",
+        b.transcript
+    );
+    // The ARM scenarios all ran (the dedicated ones did not).
+    for s in [
+        "arm_dabt_decode",
+        "arm_translation_fault_copy",
+        "arm_unhandled_alignment",
+        "arm_t32_demand_fault",
+        "arm_t32_segv",
+        "arm_pabt_unmapped",
+        "arm_pabt_xn",
+        "arm_undef_hook_user_a32",
+        "arm_undef_hook_user_t32",
+        "arm_undef_hook_cpsr_match",
+        "arm_undef_sigill_a32",
+        "arm_undef_sigill_t16",
+        "arm_undef_sigill_t32",
+        "arm_undef_hook_kernel",
+    ] {
+        assert!(
+            results.iter().any(|r| r.scenario == s),
+            "{s} did not run\n{}",
+            b.transcript
+        );
+    }
+    assert!(!results.iter().any(|r| r.scenario.starts_with("arm_oops")));
+}
+
+#[test]
+fn boot_time_is_printed_by_the_kernel_clock() {
+    let b = main_boot();
+    let done = b.done().expect("DONE line");
+    // The kernel prints the generic timer's time from machine start to its last scenario;
+    // the figure is reported here, not asserted (the demo prints it too).
+    assert!(done.micros > 0, "{}", b.transcript);
+    println!(
+        "armv7: kernel clock {} us to the last scenario; wall clock {:?} to DONE",
+        done.micros, b.to_done
+    );
+}
+
+#[test]
+fn table_is_sorted_by_extable_tool_in_the_build() {
+    let detail = passed(
+        "extable_table",
+        &["marker_sorted=true", "order=SortedByTool"],
+    );
+    let report = extable_tool::check_file(kernel(), &extable_tool::Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!report.has_errors(), "{}\n{detail}", report.summary());
+}
+
+#[test]
+fn data_abort_reads_dfsr_dfar_and_dispatches_through_fsr_info() {
+    // A read outside every VMA: section translation fault, WnR clear, DFAR = the address;
+    // a write to the read-only VMA: WnR set. Both reach SIGSEGV through the table.
+    passed(
+        "arm_dabt_decode",
+        &[
+            "read: signal 11 code 1, dfsr=0x005 (section translation fault) dfar=0x00300004",
+            "write: signal 11 code 2, dfsr=0x805 (section translation fault) dfar=0x0020000c",
+        ],
+    );
+}
+
+#[test]
+fn unhandled_status_prints_unhandled_fault_and_sends_sigbus() {
+    passed(
+        "arm_unhandled_alignment",
+        &[
+            "killed by signal 7 code 1",
+            "dfsr=0x001 fs=0x1 (alignment exception)",
+        ],
+    );
+    console_shows("Unhandled fault: alignment exception (0x001) at 0x00102001");
+}
+
+#[test]
+fn translation_fault_copies_the_first_level_entry_from_init_mm_and_retries() {
+    passed(
+        "arm_translation_fault_copy",
+        &[
+            "read 0x7e57ab1e then 0x7e57ab1e",
+            "aborts +1 then +0",
+            "L1 copies +1 then +0",
+            "(section translation fault)",
+        ],
+    );
+}
+
+#[test]
+fn user_page_faults_serve_vmas_and_signal_the_task() {
+    passed("user_demand_zero", &["minor faults 1/1/1"]);
+    passed("user_stack_growth", &["exited 0x1"]);
+    passed("user_stack_limit", &["killed by signal 11 code 1"]);
+    passed("user_write_readonly", &["killed by signal 11 code 2"]);
+    passed("user_outside_vmas", &["killed by signal 11 code 1"]);
+    passed("user_kernel_address", &["killed by signal 11"]);
+    // The kernel goes on after each signal: later scenarios ran and the boot completed.
+    assert!(main_boot().done().is_some());
+    console_shows("signal 11 (code 2) at 0x200008: killing the task");
+}
+
+#[test]
+fn thumb2_data_aborts_are_corrected_and_retried() {
+    passed(
+        "arm_t32_demand_fault",
+        &[
+            "exited 0xa5",
+            "write dfar=0x00103021",
+            "T32",
+            "minor faults +1",
+        ],
+    );
+    passed(
+        "arm_t32_segv",
+        &["killed by signal 11 code 1 addr 0x300008", "T32"],
+    );
+}
+
+#[test]
+fn prefetch_aborts_decode_ifsr_ifar_and_send_sigsegv() {
+    passed(
+        "arm_pabt_unmapped",
+        &[
+            "killed by signal 11 code 1 addr 0x300100",
+            "ifsr=0x005 fs=0x5 (section translation fault) ifar=0x00300100",
+        ],
+    );
+    passed(
+        "arm_pabt_xn",
+        &[
+            "killed by signal 11 code 2 addr 0x104000",
+            "ifsr=0x00f fs=0xf (page permission fault) ifar=0x00104000",
+        ],
+    );
+}
+
+#[test]
+fn undef_hooks_emulate_and_the_task_resumes() {
+    passed("arm_undef_hook_user_a32", &["instr=0xee100f10", "A32"]);
+    passed("arm_undef_hook_user_t32", &["instr=0xee100f10", "T32"]);
+    passed(
+        "arm_undef_hook_cpsr_match",
+        &["killed by signal 4 code 1", "without the T32 hook"],
+    );
+    passed(
+        "arm_undef_hook_kernel",
+        &["instr=0xe7f001f3", "resumed after it with r=42"],
+    );
+    console_shows("WARNING: CPU: 0 at 0x");
+}
+
+#[test]
+fn undefined_instruction_without_hook_is_sigill_for_the_user() {
+    passed(
+        "arm_undef_sigill_a32",
+        &["killed by signal 4 code 1", "instr=0xe7f000f7", "A32"],
+    );
+    passed(
+        "arm_undef_sigill_t16",
+        &["killed by signal 4 code 1", "instr=0x0000de07", "T32"],
+    );
+    passed(
+        "arm_undef_sigill_t32",
+        &["killed by signal 4 code 1", "instr=0xf7f0a007", "T32"],
+    );
+}
+
+#[test]
+fn oops_null_dereference_dies_with_the_failure_status() {
+    dedicated("arm_oops_null");
+}
+
+#[test]
+fn oops_paging_request_dies_with_the_failure_status() {
+    dedicated("arm_oops_paging");
+}
+
+#[test]
+fn oops_undefined_instruction_in_the_kernel_dies_with_the_failure_status() {
+    dedicated("arm_oops_undef");
+}
