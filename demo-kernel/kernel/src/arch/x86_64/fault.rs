@@ -269,7 +269,7 @@ pub fn page_fault_oops(regs: &PtRegs, error_code: u64, address: usize) -> ! {
 /// Linux's `dump_pagetable`: the walk of `address` in the active table.
 fn show_pte(address: usize) {
     let mut pa = paging::current_root();
-    crate::print!("PGD {:x} ", pa);
+    crate::print!("CR3 {:x}: ", pa);
     for (level, name) in [(4, "PGD"), (3, "PUD"), (2, "PMD"), (1, "PTE")] {
         // SAFETY: reading one entry of a live table.
         let entry = unsafe { table(pa)[paging::index(address, level)] };
