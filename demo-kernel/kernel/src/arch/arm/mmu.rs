@@ -304,7 +304,7 @@ impl Pgd {
     /// The frame `va` maps to through a small page, if any.
     pub fn translate(self, va: usize) -> Option<usize> {
         let pte = self.walk(va).pte?;
-        (pte & 0b10 != 0).then(|| (pte & PTE_ADDR_MASK) as usize | (va & (PAGE_SIZE - 1)))
+        (pte & 0b10 != 0).then_some((pte & PTE_ADDR_MASK) as usize | (va & (PAGE_SIZE - 1)))
     }
 }
 

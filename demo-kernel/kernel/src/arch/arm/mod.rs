@@ -53,6 +53,9 @@ static KERNEL_CONTEXT: KernelContext = KernelContext(UnsafeCell::new(0));
 #[no_mangle]
 extern "C" fn arm_start() -> ! {
     mmu::init();
+    // SAFETY: at boot, before any user access; below TASK_SIZE the kernel keeps nothing of
+    // its own (its image, RAM and devices are mapped above it).
+    unsafe { extable_runtime::uaccess::set_user_limit(mmu::TASK_SIZE) };
     scenarios::register_hooks();
     // SAFETY: QEMU put the DTB at the start of RAM, which the kernel maps and never hands
     // out (free memory starts after the kernel image).
@@ -195,5 +198,9 @@ impl Arch for Armv7 {
 
     fn scenarios() -> &'static [Scenario] {
         scenarios::SCENARIOS
+    }
+
+    fn faults_taken() -> Option<usize> {
+        Some(fault::aborts())
     }
 }

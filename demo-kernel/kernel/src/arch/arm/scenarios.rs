@@ -216,7 +216,7 @@ pub fn register_hooks() {
 /// read-only VMA a fault with WnR set; both dispatch through fsr_info to SIGSEGV.
 fn dabt_decode(d: &mut Detail) -> bool {
     let l = Current::user_layout();
-    let mut probe = |op, addr, value| -> Option<(Exit, fault::LastAbort)> {
+    let probe = |op, addr, value| -> Option<(Exit, fault::LastAbort)> {
         let mut mm = task::new_mm()?;
         let exit = task::run(&mut mm, op, addr, value);
         Some((exit, fault::last_abort()))
