@@ -135,7 +135,7 @@ fn check_size(cx: &mut Ctx<'_, '_, '_>) -> bool {
 
 fn check_align(cx: &mut Ctx<'_, '_, '_>) {
     let t = &cx.a.table;
-    if t.addr % t.shape.align as u64 != 0 {
+    if !t.addr.is_multiple_of(t.shape.align as u64) {
         let at = cx.addr("table", t.addr);
         let msg = format!(
             "table address {:#x} is not {}-byte aligned",

@@ -109,7 +109,11 @@ impl<'i, 'd> Symbols<'i, 'd> {
             let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
             return with_offset(&name, addr - n.addr);
         }
-        let section = self.image.sections.iter().find(|s| s.flags & object::elf::SHF_ALLOC.0 != 0 && s.contains(addr));
+        let section = self
+            .image
+            .sections
+            .iter()
+            .find(|s| s.flags & object::elf::SHF_ALLOC.0 != 0 && s.contains(addr));
         match section {
             Some(s) => with_offset(&s.display_name(), addr - s.addr),
             None => format!("{addr:#x}"),

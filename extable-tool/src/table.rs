@@ -82,7 +82,7 @@ impl<'d> Table<'d> {
 
     /// Whether the size is a whole number of entries.
     pub fn size_is_whole(&self) -> bool {
-        self.bytes.len() % self.shape.size == 0
+        self.bytes.len().is_multiple_of(self.shape.size)
     }
 
     /// The raw bytes of entry `i`.
@@ -242,7 +242,7 @@ fn radix_sort_high32(v: &mut Vec<u64>) {
         for &x in v.iter() {
             counts[digit(x)] += 1;
         }
-        if counts.iter().any(|&c| c == v.len()) {
+        if counts.contains(&v.len()) {
             continue; // every key has the same digit: the pass would not move anything
         }
         let mut next = 0;

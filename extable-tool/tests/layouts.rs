@@ -27,7 +27,14 @@ fn detected(layout: Layout) -> bool {
     layout != Layout::LinuxLoongarch
 }
 
-fn sort_and_compare(layout: Layout, is64: bool, big: bool, n: usize, seed: u64, tweak: impl Fn(&mut Program)) {
+fn sort_and_compare(
+    layout: Layout,
+    is64: bool,
+    big: bool,
+    n: usize,
+    seed: u64,
+    tweak: impl Fn(&mut Program),
+) {
     let dir = tempdir();
     let specs = sorted_specs(layout, n);
     let mut reference = Program::new(layout, is64, big, specs.clone()).marker_value(0);
@@ -45,7 +52,10 @@ fn sort_and_compare(layout: Layout, is64: bool, big: bool, n: usize, seed: u64, 
     let what = format!("{layout} is64={is64} big={big}");
     assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
     let sorted = std::fs::read(&path).unwrap();
-    assert!(sorted == reference, "{what}: sorted file differs from the reference");
+    assert!(
+        sorted == reference,
+        "{what}: sorted file differs from the reference"
+    );
     if let Some(kind) = oracle_kind(layout) {
         let mut linux = input.clone();
         sorttable(&mut linux, kind).unwrap();
@@ -98,11 +108,20 @@ fn extended_section_indices_and_zero_e_shnum_are_followed() {
     // The files really use the extensions.
     let p = Program {
         padding_sections: 0xff10,
-        ..Program::new(Layout::Extable, true, false, sorted_specs(Layout::Extable, 4))
+        ..Program::new(
+            Layout::Extable,
+            true,
+            false,
+            sorted_specs(Layout::Extable, 4),
+        )
     };
     let bytes = p.build();
     assert_eq!(u16::from_le_bytes([bytes[0x3c], bytes[0x3d]]), 0, "e_shnum");
-    assert_eq!(u16::from_le_bytes([bytes[0x3e], bytes[0x3f]]), 0xffff, "e_shstrndx");
+    assert_eq!(
+        u16::from_le_bytes([bytes[0x3e], bytes[0x3f]]),
+        0xffff,
+        "e_shstrndx"
+    );
 }
 
 #[test]
@@ -131,7 +150,10 @@ fn linux_relocations_of_the_table_are_zeroed_like_sorttable() {
         let mut linux = input.clone();
         sorttable(&mut linux, oracle_kind(layout).unwrap()).unwrap();
         assert!(got == linux, "{layout}: differs from sorttable");
-        assert!(!got.windows(48).any(|w| w.iter().all(|&b| b == 0x5a)), "relocations not zeroed");
+        assert!(
+            !got.windows(48).any(|w| w.iter().all(|&b| b == 0x5a)),
+            "relocations not zeroed"
+        );
     }
 }
 
@@ -161,7 +183,9 @@ fn sorttables_quirk_of_zeroing_an_unrelated_relocation_section_is_refused() {
 fn sort_to_another_file_leaves_the_input_alone() {
     let specs = sorted_specs(Layout::Extable, 30);
     let input = Program::new(Layout::Extable, true, false, shuffled(&specs, 2)).build();
-    let reference = Program::new(Layout::Extable, true, false, specs).marker_value(0).build();
+    let reference = Program::new(Layout::Extable, true, false, specs)
+        .marker_value(0)
+        .build();
     let dir = tempdir();
     let path = write(dir.path(), "in", &input);
     let out_path = dir.path().join("out");

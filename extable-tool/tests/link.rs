@@ -15,28 +15,60 @@ use extable_tool::Layout;
 const N: usize = 40;
 
 fn rustc_available(target: &str) -> bool {
-    let out = Command::new("rustc").args(["--print", "target-libdir", "--target", target]).output();
+    let out = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", target])
+        .output();
     match out {
-        Ok(o) if o.status.success() => Path::new(String::from_utf8_lossy(&o.stdout).trim()).join("..").exists(),
+        Ok(o) if o.status.success() => Path::new(String::from_utf8_lossy(&o.stdout).trim())
+            .join("..")
+            .exists(),
         _ => false,
     }
 }
 
 /// Build a no_std program whose global_asm holds the table in `order`.
-fn rustc_build(dir: &Path, target: &str, arch: Arch, order: &[usize], marker: u32, linker: Option<&str>, out: &str) -> std::process::Output {
+fn rustc_build(
+    dir: &Path,
+    target: &str,
+    arch: Arch,
+    order: &[usize],
+    marker: u32,
+    linker: Option<&str>,
+    out: &str,
+) -> std::process::Output {
     let asm_src = asm::source(arch, Layout::Extable, N, order, marker, true);
     std::fs::write(dir.join("x.s"), asm_src).unwrap();
-    let opts = if arch == Arch::X86_64 { ", options(att_syntax)" } else { ", options(raw)" };
+    let opts = if arch == Arch::X86_64 {
+        ", options(att_syntax)"
+    } else {
+        ", options(raw)"
+    };
     let rs = format!(
         "#![no_std]\n#![no_main]\n#[panic_handler]\nfn panic(_: &core::panic::PanicInfo) -> ! {{ loop {{}} }}\ncore::arch::global_asm!(include_str!(\"x.s\"){opts});\n"
     );
     std::fs::write(dir.join("k.rs"), rs).unwrap();
     let mut c = Command::new("rustc");
-    c.args(["--edition", "2021", "--crate-type", "bin", "--crate-name", "k", "--target", target, "-C", "panic=abort", "-C", "opt-level=1"]);
+    c.args([
+        "--edition",
+        "2021",
+        "--crate-type",
+        "bin",
+        "--crate-name",
+        "k",
+        "--target",
+        target,
+        "-C",
+        "panic=abort",
+        "-C",
+        "opt-level=1",
+    ]);
     if let Some(l) = linker {
         c.arg("-C").arg(format!("linker={l}"));
     }
-    c.arg("-o").arg(dir.join(out)).arg(dir.join("k.rs")).current_dir(dir);
+    c.arg("-o")
+        .arg(dir.join(out))
+        .arg(dir.join("k.rs"))
+        .current_dir(dir);
     c.output().unwrap()
 }
 
@@ -49,16 +81,47 @@ fn rustc_links_through_the_wrapper(target: &str, arch: Arch) {
     let dir = tempdir();
     let sorted: Vec<usize> = (0..N).collect();
     let reference = rustc_build(dir.path(), target, arch, &sorted, 0, None, "ref");
-    assert!(reference.status.success(), "{}", String::from_utf8_lossy(&reference.stderr));
-    let plain = rustc_build(dir.path(), target, arch, &shuffled(&sorted, 23), 1, None, "plain");
+    assert!(
+        reference.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reference.stderr)
+    );
+    let plain = rustc_build(
+        dir.path(),
+        target,
+        arch,
+        &shuffled(&sorted, 23),
+        1,
+        None,
+        "plain",
+    );
     assert!(plain.status.success());
-    let wrapped = rustc_build(dir.path(), target, arch, &shuffled(&sorted, 23), 1, Some(tool), "wrapped");
-    assert!(wrapped.status.success(), "{}", String::from_utf8_lossy(&wrapped.stderr));
-    let (r, p, w) = (dir.path().join("ref"), dir.path().join("plain"), dir.path().join("wrapped"));
+    let wrapped = rustc_build(
+        dir.path(),
+        target,
+        arch,
+        &shuffled(&sorted, 23),
+        1,
+        Some(tool),
+        "wrapped",
+    );
+    assert!(
+        wrapped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&wrapped.stderr)
+    );
+    let (r, p, w) = (
+        dir.path().join("ref"),
+        dir.path().join("plain"),
+        dir.path().join("wrapped"),
+    );
     // Without the wrapper the table is unsorted; through it, it is sorted and marked: the
     // same bytes as the program whose table was emitted in order with the marker cleared.
     assert!(std::fs::read(&p).unwrap() != std::fs::read(&r).unwrap());
-    assert!(std::fs::read(&w).unwrap() == std::fs::read(&r).unwrap(), "{target}: wrapped link differs from the reference");
+    assert!(
+        std::fs::read(&w).unwrap() == std::fs::read(&r).unwrap(),
+        "{target}: wrapped link differs from the reference"
+    );
     let check = run(&["check", s(&w), "--format", "json"]);
     assert_eq!(code(&check), 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&check)).unwrap();
@@ -84,11 +147,45 @@ fn explicit_link_subcommand_sorts_the_output() {
     }
     let dir = tempdir();
     let sorted: Vec<usize> = (0..N).collect();
-    let reference = asm::link(Arch::X86_64, dir.path(), &asm::source(Arch::X86_64, Layout::LinuxX86, N, &sorted, 0, false), false, "ref");
-    std::fs::write(dir.path().join("x.s"), asm::source(Arch::X86_64, Layout::LinuxX86, N, &shuffled(&sorted, 3), 1, false)).unwrap();
-    assert!(Command::new("gcc").args(["-g", "-c", "-o", "x.o", "x.s"]).current_dir(dir.path()).status().unwrap().success());
+    let reference = asm::link(
+        Arch::X86_64,
+        dir.path(),
+        &asm::source(Arch::X86_64, Layout::LinuxX86, N, &sorted, 0, false),
+        false,
+        "ref",
+    );
+    std::fs::write(
+        dir.path().join("x.s"),
+        asm::source(
+            Arch::X86_64,
+            Layout::LinuxX86,
+            N,
+            &shuffled(&sorted, 3),
+            1,
+            false,
+        ),
+    )
+    .unwrap();
+    assert!(Command::new("gcc")
+        .args(["-g", "-c", "-o", "x.o", "x.s"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap()
+        .success());
     let out = tool()
-        .args(["link", "--", "gcc", "-g", "-nostdlib", "-Wl,--build-id=none", "-static", "-no-pie", "-o", "out", "x.o"])
+        .args([
+            "link",
+            "--",
+            "gcc",
+            "-g",
+            "-nostdlib",
+            "-Wl,--build-id=none",
+            "-static",
+            "-no-pie",
+            "-o",
+            "out",
+            "x.o",
+        ])
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -100,18 +197,37 @@ fn explicit_link_subcommand_sorts_the_output() {
 fn linker_mode_failures_propagate() {
     let dir = tempdir();
     // The real linker fails: its exit code is the wrapper's.
-    let out = tool().args(["link", "--", "sh", "-c", "exit 3"]).output().unwrap();
+    let out = tool()
+        .args(["link", "--", "sh", "-c", "exit 3"])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 3);
     // Invoked as the linker (first argument not a subcommand), with the linker from the env.
-    let out = tool().env("EXTABLE_TOOL_LINKER", "false").args(["-flavor", "gnu", "-o", "x"]).output().unwrap();
+    let out = tool()
+        .env("EXTABLE_TOOL_LINKER", "false")
+        .args(["-flavor", "gnu", "-o", "x"])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 1);
     // A missing linker is an error naming it.
-    let out = tool().env("EXTABLE_TOOL_LINKER", "/nonexistent/ld").args(["-o", "x"]).output().unwrap();
+    let out = tool()
+        .env("EXTABLE_TOOL_LINKER", "/nonexistent/ld")
+        .args(["-o", "x"])
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("/nonexistent/ld: cannot run the linker"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("/nonexistent/ld: cannot run the linker"),
+        "{}",
+        stderr(&out)
+    );
     // An output without __ex_table is left alone.
     let plain = dir.path().join("plain");
-    std::fs::write(dir.path().join("p.s"), ".text\n.globl _start\n_start: nop\n").unwrap();
+    std::fs::write(
+        dir.path().join("p.s"),
+        ".text\n.globl _start\n_start: nop\n",
+    )
+    .unwrap();
     let out = tool()
         .args(["link", "--", "gcc", "-nostdlib", "-static", "-o"])
         .arg(&plain)
@@ -120,13 +236,28 @@ fn linker_mode_failures_propagate() {
         .unwrap();
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     // A failed check fails the link.
-    let bad = asm::source(Arch::X86_64, Layout::Extable, 4, &[1, 0, 3, 2], 1, false).replace(".long handler0 - .", ".long extable_main_sort_needed - .");
+    let bad = asm::source(Arch::X86_64, Layout::Extable, 4, &[1, 0, 3, 2], 1, false)
+        .replace(".long handler0 - .", ".long extable_main_sort_needed - .");
     std::fs::write(dir.path().join("bad.s"), bad).unwrap();
     let out = tool()
-        .args(["link", "--", "gcc", "-nostdlib", "-static", "-no-pie", "-o", "bad", "bad.s"])
+        .args([
+            "link",
+            "--",
+            "gcc",
+            "-nostdlib",
+            "-static",
+            "-no-pie",
+            "-o",
+            "bad",
+            "bad.s",
+        ])
         .current_dir(dir.path())
         .output()
         .unwrap();
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(stderr(&out).contains("[handler-not-function]"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("[handler-not-function]"),
+        "{}",
+        stderr(&out)
+    );
 }

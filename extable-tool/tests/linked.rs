@@ -20,17 +20,38 @@ fn roundtrip(arch: Arch, layout: Layout, pie: bool, oracle: Option<SortKind>) {
     let dir = tempdir();
     let sorted: Vec<usize> = (0..N).collect();
     let order = shuffled(&sorted, 17);
-    let reference = asm::link(arch, dir.path(), &asm::source(arch, layout, N, &sorted, 0, false), pie, "ref");
-    let input = asm::link(arch, dir.path(), &asm::source(arch, layout, N, &order, 1, false), pie, "in");
+    let reference = asm::link(
+        arch,
+        dir.path(),
+        &asm::source(arch, layout, N, &sorted, 0, false),
+        pie,
+        "ref",
+    );
+    let input = asm::link(
+        arch,
+        dir.path(),
+        &asm::source(arch, layout, N, &order, 1, false),
+        pie,
+        "in",
+    );
     let original = std::fs::read(&input).unwrap();
     let what = format!("{arch:?} {layout} pie={pie}");
     // Before sorting: an unsorted table with the marker set is clean.
     let check = run(&["check", s(&input)]);
-    assert_eq!(code(&check), 0, "{what}: {}{}", stdout(&check), stderr(&check));
+    assert_eq!(
+        code(&check),
+        0,
+        "{what}: {}{}",
+        stdout(&check),
+        stderr(&check)
+    );
     let out = run(&["sort", s(&input)]);
     assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
     let got = std::fs::read(&input).unwrap();
-    assert!(got == std::fs::read(&reference).unwrap(), "{what}: differs from the reference link");
+    assert!(
+        got == std::fs::read(&reference).unwrap(),
+        "{what}: differs from the reference link"
+    );
     if let Some(kind) = oracle {
         let mut linux = original.clone();
         sorttable(&mut linux, kind).unwrap();
@@ -42,15 +63,35 @@ fn roundtrip(arch: Arch, layout: Layout, pie: bool, oracle: Option<SortKind>) {
 fn x86_64_exec_and_dyn() {
     roundtrip(Arch::X86_64, Layout::Extable, false, None);
     roundtrip(Arch::X86_64, Layout::Extable, true, None);
-    roundtrip(Arch::X86_64, Layout::LinuxX86, false, Some(SortKind::RelativeWithData));
-    roundtrip(Arch::X86_64, Layout::LinuxX86, true, Some(SortKind::RelativeWithData));
-    roundtrip(Arch::X86_64, Layout::LinuxX86Legacy, false, Some(SortKind::X86Legacy));
+    roundtrip(
+        Arch::X86_64,
+        Layout::LinuxX86,
+        false,
+        Some(SortKind::RelativeWithData),
+    );
+    roundtrip(
+        Arch::X86_64,
+        Layout::LinuxX86,
+        true,
+        Some(SortKind::RelativeWithData),
+    );
+    roundtrip(
+        Arch::X86_64,
+        Layout::LinuxX86Legacy,
+        false,
+        Some(SortKind::X86Legacy),
+    );
 }
 
 #[test]
 fn i386() {
     roundtrip(Arch::I386, Layout::Extable, false, None);
-    roundtrip(Arch::I386, Layout::LinuxX86, false, Some(SortKind::RelativeWithData));
+    roundtrip(
+        Arch::I386,
+        Layout::LinuxX86,
+        false,
+        Some(SortKind::RelativeWithData),
+    );
 }
 
 #[test]
@@ -62,7 +103,12 @@ fn arm32() {
 #[test]
 fn aarch64() {
     roundtrip(Arch::Aarch64, Layout::Extable, false, None);
-    roundtrip(Arch::Aarch64, Layout::LinuxArm64, false, Some(SortKind::RelativeWithData));
+    roundtrip(
+        Arch::Aarch64,
+        Layout::LinuxArm64,
+        false,
+        Some(SortKind::RelativeWithData),
+    );
 }
 
 #[test]
@@ -72,7 +118,13 @@ fn dump_resolves_symbols_and_the_same_lines_as_binutils_addr2line() {
     }
     let dir = tempdir();
     let order: Vec<usize> = (0..8).rev().collect();
-    let f = asm::link(Arch::X86_64, dir.path(), &asm::source(Arch::X86_64, Layout::Extable, 8, &order, 1, false), false, "a");
+    let f = asm::link(
+        Arch::X86_64,
+        dir.path(),
+        &asm::source(Arch::X86_64, Layout::Extable, 8, &order, 1, false),
+        false,
+        "a",
+    );
     let out = run(&["dump", s(&f), "--format", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -84,7 +136,12 @@ fn dump_resolves_symbols_and_the_same_lines_as_binutils_addr2line() {
         assert_eq!(e["fixup"]["symbol"], format!("f{k}+0x3"));
         assert_eq!(e["handler"]["symbol"], "handler0");
         let addr = e["insn"]["addr"].as_u64().unwrap();
-        let a2l = std::process::Command::new("addr2line").arg("-e").arg(&f).arg(format!("{addr:#x}")).output().unwrap();
+        let a2l = std::process::Command::new("addr2line")
+            .arg("-e")
+            .arg(&f)
+            .arg(format!("{addr:#x}"))
+            .output()
+            .unwrap();
         let want = String::from_utf8_lossy(&a2l.stdout).trim().to_string();
         let got = e["insn"]["line"].as_str().unwrap();
         let base = |l: &str| l.rsplit('/').next().unwrap().to_string();
@@ -92,5 +149,8 @@ fn dump_resolves_symbols_and_the_same_lines_as_binutils_addr2line() {
         assert_eq!(base(got), base(&want), "{got} vs addr2line's {want}");
     }
     let text = stdout(&run(&["dump", s(&f)]));
-    assert!(text.contains("insn 0x") && text.contains("<f7+0x1>") && text.contains("x.s:"), "{text}");
+    assert!(
+        text.contains("insn 0x") && text.contains("<f7+0x1>") && text.contains("x.s:"),
+        "{text}"
+    );
 }

@@ -50,7 +50,10 @@ fn read_only_file_is_not_sorted() {
     let p = write(dir.path(), "ro.elf", &valid());
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
     assert_exit2(&p, &["sort"], "read-only");
-    assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o444);
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
     // Reading it is fine.
     assert_eq!(code(&run(&["check", s(&p)])), 0);
     // A read-only -o destination is refused too.
@@ -65,7 +68,17 @@ fn read_only_file_is_not_sorted() {
 fn truncated_files() {
     let data = valid();
     let dir = tempdir();
-    for cut in [3, 15, 40, 63, 64, 200, data.len() / 2, data.len() - 200, data.len() - 1] {
+    for cut in [
+        3,
+        15,
+        40,
+        63,
+        64,
+        200,
+        data.len() / 2,
+        data.len() - 200,
+        data.len() - 1,
+    ] {
         let p = write(dir.path(), &format!("cut{cut}"), &data[..cut]);
         let out = run(&["sort", s(&p)]);
         assert_eq!(code(&out), 2, "cut at {cut}: {}", stderr(&out));
@@ -107,7 +120,12 @@ fn malformed_headers() {
 
 fn exercise(data: &[u8]) {
     // Every read-only path of the library: parse, detect, check, dump (with DWARF), plan.
-    for layout in [None, Some(Layout::Extable), Some(Layout::LinuxX86), Some(Layout::Absolute)] {
+    for layout in [
+        None,
+        Some(Layout::Extable),
+        Some(Layout::LinuxX86),
+        Some(Layout::Absolute),
+    ] {
         let _ = extable_tool::inspect_bytes(data, &extable_tool::Options { layout });
     }
 }

@@ -25,11 +25,18 @@ fn check(p: &Program, extra: &[&str]) -> Outcome {
     let mut targs = vec!["check", s(&path)];
     targs.extend_from_slice(extra);
     let text = stdout(&run(&targs));
-    Outcome { code: code(&out), json, text }
+    Outcome {
+        code: code(&out),
+        json,
+        text,
+    }
 }
 
 fn findings(o: &Outcome) -> Vec<Value> {
-    o.json[0]["report"]["findings"].as_array().cloned().unwrap_or_default()
+    o.json[0]["report"]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn finding(o: &Outcome, rule: &str) -> Value {
@@ -48,10 +55,22 @@ fn assert_error(p: &Program, rule: &str, index: Option<usize>, symbol: &str) {
         Some(i) => assert_eq!(f["index"], i),
         None => assert!(f["index"].is_null()),
     }
-    let syms: Vec<String> = f["addresses"].as_array().unwrap().iter().map(|a| a["symbol"].as_str().unwrap().to_string()).collect();
-    assert!(syms.iter().any(|s| s == symbol), "{rule}: {syms:?} lacks {symbol}");
+    let syms: Vec<String> = f["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["symbol"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        syms.iter().any(|s| s == symbol),
+        "{rule}: {syms:?} lacks {symbol}"
+    );
     // The text line names the file, the entry and the rule.
-    let line = o.text.lines().find(|l| l.contains(&format!("[{rule}]"))).expect("text line");
+    let line = o
+        .text
+        .lines()
+        .find(|l| l.contains(&format!("[{rule}]")))
+        .expect("text line");
     assert!(line.contains("fixture.elf: error:"), "{line}");
     if let Some(i) = index {
         assert!(line.contains(&format!("entry {i}:")), "{line}");
@@ -61,10 +80,23 @@ fn assert_error(p: &Program, rule: &str, index: Option<usize>, symbol: &str) {
     let path = write(dir.path(), "f", &p.build());
     let before = digest(&path);
     let out = run(&["sort", s(&path)]);
-    assert_eq!(code(&out), 1, "{rule}: sort should refuse: {}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("[{rule}]")), "{}", stderr(&out));
+    assert_eq!(
+        code(&out),
+        1,
+        "{rule}: sort should refuse: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("[{rule}]")),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(digest(&path), before, "{rule}: file changed");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file left behind");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "temporary file left behind"
+    );
 }
 
 fn ours(specs: Vec<Spec>) -> Program {
@@ -107,7 +139,12 @@ fn fixup_outside_code() {
 fn handler_not_a_function() {
     let mut specs = good(Layout::Extable);
     specs[7].third = ThirdSpec::Handler(HANDLER0 + 4);
-    assert_error(&ours(specs), "handler-not-function", Some(7), "handler0+0x4");
+    assert_error(
+        &ours(specs),
+        "handler-not-function",
+        Some(7),
+        "handler0+0x4",
+    );
     // Also for Linux 4.6-5.15 x86 handlers.
     let mut specs = good(Layout::LinuxX86Legacy);
     specs[2].third = ThirdSpec::Handler(HANDLER1 + 8);
@@ -119,7 +156,12 @@ fn handler_not_a_function() {
 
 #[test]
 fn unknown_linux_fixup_type() {
-    for (layout, bad) in [(Layout::LinuxX86, 0xee), (Layout::LinuxArm64, 9), (Layout::LinuxRiscv, 0), (Layout::LinuxS390, 40)] {
+    for (layout, bad) in [
+        (Layout::LinuxX86, 0xee),
+        (Layout::LinuxArm64, 9),
+        (Layout::LinuxRiscv, 0),
+        (Layout::LinuxS390, 40),
+    ] {
         let mut specs = good(layout);
         specs[4].third = ThirdSpec::Data(bad, 0);
         let p = Program::new(layout, true, layout == Layout::LinuxS390, specs);
@@ -130,12 +172,23 @@ fn unknown_linux_fixup_type() {
 #[test]
 fn conflicting_duplicates() {
     let mut specs = good(Layout::Extable);
-    specs[6] = Spec { fixup: specs[6].fixup + 4, ..specs[5] };
+    specs[6] = Spec {
+        fixup: specs[6].fixup + 4,
+        ..specs[5]
+    };
     assert_error(&ours(specs), "conflicting-duplicate", Some(6), "f1+0x8");
     // Same insn and fixup, other data word (Linux).
     let mut specs = good(Layout::LinuxX86);
-    specs[6] = Spec { third: ThirdSpec::Data(3, 0), ..specs[5] };
-    assert_error(&Program::new(Layout::LinuxX86, true, false, specs), "conflicting-duplicate", Some(6), "f1+0x8");
+    specs[6] = Spec {
+        third: ThirdSpec::Data(3, 0),
+        ..specs[5]
+    };
+    assert_error(
+        &Program::new(Layout::LinuxX86, true, false, specs),
+        "conflicting-duplicate",
+        Some(6),
+        "f1+0x8",
+    );
 }
 
 #[test]
@@ -163,7 +216,13 @@ fn unsorted_table_with_a_cleared_marker() {
     let o = check(&p, &[]);
     assert_eq!(o.code, 1);
     let f = finding(&o, "unsorted-but-marked");
-    assert!(f["message"].as_str().unwrap().contains("extable_main_sort_needed is 0"), "{f}");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("extable_main_sort_needed is 0"),
+        "{f}"
+    );
 }
 
 #[test]
@@ -174,7 +233,12 @@ fn relative_offset_overflow() {
     specs[3].insn = far;
     specs[3].fixup = far + 4;
     let mut p = ours(specs);
-    p.extra.push(Sec::progbits(".text.far", SHF_ALLOC | SHF_EXECINSTR, far - 0x10, vec![0; 0x40]));
+    p.extra.push(Sec::progbits(
+        ".text.far",
+        SHF_ALLOC | SHF_EXECINSTR,
+        far - 0x10,
+        vec![0; 0x40],
+    ));
     assert_error(&p, "offset-overflow", Some(3), ".text.far+0x10");
 }
 
@@ -187,7 +251,12 @@ fn fixup_in_another_function_is_a_warning() {
     let f = finding(&o, "fixup-outside-function");
     assert_eq!(f["severity"], "warning");
     assert_eq!(f["index"], 1);
-    assert!(o.text.contains("fixup 0x10250 <f9+0x10> is outside the function of insn 0x10008 <f0+0x8>"), "{}", o.text);
+    assert!(
+        o.text
+            .contains("fixup 0x10250 <f9+0x10> is outside the function of insn 0x10008 <f0+0x8>"),
+        "{}",
+        o.text
+    );
     // In .text.fixup it is expected (entries 0, 3, 6... use it).
     let o = check(&ours(good(Layout::Extable)), &[]);
     assert!(findings(&o).is_empty(), "{}", o.json);
@@ -203,10 +272,21 @@ fn writable_table_is_a_warning() {
     // With program headers, the segment decides.
     let mut p = ours(good(Layout::Extable));
     p.segments = vec![
-        Seg { vaddr: TEXT, memsz: 0x20000, flags: PF_R | PF_X },
-        Seg { vaddr: TABLE, memsz: 0x20000, flags: PF_R | PF_W },
+        Seg {
+            vaddr: TEXT,
+            memsz: 0x20000,
+            flags: PF_R | PF_X,
+        },
+        Seg {
+            vaddr: TABLE,
+            memsz: 0x20000,
+            flags: PF_R | PF_W,
+        },
     ];
-    assert_eq!(finding(&check(&p, &[]), "writable-table")["severity"], "warning");
+    assert_eq!(
+        finding(&check(&p, &[]), "writable-table")["severity"],
+        "warning"
+    );
     p.segments[1].flags = PF_R;
     assert!(findings(&check(&p, &[])).is_empty());
 }
@@ -223,7 +303,11 @@ fn missing_marker_warns_on_check_and_refuses_sort() {
     let before = digest(&path);
     let out = run(&["sort", s(&path), "--layout", "extable"]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("no extable_main_sort_needed symbol"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no extable_main_sort_needed symbol"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(digest(&path), before);
 }
 
@@ -248,13 +332,24 @@ fn refused(p: &Program, args: &[&str], needle: &str) {
 fn ambiguous_and_unsupported_files_are_refused() {
     // Both markers.
     let mut p = ours(good(Layout::Extable));
-    p.extra.push(Sec::progbits(".data.linux", SHF_ALLOC | SHF_WRITE, 0x60000, vec![1, 0, 0, 0]));
+    p.extra.push(Sec::progbits(
+        ".data.linux",
+        SHF_ALLOC | SHF_WRITE,
+        0x60000,
+        vec![1, 0, 0, 0],
+    ));
     let mut e = p.clone();
     e.marker = Some(("main_extable_sort_needed".into(), 1));
     let elf = {
         let mut elf = p.elf();
         let idx = elf.sections.len() - 1;
-        elf.add_symbol("main_extable_sort_needed", Some(idx), 0x60000, 4, STT_OBJECT);
+        elf.add_symbol(
+            "main_extable_sort_needed",
+            Some(idx),
+            0x60000,
+            4,
+            STT_OBJECT,
+        );
         elf.build()
     };
     let dir = tempdir();
@@ -267,9 +362,22 @@ fn ambiguous_and_unsupported_files_are_refused() {
     // Neither marker.
     let mut p = ours(good(Layout::Extable));
     p.marker = None;
-    refused(&p, &[], "neither extable_main_sort_needed nor main_extable_sort_needed");
+    refused(
+        &p,
+        &[],
+        "neither extable_main_sort_needed nor main_extable_sort_needed",
+    );
     // LoongArch.
-    refused(&Program::new(Layout::LinuxLoongarch, true, false, good(Layout::LinuxLoongarch)), &[], "LoongArch");
+    refused(
+        &Program::new(
+            Layout::LinuxLoongarch,
+            true,
+            false,
+            good(Layout::LinuxLoongarch),
+        ),
+        &[],
+        "LoongArch",
+    );
     // Linux marker on a machine Linux never sorted for.
     let mut p = Program::new(Layout::LinuxX86, true, false, good(Layout::LinuxX86));
     p.machine = 0x1234;
@@ -279,7 +387,11 @@ fn ambiguous_and_unsupported_files_are_refused() {
     for s in specs.iter_mut().step_by(2) {
         s.third = ThirdSpec::Handler(TEXT + 0x3001); // not a function start
     }
-    refused(&Program::new(Layout::LinuxX86Legacy, true, false, specs), &[], "ambiguous layout");
+    refused(
+        &Program::new(Layout::LinuxX86Legacy, true, false, specs),
+        &[],
+        "ambiguous layout",
+    );
     // ET_REL.
     let mut p = ours(good(Layout::Extable));
     p.e_type = ET_REL;
@@ -301,13 +413,23 @@ fn findings_per_rule_are_capped_but_counted() {
         .cycle()
         .take(300)
         .enumerate()
-        .map(|(i, s)| Spec { insn: RODATA + (i as u64 % 60), ..*s })
+        .map(|(i, s)| Spec {
+            insn: RODATA + (i as u64 % 60),
+            ..*s
+        })
         .collect();
     let mut p = ours(specs);
     p.extra.clear();
     let o = check(&p, &[]);
     assert_eq!(o.code, 1);
-    assert_eq!(o.json[0]["report"]["errors"].as_u64().unwrap() >= 300, true, "{}", o.json[0]["report"]["errors"]);
-    let listed = findings(&o).iter().filter(|f| f["rule"] == "insn-not-code").count();
+    assert!(
+        o.json[0]["report"]["errors"].as_u64().unwrap() >= 300,
+        "{}",
+        o.json[0]["report"]["errors"]
+    );
+    let listed = findings(&o)
+        .iter()
+        .filter(|f| f["rule"] == "insn-not-code")
+        .count();
     assert_eq!(listed, 101, "100 listed plus one 'more' line");
 }

@@ -19,7 +19,14 @@ pub enum Arch {
 
 /// Assembly for `n` functions with one entry each, the table emitted in `order`.
 /// `retain` adds the GNU retain flag so `--gc-sections` keeps the table and the marker.
-pub fn source(arch: Arch, layout: Layout, n: usize, order: &[usize], marker: u32, retain: bool) -> String {
+pub fn source(
+    arch: Arch,
+    layout: Layout,
+    n: usize,
+    order: &[usize],
+    marker: u32,
+    retain: bool,
+) -> String {
     let r = if retain { "R" } else { "" };
     let mut s = String::new();
     if arch == Arch::Arm {
@@ -34,14 +41,31 @@ pub fn source(arch: Arch, layout: Layout, n: usize, order: &[usize], marker: u32
     for &k in order {
         match layout {
             Layout::Absolute => writeln!(s, ".long .Linsn{k}\n.long .Lfix{k}").unwrap(),
-            Layout::Extable | Layout::LinuxX86Legacy => {
-                writeln!(s, ".long .Linsn{k} - .\n.long .Lfix{k} - .\n.long handler0 - .").unwrap()
-            }
-            Layout::LinuxX86 => writeln!(s, ".long .Linsn{k} - .\n.long .Lfix{k} - .\n.long {}", 1 + k % 3).unwrap(),
-            _ => writeln!(s, ".long .Linsn{k} - .\n.long .Lfix{k} - .\n.short {}\n.short {}", 1 + k % 2, k % 32).unwrap(),
+            Layout::Extable | Layout::LinuxX86Legacy => writeln!(
+                s,
+                ".long .Linsn{k} - .\n.long .Lfix{k} - .\n.long handler0 - ."
+            )
+            .unwrap(),
+            Layout::LinuxX86 => writeln!(
+                s,
+                ".long .Linsn{k} - .\n.long .Lfix{k} - .\n.long {}",
+                1 + k % 3
+            )
+            .unwrap(),
+            _ => writeln!(
+                s,
+                ".long .Linsn{k} - .\n.long .Lfix{k} - .\n.short {}\n.short {}",
+                1 + k % 2,
+                k % 32
+            )
+            .unwrap(),
         }
     }
-    let name = if layout == Layout::Extable { "extable_main_sort_needed" } else { "main_extable_sort_needed" };
+    let name = if layout == Layout::Extable {
+        "extable_main_sort_needed"
+    } else {
+        "main_extable_sort_needed"
+    };
     writeln!(
         s,
         ".section .data.marker,\"aw{r}\"\n.balign 4\n.globl {name}\n.type {name}, %object\n.size {name}, 4\n{name}:\n.long {marker}"
@@ -68,9 +92,20 @@ pub fn link(arch: Arch, dir: &Path, src: &str, pie: bool, out: &str) -> PathBuf 
     let status = match arch {
         Arch::I386 => {
             let obj = dir.join("x.o");
-            let ok = Command::new("as").args(["--32", "-g", "-o"]).arg(&obj).arg(&s_path).current_dir(dir).status().unwrap();
+            let ok = Command::new("as")
+                .args(["--32", "-g", "-o"])
+                .arg(&obj)
+                .arg(&s_path)
+                .current_dir(dir)
+                .status()
+                .unwrap();
             assert!(ok.success());
-            Command::new("ld").args(["-m", "elf_i386", "--build-id=none", "-o"]).arg(&out_path).arg(&obj).status().unwrap()
+            Command::new("ld")
+                .args(["-m", "elf_i386", "--build-id=none", "-o"])
+                .arg(&out_path)
+                .arg(&obj)
+                .status()
+                .unwrap()
         }
         _ => {
             let cc = match arch {
@@ -79,7 +114,11 @@ pub fn link(arch: Arch, dir: &Path, src: &str, pie: bool, out: &str) -> PathBuf 
                 _ => "gcc",
             };
             // Assemble to a fixed object name: a temporary one would end up in .strtab.
-            let ok = Command::new(cc).args(["-g", "-c", "-o", "x.o", "x.s"]).current_dir(dir).status().unwrap();
+            let ok = Command::new(cc)
+                .args(["-g", "-c", "-o", "x.o", "x.s"])
+                .current_dir(dir)
+                .status()
+                .unwrap();
             assert!(ok.success());
             let mut c = Command::new(cc);
             c.args(["-g", "-nostdlib", "-Wl,--build-id=none"]);
@@ -88,7 +127,12 @@ pub fn link(arch: Arch, dir: &Path, src: &str, pie: bool, out: &str) -> PathBuf 
             } else {
                 c.args(["-static", "-no-pie"]);
             }
-            c.arg("-o").arg(&out_path).arg("x.o").current_dir(dir).status().unwrap()
+            c.arg("-o")
+                .arg(&out_path)
+                .arg("x.o")
+                .current_dir(dir)
+                .status()
+                .unwrap()
         }
     };
     assert!(status.success(), "link failed for {arch:?}");

@@ -112,15 +112,27 @@ impl Out {
         self.buf.push(v);
     }
     fn u16(&mut self, v: u16) {
-        let b = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let b = if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         self.buf.extend_from_slice(&b);
     }
     fn u32(&mut self, v: u32) {
-        let b = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let b = if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         self.buf.extend_from_slice(&b);
     }
     fn u64(&mut self, v: u64) {
-        let b = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let b = if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         self.buf.extend_from_slice(&b);
     }
     fn word(&mut self, v: u64) {
@@ -131,7 +143,7 @@ impl Out {
         }
     }
     fn align(&mut self, a: u64) {
-        while (self.buf.len() as u64) % a.max(1) != 0 {
+        while !(self.buf.len() as u64).is_multiple_of(a.max(1)) {
             self.buf.push(0);
         }
     }
@@ -188,7 +200,14 @@ impl Elf {
         self.sections.len() - 1
     }
 
-    pub fn add_symbol(&mut self, name: &str, section: Option<usize>, value: u64, size: u64, kind: u8) {
+    pub fn add_symbol(
+        &mut self,
+        name: &str,
+        section: Option<usize>,
+        value: u64,
+        size: u64,
+        kind: u8,
+    ) {
         self.symbols.push(SymDef {
             name: name.into(),
             value,
@@ -210,7 +229,11 @@ impl Elf {
             is64: self.is64,
             buf: vec![],
         };
-        let (ehsize, phentsize, shentsize, symsize) = if self.is64 { (64, 56, 64, 24) } else { (52, 32, 40, 16) };
+        let (ehsize, phentsize, shentsize, symsize) = if self.is64 {
+            (64, 56, 64, 24)
+        } else {
+            (52, 32, 40, 16)
+        };
         // Leave room for the header and program headers.
         o.buf.resize(ehsize + phentsize * self.segments.len(), 0);
         let mut shstr = Strtab::new();
@@ -404,15 +427,27 @@ impl Elf {
         hdr.u16(self.machine);
         hdr.u32(1);
         hdr.word(0); // e_entry
-        hdr.word(if self.segments.is_empty() { 0 } else { ehsize as u64 });
+        hdr.word(if self.segments.is_empty() {
+            0
+        } else {
+            ehsize as u64
+        });
         hdr.word(shoff);
         hdr.u32(0); // e_flags
         hdr.u16(ehsize as u16);
         hdr.u16(phentsize as u16);
         hdr.u16(self.segments.len() as u16);
         hdr.u16(shentsize as u16);
-        hdr.u16(if shnum >= SHN_LORESERVE { 0 } else { shnum as u16 });
-        hdr.u16(if shstrndx >= SHN_LORESERVE { SHN_XINDEX } else { shstrndx as u16 });
+        hdr.u16(if shnum >= SHN_LORESERVE {
+            0
+        } else {
+            shnum as u16
+        });
+        hdr.u16(if shstrndx >= SHN_LORESERVE {
+            SHN_XINDEX
+        } else {
+            shstrndx as u16
+        });
         for s in &self.segments {
             if self.is64 {
                 hdr.u32(PT_LOAD);

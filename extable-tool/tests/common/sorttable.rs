@@ -64,7 +64,11 @@ impl R {
         }
     }
     fn w(&self, v: u32, b: &mut [u8]) {
-        let a = if self.big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let a = if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
         b[..4].copy_from_slice(&a);
     }
 }
@@ -92,7 +96,11 @@ pub fn sorttable(file: &mut [u8], kind: SortKind) -> Result<(), String> {
     // Field readers for a section header.
     let sh_name = |f: &[u8], i: usize| rd.r(&f[shdr(i)..]) as usize;
     let sh_type = |f: &[u8], i: usize| rd.r(&f[shdr(i) + 4..]);
-    let (o_off, o_size, o_link, o_info) = if is64 { (24, 32, 40, 44) } else { (16, 20, 24, 28) };
+    let (o_off, o_size, o_link, o_info) = if is64 {
+        (24, 32, 40, 44)
+    } else {
+        (16, 20, 24, 28)
+    };
     let sh_offset = |f: &[u8], i: usize| word(&f[shdr(i) + o_off..]) as usize;
     let sh_size = |f: &[u8], i: usize| word(&f[shdr(i) + o_size..]) as usize;
     let sh_link = |f: &[u8], i: usize| rd.r(&f[shdr(i) + o_link..]) as usize;
@@ -146,9 +154,19 @@ pub fn sorttable(file: &mut [u8], kind: SortKind) -> Result<(), String> {
     for k in 0..symbytes / symsize {
         let s = symoff + k * symsize;
         let (info, name, shndx_v, value) = if is64 {
-            (file[s + 4], rd.r(&file[s..]), rd.r2(&file[s + 6..]), rd.r8(&file[s + 8..]))
+            (
+                file[s + 4],
+                rd.r(&file[s..]),
+                rd.r2(&file[s + 6..]),
+                rd.r8(&file[s + 8..]),
+            )
         } else {
-            (file[s + 12], rd.r(&file[s..]), rd.r2(&file[s + 14..]), u64::from(rd.r(&file[s + 4..])))
+            (
+                file[s + 12],
+                rd.r(&file[s..]),
+                rd.r2(&file[s + 14..]),
+                u64::from(rd.r(&file[s + 4..])),
+            )
         };
         if info & 0xf != 1 {
             continue;
@@ -227,7 +245,9 @@ fn sort_image(image: &mut [u8], kind: SortKind, rd: &R, is64: bool) {
 /// `qsort(base, len / size, size, cmp)` with a stable sort.
 fn qsort(base: &mut [u8], size: usize, cmp: impl Fn(&[u8], &[u8]) -> std::cmp::Ordering) {
     let n = base.len() / size;
-    let mut items: Vec<Vec<u8>> = (0..n).map(|i| base[i * size..(i + 1) * size].to_vec()).collect();
+    let mut items: Vec<Vec<u8>> = (0..n)
+        .map(|i| base[i * size..(i + 1) * size].to_vec())
+        .collect();
     items.sort_by(|a, b| cmp(a, b));
     for (i, it) in items.iter().enumerate() {
         base[i * size..(i + 1) * size].copy_from_slice(it);

@@ -83,7 +83,13 @@ fn put16(v: u16, big: bool) -> [u8; 2] {
 }
 
 /// Encode `specs` as a table at `table_addr`.
-pub fn table_bytes(layout: Layout, is64: bool, big: bool, table_addr: u64, specs: &[Spec]) -> Vec<u8> {
+pub fn table_bytes(
+    layout: Layout,
+    is64: bool,
+    big: bool,
+    table_addr: u64,
+    specs: &[Spec],
+) -> Vec<u8> {
     let size = entry_size(layout, is64);
     let mut out = Vec::new();
     for (i, s) in specs.iter().enumerate() {
@@ -91,7 +97,13 @@ pub fn table_bytes(layout: Layout, is64: bool, big: bool, table_addr: u64, specs
         let rel = |field: u64, target: u64| put32(target.wrapping_sub(at + field) as u32, big);
         if layout == Layout::Absolute {
             if is64 {
-                let w = |v: u64| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+                let w = |v: u64| {
+                    if big {
+                        v.to_be_bytes()
+                    } else {
+                        v.to_le_bytes()
+                    }
+                };
                 out.extend_from_slice(&w(s.insn));
                 out.extend_from_slice(&w(s.fixup));
             } else {
@@ -209,12 +221,28 @@ impl Program {
         e.e_type = self.e_type;
         e.padding_sections = self.padding_sections;
         e.segments = self.segments.clone();
-        let text = e.add_section(Sec::progbits(".text", SHF_ALLOC | SHF_EXECINSTR, TEXT, vec![0; TEXT_SIZE as usize]));
-        let fix = e.add_section(Sec::progbits(".text.fixup", SHF_ALLOC | SHF_EXECINSTR, FIXUP_TEXT, vec![0; 0x1000]));
+        let text = e.add_section(Sec::progbits(
+            ".text",
+            SHF_ALLOC | SHF_EXECINSTR,
+            TEXT,
+            vec![0; TEXT_SIZE as usize],
+        ));
+        let fix = e.add_section(Sec::progbits(
+            ".text.fixup",
+            SHF_ALLOC | SHF_EXECINSTR,
+            FIXUP_TEXT,
+            vec![0; 0x1000],
+        ));
         for s in &self.extra_before_table {
             e.add_section(s.clone());
         }
-        let mut table = table_bytes(self.layout, self.is64, self.big, self.table_addr, &self.specs);
+        let mut table = table_bytes(
+            self.layout,
+            self.is64,
+            self.big,
+            self.table_addr,
+            &self.specs,
+        );
         table.extend_from_slice(&self.table_tail);
         let mut tsec = Sec::progbits("__ex_table", self.table_flags, self.table_addr, table);
         tsec.align = 1;
@@ -228,7 +256,13 @@ impl Program {
             e.add_section(s.clone());
         }
         for f in 0..FUNCS {
-            e.add_symbol(&format!("f{f}"), Some(text), TEXT + f * FUNC_SIZE, FUNC_SIZE, STT_FUNC);
+            e.add_symbol(
+                &format!("f{f}"),
+                Some(text),
+                TEXT + f * FUNC_SIZE,
+                FUNC_SIZE,
+                STT_FUNC,
+            );
         }
         e.add_symbol("handler0", Some(text), HANDLER0, FUNC_SIZE, STT_FUNC);
         e.add_symbol("handler1", Some(text), HANDLER1, FUNC_SIZE, STT_FUNC);
