@@ -118,6 +118,8 @@ fn main_boot_passes_every_scenario_and_exits_through_semihosting() {
         "arm_unhandled_alignment",
         "arm_t32_demand_fault",
         "arm_t32_segv",
+        "arm_t32_kernel_fixup",
+        "arm_kernel_fixup_decode",
         "arm_pabt_unmapped",
         "arm_pabt_xn",
         "arm_undef_hook_user_a32",
@@ -213,6 +215,45 @@ fn user_page_faults_serve_vmas_and_signal_the_task() {
 }
 
 #[test]
+fn kernel_faults_are_fixed_through_the_exception_table() {
+    // copy_from_kernel_nofault of NULL and of the seed's 0x880 returns an error.
+    passed("nofault_null", &["= Err(Efault)"]);
+    passed("nofault_0x880", &["= Err(Efault)"]);
+    // The same, seen from the ARM fault path: an SVC-mode data abort at DFAR 0.
+    passed(
+        "arm_kernel_fixup_decode",
+        &[
+            "dfsr=0x005 fs=0x5 (section translation fault) dfar=0x00000000",
+            "A32; nofault(NULL) = Err(Efault)",
+        ],
+    );
+    // copy_from_user into an unmapped page: the exact number of bytes not copied.
+    passed("copy_from_user_partial", &["1->255 7->249 100->156 255->1"]);
+    // A Thumb-2 kernel load fixed through the table resumes in Thumb state.
+    passed(
+        "arm_t32_kernel_fixup",
+        &[
+            "dfar=0x00000880",
+            "T32; probe(0x880) = Err(fault), probe(ok) = 0x5eed7332; aborts +1",
+        ],
+    );
+}
+
+#[test]
+fn user_accessors_refuse_kernel_addresses_before_any_access() {
+    passed("get_user_kernel_address", &["Err(Efault), 0 faults taken"]);
+    passed("put_user_kernel_address", &["Err(Efault), 0 faults"]);
+    passed(
+        "user_syscall_write",
+        &[
+            "write(user buf) exited 0x14",
+            "write(kernel ptr) exited 0xfffffff2",
+        ],
+    );
+    console_shows("user: hello from user mode");
+}
+
+#[test]
 fn thumb2_data_aborts_are_corrected_and_retried() {
     passed(
         "arm_t32_demand_fault",
@@ -237,6 +278,10 @@ fn prefetch_aborts_decode_ifsr_ifar_and_send_sigsegv() {
             "killed by signal 11 code 1 addr 0x300100",
             "ifsr=0x005 fs=0x5 (section translation fault) ifar=0x00300100",
         ],
+    );
+    passed(
+        "user_exec_data",
+        &["killed by signal 11 code 2 addr 0x100000"],
     );
     passed(
         "arm_pabt_xn",

@@ -46,6 +46,8 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario::new("arm_unhandled_alignment", unhandled_alignment),
     Scenario::new("arm_t32_demand_fault", t32_demand_fault),
     Scenario::new("arm_t32_segv", t32_segv),
+    Scenario::new("arm_t32_kernel_fixup", t32_kernel_fixup),
+    Scenario::new("arm_kernel_fixup_decode", kernel_fixup_decode),
     Scenario::new("arm_pabt_unmapped", pabt_unmapped),
     Scenario::new("arm_pabt_xn", pabt_xn),
     Scenario::new("arm_undef_hook_user_a32", undef_hook_user_a32),
@@ -379,6 +381,86 @@ fn t32_segv(d: &mut Detail) -> bool {
         && a.cpsr & PSR_T_BIT != 0
         && a.pc == user_va!(u_t32_read_insn);
     verdict(d, pass, format_args!(""))
+}
+
+/// `copy_from_kernel_nofault(NULL)` seen from the ARM fault path: an SVC-mode A32 data
+/// abort with DFAR 0 and a translation-fault status, dispatched through fsr_info to
+/// `do_translation_fault` -> `do_page_fault` (no user context) -> `__do_kernel_fault`,
+/// where the table fixes it: the call returns an error and the kernel goes on.
+fn kernel_fixup_decode(d: &mut Detail) -> bool {
+    let aborts = fault::aborts();
+    let mut buf = [0u8; 8];
+    // SAFETY: the probe only reads through its exception-table-covered loads.
+    let r = unsafe { crate::uaccess::copy_from_kernel_nofault(&mut buf, core::ptr::null()) };
+    let a = describe_abort(d);
+    let taken = fault::aborts() - aborts;
+    let pass = r.is_err()
+        && taken >= 1
+        && a.far == 0
+        && !a.prefetch
+        && matches!(fsr_fs(a.fsr), 5 | 7)
+        && a.cpsr & MODE_MASK == SVC_MODE
+        && a.cpsr & PSR_T_BIT == 0;
+    verdict(
+        d,
+        pass,
+        format_args!("; nofault(NULL) = {:?} after {} abort(s)", r, taken),
+    )
+}
+
+/// A word the Thumb-2 probe reads where nothing can fault.
+static T32_WORD: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0x5eed_7332);
+
+/// A kernel load in Thumb-2 (`ldr.w`), covered by an exception-table entry through the
+/// `extable_runtime::asm!` wrapper: returns the block's result and the loaded word.
+#[instruction_set(arm::t32)]
+#[inline(never)]
+fn t32_probe(addr: usize) -> (Result<(), extable_runtime::Fault>, u32) {
+    let v: u32;
+    // SAFETY: the load may fault; its table entry resumes after the block with the fault
+    // recorded. It reads nothing Rust owns mutably.
+    let r = unsafe {
+        extable_runtime::asm!(
+            "[ex] ldr.w {v}, [{a}]",
+            a = in(reg) addr,
+            v = out(reg) v,
+            options(nostack),
+        )
+    };
+    (r, v)
+}
+
+/// A kernel-mode data abort on a Thumb-2 instruction, fixed through the table: the abort
+/// is taken in Thumb state (pc corrected by 8, T in the saved CPSR), `__do_kernel_fault`
+/// finds the entry, the fixup (a Thumb address) resumes with T set and the IT bits clear;
+/// the function returns the fault, and a good address still reads.
+fn t32_kernel_fixup(d: &mut Detail) -> bool {
+    let aborts = fault::aborts();
+    let (bad, _) = t32_probe(0x880);
+    let a = describe_abort(d);
+    let taken = fault::aborts() - aborts;
+    let good_addr = &T32_WORD as *const _ as usize;
+    let (good, v) = t32_probe(good_addr);
+    let f = t32_probe as usize;
+    let pass = bad.as_ref().err().and_then(|e| e.address()) == Some(0x880)
+        && taken == 1
+        && a.far == 0x880
+        && a.cpsr & PSR_T_BIT != 0
+        && a.cpsr & MODE_MASK == SVC_MODE
+        && f & 1 == 1
+        && (f & !1..(f & !1) + 64).contains(&a.pc)
+        && good.is_ok()
+        && v == 0x5eed_7332;
+    verdict(
+        d,
+        pass,
+        format_args!(
+            "; probe(0x880) = {}, probe(ok) = {:#x}; aborts +{}",
+            if bad.is_err() { "Err(fault)" } else { "Ok" },
+            v,
+            taken
+        ),
+    )
 }
 
 // ---------------------------------------------------------------------------------------
