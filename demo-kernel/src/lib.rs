@@ -245,6 +245,17 @@ const ARMV7_DEDICATED: &[Dedicated] = &[
             "RESULT arm_oops_undef OOPS",
         ],
     },
+    Dedicated {
+        name: "arm_oops_pabt",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel paging request at virtual address 47fff000",
+            "Internal error: Oops: 8000000d [#1] ARM",
+            "PC is at 0x47fff000",
+            "Mode SVC_32  ISA ARM",
+            "RESULT arm_oops_pabt OOPS",
+        ],
+    },
 ];
 
 impl Arch {

@@ -337,3 +337,8 @@ fn oops_paging_request_dies_with_the_failure_status() {
 fn oops_undefined_instruction_in_the_kernel_dies_with_the_failure_status() {
     dedicated("arm_oops_undef");
 }
+
+#[test]
+fn oops_kernel_prefetch_abort_dies_with_the_failure_status() {
+    dedicated("arm_oops_pabt");
+}

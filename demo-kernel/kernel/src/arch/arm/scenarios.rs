@@ -60,6 +60,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario::dedicated("arm_oops_null", oops_null),
     Scenario::dedicated("arm_oops_paging", oops_paging),
     Scenario::dedicated("arm_oops_undef", oops_undef),
+    Scenario::dedicated("arm_oops_pabt", oops_pabt),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -649,4 +650,15 @@ fn oops_undef(d: &mut Detail) -> bool {
     // SAFETY: traps; there is no hook for this UDF, so the kernel dies.
     unsafe { core::arch::asm!(".inst 0xe7f001f4", options(nostack)) };
     verdict(d, false, format_args!("executed an undefined instruction"))
+}
+
+/// A kernel jump into an execute-never RAM section: a prefetch abort in SVC mode
+/// (`__pabt_svc`, IFSR section permission fault, IFAR = the target), no fixup covers the
+/// target, so "Unable to handle kernel paging request", the walk, die.
+fn oops_pabt(d: &mut Detail) -> bool {
+    let target = mmu::RAM_START + mmu::RAM_SIZE - PAGE_SIZE;
+    // SAFETY: the jump faults at its target (RAM outside the kernel text is mapped
+    // execute-never) and the kernel dies; nothing runs there.
+    unsafe { core::arch::asm!("blx {}", in(reg) target, options(nostack)) };
+    verdict(d, false, format_args!("executed at {:#x}", target))
 }
