@@ -1,14 +1,20 @@
-//! Lookup benchmark: `search` (branchless, prefetching) against a faithful port of Linux's
-//! `lib/extable.c` + `lib/bsearch.c` (`search_linux`), on sorted tables of 10^3 to 10^6
-//! entries, in the same run. Prints ns per lookup and the speed-up ratio.
+//! Lookup benchmark (criterion): `search` (branchless, prefetching) against a faithful port of
+//! Linux's `lib/extable.c` + `lib/bsearch.c` (`search_linux`), on sorted tables of 10^3 to
+//! 10^6 entries, in the same run. After criterion's report it prints a table of the median
+//! times per lookup and the speed-up ratio, read from criterion's own estimates.
 //!
 //! Run: `cargo bench -p extable-runtime --bench lookup`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
 
+use criterion::{BenchmarkId, Criterion, Throughput};
 use extable_runtime::entry::{ExceptionTableEntry, Targets, ENTRY_SIZE};
 use extable_runtime::search::{search, search_linux};
+
+const SIZES: [usize; 4] = [1_000, 10_000, 100_000, 1_000_000];
+const QUERIES: usize = 4096;
+const GROUP: &str = "lookup";
 
 /// A small deterministic generator (xorshift64*), so every run measures the same tables.
 struct Rng(u64);
@@ -22,8 +28,9 @@ impl Rng {
     }
 }
 
-/// A sorted table of `n` entries whose instructions lie 4 to 64 bytes apart, as in a kernel.
-fn sorted_table(n: usize, rng: &mut Rng) -> (Vec<ExceptionTableEntry>, Vec<usize>) {
+/// A sorted table of `n` entries whose instructions lie 4 to 64 bytes apart, as in a kernel,
+/// and random queries: hits, with 1 in 8 a miss between two instructions.
+fn workload(n: usize, rng: &mut Rng) -> (Vec<ExceptionTableEntry>, Vec<usize>) {
     let mut table: Vec<ExceptionTableEntry> = (0..n)
         .map(|_| ExceptionTableEntry {
             insn: 0,
@@ -50,64 +57,81 @@ fn sorted_table(n: usize, rng: &mut Rng) -> (Vec<ExceptionTableEntry>, Vec<usize
             handler,
         };
     }
-    (table, insns)
+    let queries = (0..QUERIES)
+        .map(|i| {
+            let insn = insns[(rng.next() % n as u64) as usize];
+            if i % 8 == 0 {
+                insn + 1
+            } else {
+                insn
+            }
+        })
+        .collect();
+    (table, queries)
 }
 
-/// Time one pass of `lookup` over all queries.
-fn pass(
-    table: &[ExceptionTableEntry],
-    queries: &[usize],
-    lookup: fn(&[ExceptionTableEntry], usize) -> Option<&ExceptionTableEntry>,
-) -> Duration {
-    let start = Instant::now();
-    let mut found = 0usize;
-    for &q in queries {
-        found += lookup(black_box(table), black_box(q)).is_some() as usize;
+type Lookup = for<'a> fn(&'a [ExceptionTableEntry], usize) -> Option<&'a ExceptionTableEntry>;
+
+fn run_all(table: &[ExceptionTableEntry], queries: &[usize], lookup: Lookup) -> usize {
+    queries
+        .iter()
+        .filter(|&&q| lookup(black_box(table), black_box(q)).is_some())
+        .count()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut group = c.benchmark_group(GROUP);
+    group.throughput(Throughput::Elements(QUERIES as u64));
+    for n in SIZES {
+        let (table, queries) = workload(n, &mut rng);
+        assert_eq!(
+            run_all(&table, &queries, search),
+            run_all(&table, &queries, search_linux)
+        );
+        group.bench_with_input(BenchmarkId::new("linux", n), &n, |b, _| {
+            b.iter(|| run_all(&table, &queries, search_linux))
+        });
+        group.bench_with_input(BenchmarkId::new("extable", n), &n, |b, _| {
+            b.iter(|| run_all(&table, &queries, search))
+        });
     }
-    black_box(found);
-    start.elapsed()
+    group.finish();
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+/// Criterion's median estimate (ns per iteration) for one benchmark of this run.
+fn median_ns(dir: &PathBuf, function: &str, n: usize) -> Option<f64> {
+    let path = dir
+        .join(GROUP)
+        .join(function)
+        .join(n.to_string())
+        .join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn criterion_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("criterion")
 }
 
 fn main() {
-    // `cargo test --benches` runs bench binaries with `--bench` absent: keep that quick.
-    let quick = !std::env::args().any(|a| a == "--bench");
-    let rounds = if quick { 1 } else { 31 };
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+    let dir = criterion_dir();
     println!(
-        "{:>9} {:>14} {:>14} {:>8}",
+        "\n{:>9} {:>14} {:>14} {:>8}",
         "entries", "linux ns/op", "extable ns/op", "speedup"
     );
-    for n in [1_000usize, 10_000, 100_000, 1_000_000] {
-        let (table, insns) = sorted_table(n, &mut rng);
-        // Random hits plus 1 in 8 misses (an address between two instructions).
-        let queries: Vec<usize> = (0..(1 << 16))
-            .map(|i| {
-                let insn = insns[(rng.next() % n as u64) as usize];
-                if i % 8 == 0 {
-                    insn + 1
-                } else {
-                    insn
-                }
-            })
-            .collect();
-        for &q in queries.iter().take(1024) {
-            assert_eq!(
-                search(&table, q).map(|e| e.insn_addr()),
-                search_linux(&table, q).map(|e| e.insn_addr())
-            );
-        }
-        let (mut fast, mut linux) = (Vec::new(), Vec::new());
-        for _ in 0..rounds {
-            linux.push(pass(&table, &queries, search_linux));
-            fast.push(pass(&table, &queries, search));
-        }
-        let per_op = |d: Duration| d.as_secs_f64() * 1e9 / queries.len() as f64;
-        let (f, l) = (per_op(median(fast)), per_op(median(linux)));
-        println!("{n:>9} {l:>14.1} {f:>14.1} {:>7.2}x", l / f);
+    for n in SIZES {
+        let (Some(l), Some(f)) = (median_ns(&dir, "linux", n), median_ns(&dir, "extable", n))
+        else {
+            continue; // not measured in this run (e.g. a filter, or `cargo test --benches`)
+        };
+        let per = |ns: f64| ns / QUERIES as f64;
+        println!("{n:>9} {:>14.1} {:>14.1} {:>7.2}x", per(l), per(f), l / f);
     }
 }
