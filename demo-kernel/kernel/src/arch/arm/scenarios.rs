@@ -442,7 +442,7 @@ fn t32_kernel_fixup(d: &mut Detail) -> bool {
     let taken = fault::aborts() - aborts;
     let good_addr = &T32_WORD as *const _ as usize;
     let (good, v) = t32_probe(good_addr);
-    let f = t32_probe as usize;
+    let f = t32_probe as fn(usize) -> _ as usize;
     let pass = bad.as_ref().err().and_then(|e| e.address()) == Some(0x880)
         && taken == 1
         && a.far == 0x880
