@@ -110,7 +110,14 @@ impl Arch {
                 c.arg("-semihosting");
             }
         }
-        c.args(["-accel", "tcg", "-no-reboot", "-nographic", "-monitor", "none"]);
+        c.args([
+            "-accel",
+            "tcg",
+            "-no-reboot",
+            "-nographic",
+            "-monitor",
+            "none",
+        ]);
         c.args(["-serial", "stdio", "-display", "none"]);
         c.arg("-kernel").arg(kernel);
         if !cmdline.is_empty() {
@@ -133,8 +140,9 @@ impl Arch {
                 c => BootEnd::Unknown(c),
             },
             // Semihosting SYS_EXIT_EXTENDED: QEMU exits with the kernel's code.
-            Arch::Armv7 => KernelExit::from_code(code as u32)
-                .map_or(BootEnd::Unknown(code), BootEnd::Kernel),
+            Arch::Armv7 => {
+                KernelExit::from_code(code as u32).map_or(BootEnd::Unknown(code), BootEnd::Kernel)
+            }
         }
     }
 }
@@ -195,12 +203,21 @@ const X86_DEDICATED: &[Dedicated] = &[
     Dedicated {
         name: "double_fault",
         end: BootEnd::Kernel(KernelExit::Oops),
-        expect: &["on the IST stack", ": yes", "PANIC: double fault", "RESULT double_fault OOPS"],
+        expect: &[
+            "on the IST stack",
+            ": yes",
+            "PANIC: double fault",
+            "RESULT double_fault OOPS",
+        ],
     },
     Dedicated {
         name: "bug_ud2",
         end: BootEnd::Kernel(KernelExit::Oops),
-        expect: &["kernel BUG at", "invalid opcode: 0000 [#1]", "RESULT bug_ud2 OOPS"],
+        expect: &[
+            "kernel BUG at",
+            "invalid opcode: 0000 [#1]",
+            "RESULT bug_ud2 OOPS",
+        ],
     },
     Dedicated {
         name: "triple_fault",
@@ -551,7 +568,8 @@ mod tests {
 
     #[test]
     fn result_lines_parse() {
-        let t = "noise\nRESULT a PASS x y\nRESULT b FAIL\nRESULT c OOPS page fault\nRESULT d MAYBE\n";
+        let t =
+            "noise\nRESULT a PASS x y\nRESULT b FAIL\nRESULT c OOPS page fault\nRESULT d MAYBE\n";
         let r = parse_results(t);
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].scenario, "a");

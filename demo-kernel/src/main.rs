@@ -92,7 +92,12 @@ fn run_arch(arch: Arch) -> Result<(usize, usize), String> {
         );
     }
     for d in arch.dedicated() {
-        let b = boot(arch, &kernel, &format!("scenario={}", d.name), DEDICATED_TIMEOUT)?;
+        let b = boot(
+            arch,
+            &kernel,
+            &format!("scenario={}", d.name),
+            DEDICATED_TIMEOUT,
+        )?;
         print_boot(&format!("{} scenario={}", arch.name(), d.name), &b);
         let verdict = d.judge(&b);
         if let Err(why) = &verdict {

@@ -145,12 +145,18 @@ fn nofault_null_and_0x880_return_errors() {
 
 #[test]
 fn copy_from_user_returns_the_exact_remainder() {
-    pass("copy_from_user_partial", &["1->255 7->249 100->156 255->1 "]);
+    pass(
+        "copy_from_user_partial",
+        &["1->255 7->249 100->156 255->1 "],
+    );
 }
 
 #[test]
 fn get_and_put_user_refuse_kernel_addresses_before_any_access() {
-    pass("get_user_kernel_address", &["= Err(Efault), 0 faults taken"]);
+    pass(
+        "get_user_kernel_address",
+        &["= Err(Efault), 0 faults taken"],
+    );
     pass(
         "put_user_kernel_address",
         &["Err(Efault), 0 faults, word still 0x1122334455667788"],
@@ -203,7 +209,10 @@ fn user_faults_become_signals_and_the_kernel_goes_on() {
         &["killed by signal 11 code 1 addr 0x900000"],
     );
     pass("user_kernel_address", &["killed by signal 11"]);
-    pass("user_exec_data", &["killed by signal 11 code 2 addr 0x600000"]);
+    pass(
+        "user_exec_data",
+        &["killed by signal 11 code 2 addr 0x600000"],
+    );
     pass("user_noncanonical", &["signo: 11, code: 128"]);
     console_has("demo[1]: segfault at 700008 ip");
     console_has("signal 11 (code 2) at 0x700008: killing the task");
@@ -242,7 +251,10 @@ fn ud2_warn_is_found_in_the_bug_table() {
 
 #[test]
 fn unexpected_vectors_report_themselves() {
-    pass("unexpected_vectors", &["2 reported: vector 3 then vector 0x41"]);
+    pass(
+        "unexpected_vectors",
+        &["2 reported: vector 3 then vector 0x41"],
+    );
     console_has("unexpected exception 3 ");
     console_has("unexpected vector 65 (spurious interrupt)");
 }
@@ -283,8 +295,13 @@ fn dedicated(name: &str) -> Boot {
         .iter()
         .find(|d| d.name == name)
         .unwrap_or_else(|| panic!("no dedicated scenario {name}"));
-    let b = boot(ARCH, kernel(), &format!("scenario={name}"), DEDICATED_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let b = boot(
+        ARCH,
+        kernel(),
+        &format!("scenario={name}"),
+        DEDICATED_TIMEOUT,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     println!("{}", b.transcript);
     if let Err(why) = d.judge(&b) {
         panic!("{name}: {why}\n{}", b.transcript);

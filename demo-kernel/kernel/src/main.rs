@@ -23,12 +23,20 @@ use arch::{Arch, Current};
 /// scenario, which is how the harness boots the dedicated oops scenarios).
 pub fn kernel_main(cmdline: &str) -> ! {
     console::init_reporter();
+    // SAFETY: below the arch's user limit there is only user memory, which Rust code never
+    // references (the uaccess range check's contract).
+    unsafe { extable_runtime::uaccess::set_user_limit(Current::user_limit()) };
     println!(
         "extable demo kernel ({}), cmdline \"{}\"",
         Current::NAME,
         cmdline
     );
     let (total, failed) = scenarios::run(cmdline);
+    println!(
+        "mm: {} page frames used, {} minor faults",
+        mm::frames_used(),
+        mm::minor_faults()
+    );
     report::done(total, failed)
 }
 

@@ -77,7 +77,12 @@ fn current() -> &'static str {
         return "boot";
     }
     // SAFETY: only the parts of a `&'static str` are stored, by `set_current`.
-    unsafe { core::str::from_utf8_unchecked(core::slice::from_raw_parts(p, CURRENT_LEN.load(Ordering::Relaxed))) }
+    unsafe {
+        core::str::from_utf8_unchecked(core::slice::from_raw_parts(
+            p,
+            CURRENT_LEN.load(Ordering::Relaxed),
+        ))
+    }
 }
 
 /// Print a scenario's result line.

@@ -291,7 +291,10 @@ fn nofault_probe(d: &mut Detail, addr: usize) -> bool {
     verdict(
         d,
         r == Err(Efault) && (!counted || taken >= 1),
-        format_args!("copy_from_kernel_nofault({:#x}) = {:?} after {} fault(s)", addr, r, taken),
+        format_args!(
+            "copy_from_kernel_nofault({:#x}) = {:?} after {} fault(s)",
+            addr, r, taken
+        ),
     )
 }
 
@@ -344,7 +347,8 @@ fn copy_from_user_partial(d: &mut Detail) -> bool {
 }
 
 /// A value the user-pointer scenarios aim at: kernel memory.
-static KERNEL_WORD: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0x1122_3344_5566_7788);
+static KERNEL_WORD: core::sync::atomic::AtomicU64 =
+    core::sync::atomic::AtomicU64::new(0x1122_3344_5566_7788);
 
 /// `get_user` on a (mapped, readable) kernel address is refused by the range check before
 /// any access: no fault is taken, and nothing is read.
@@ -356,7 +360,10 @@ fn get_user_kernel_address(d: &mut Detail) -> bool {
     verdict(
         d,
         r == Err(Efault) && taken == 0 && !uaccess::access_ok(UserPtr::<u64>::new(addr), 8),
-        format_args!("get_user({:#x}) = {:?}, {} faults taken, access_ok = false", addr, r, taken),
+        format_args!(
+            "get_user({:#x}) = {:?}, {} faults taken, access_ok = false",
+            addr, r, taken
+        ),
     )
 }
 
@@ -370,7 +377,10 @@ fn put_user_kernel_address(d: &mut Detail) -> bool {
     verdict(
         d,
         r == Err(Efault) && taken == 0 && now == 0x1122_3344_5566_7788,
-        format_args!("put_user(0xdead, {:#x}) = {:?}, {} faults, word still {:#x}", addr, r, taken, now),
+        format_args!(
+            "put_user(0xdead, {:#x}) = {:?}, {} faults, word still {:#x}",
+            addr, r, taken, now
+        ),
     )
 }
 

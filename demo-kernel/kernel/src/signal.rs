@@ -7,6 +7,7 @@ use crate::task;
 /// Illegal instruction.
 pub const SIGILL: u32 = 4;
 /// Bus error.
+#[allow(dead_code)] // raised by the ARM kernel only
 pub const SIGBUS: u32 = 7;
 /// Segmentation violation.
 pub const SIGSEGV: u32 = 11;
@@ -16,8 +17,10 @@ pub const SEGV_MAPERR: u32 = 1;
 /// `si_code` for SIGSEGV: invalid permissions for a mapped object.
 pub const SEGV_ACCERR: u32 = 2;
 /// `si_code` for SIGBUS: invalid address alignment.
+#[allow(dead_code)] // raised by the ARM kernel only
 pub const BUS_ADRALN: u32 = 1;
 /// `si_code` for SIGBUS: nonexistent physical address.
+#[allow(dead_code)] // raised by the ARM kernel only
 pub const BUS_ADRERR: u32 = 2;
 /// `si_code` for SIGILL: illegal opcode.
 pub const ILL_ILLOPC: u32 = 1;

@@ -3,7 +3,9 @@
 
 use crate::arch::{sys, Arch, Current, UserLayout};
 use crate::cell::Global;
-use crate::mm::{self, Mm, PageTables, Prot, Vma, PAGE_SIZE, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_WRITE};
+use crate::mm::{
+    self, Mm, PageTables, Prot, Vma, PAGE_SIZE, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_WRITE,
+};
 use crate::println;
 use crate::signal::SigInfo;
 use crate::uaccess::copy_from_user;

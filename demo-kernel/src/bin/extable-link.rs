@@ -18,7 +18,10 @@ fn main() -> ExitCode {
     let code = match link::link(&linker, &args, &Options::default()) {
         Ok(LinkOutcome::LinkerFailed(code)) => code,
         Ok(LinkOutcome::NoTable(out)) => {
-            eprintln!("extable-link: {}: no __ex_table, nothing to sort", out.display());
+            eprintln!(
+                "extable-link: {}: no __ex_table, nothing to sort",
+                out.display()
+            );
             0
         }
         Ok(LinkOutcome::Sorted(outcome)) => {

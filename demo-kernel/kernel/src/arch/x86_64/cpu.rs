@@ -13,7 +13,9 @@ pub const RFLAGS_AC: u64 = 1 << 18;
 pub fn read_cr2() -> usize {
     let v: usize;
     // SAFETY: reading CR2 has no side effects.
-    unsafe { core::arch::asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
     v
 }
 
@@ -21,7 +23,9 @@ pub fn read_cr2() -> usize {
 pub fn read_cr3_pa() -> usize {
     let v: usize;
     // SAFETY: reading CR3 has no side effects.
-    unsafe { core::arch::asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
     v & 0x000f_ffff_ffff_f000
 }
 
@@ -44,7 +48,9 @@ pub fn invlpg(va: usize) {
 fn read_cr4() -> u64 {
     let v: u64;
     // SAFETY: reading CR4 has no side effects.
-    unsafe { core::arch::asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags))
+    };
     v
 }
 
@@ -108,12 +114,4 @@ pub fn enable_smep_smap() -> (bool, bool) {
         smap_enabled.store(true, Ordering::Relaxed);
     }
     (smep, smap)
-}
-
-/// Read RFLAGS.
-pub fn read_rflags() -> u64 {
-    let v: u64;
-    // SAFETY: pushfq/pop only touch the stack.
-    unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) v, options(nomem, preserves_flags)) };
-    v
 }

@@ -200,10 +200,10 @@ pub fn exception_stubs() -> [unsafe extern "C" fn(); 32] {
 
 /// The stub of an external vector (32..=255): 8 bytes each from `irq_entries_start`.
 pub fn irq_stub(vector: usize) -> usize {
-    irq_entries_start as usize + (vector - 32) * 8
+    irq_entries_start as *const () as usize + (vector - 32) * 8
 }
 
 /// The `int 0x80` system-call stub.
 pub fn int80_stub() -> usize {
-    asm_int80_syscall as usize
+    asm_int80_syscall as *const () as usize
 }

@@ -133,7 +133,10 @@ fn vmalloc_fault(address: usize) -> bool {
         *pgd = pgd_k;
         VMALLOC_FIXED.fetch_add(1, Ordering::Relaxed);
     } else if *pgd & PTE_ADDR != pgd_k & PTE_ADDR {
-        println!("vmalloc_fault: top-level entry {} differs from the reference", i);
+        println!(
+            "vmalloc_fault: top-level entry {} differs from the reference",
+            i
+        );
         return false;
     }
     // With 4-level paging the copy happens at the top; the lower levels are shared.
@@ -157,7 +160,13 @@ fn do_user_addr_fault(regs: &mut PtRegs, error_code: u64, address: usize) {
             SMAP_VIOLATIONS.fetch_add(1, Ordering::Relaxed);
             println!(
                 "SMAP violation: kernel {} of user address {:#x} at rip {:#x} outside STAC/CLAC",
-                if e.instr { "execution" } else if e.write { "write" } else { "read" },
+                if e.instr {
+                    "execution"
+                } else if e.write {
+                    "write"
+                } else {
+                    "read"
+                },
                 address,
                 regs.rip
             );
@@ -226,9 +235,15 @@ fn kernelmode_fixup_or_oops(regs: &mut PtRegs, error_code: u64, address: usize) 
 pub fn page_fault_oops(regs: &PtRegs, error_code: u64, address: usize) -> ! {
     let e = PfError::decode(error_code);
     if address < PAGE_SIZE && !regs.user_mode() {
-        println!("BUG: kernel NULL pointer dereference, address: {:016x}", address);
+        println!(
+            "BUG: kernel NULL pointer dereference, address: {:016x}",
+            address
+        );
     } else {
-        println!("BUG: unable to handle page fault for address: {:016x}", address);
+        println!(
+            "BUG: unable to handle page fault for address: {:016x}",
+            address
+        );
     }
     if e.instr && e.present && !fault_in_kernel_space(address) && !e.user {
         println!("unable to execute userspace code (SMEP?) (uid: 0)");

@@ -98,9 +98,6 @@ extern "C" fn x86_64_start(start_info_pa: usize) -> ! {
     paging::init();
     TSC_PER_US.store(io::calibrate_tsc_per_us(), Ordering::Relaxed);
     let (smep, smap) = cpu::enable_smep_smap();
-    // SAFETY: below TASK_SIZE_MAX there is only user memory, which Rust code never
-    // references: the kernel lives in the top half.
-    unsafe { extable_runtime::uaccess::set_user_limit(paging::TASK_SIZE_MAX) };
     crate::println!(
         "x86_64: long mode, IDT and TSS loaded, TSC {} MHz, SMEP {}, SMAP {}",
         TSC_PER_US.load(Ordering::Relaxed),
@@ -150,14 +147,14 @@ impl Arch for X86_64 {
             stack_top: paging::TASK_SIZE_MAX,
             stack_len: 2 * PAGE_SIZE,
             stack_limit: 64 * 1024,
-            kernel_addr: x86_64_start as usize,
+            kernel_addr: x86_64_start as *const () as usize,
         }
     }
 
     fn user_text() -> (usize, usize, usize) {
         let start = core::ptr::addr_of!(__user_text_start) as usize;
         let end = core::ptr::addr_of!(__user_text_end) as usize;
-        let entry = user::user_main as usize - start;
+        let entry = user::user_main as *const () as usize - start;
         (paging::pa_symbol(start), end - start, entry)
     }
 

@@ -116,13 +116,6 @@ pub struct Space {
     pml4: usize,
 }
 
-impl Space {
-    /// Physical address of this space's PML4.
-    pub fn root(&self) -> usize {
-        self.pml4
-    }
-}
-
 impl PageTables for Space {
     fn new_user() -> Option<Self> {
         let pml4 = mm::alloc_frame()?;

@@ -11,7 +11,6 @@ use super::paging::{self, VMALLOC_START};
 use super::traps::{EXCEPTIONS, LAST_UNEXPECTED, UNEXPECTED};
 use super::{bug, cpu};
 use crate::arch::{user_op, Arch, Current};
-use crate::mm::PAGE_SIZE;
 use crate::println;
 use crate::report::Detail;
 use crate::scenarios::{verdict, Scenario};
@@ -55,7 +54,10 @@ static SEEN: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 /// the fixup: after `iretq` the interrupted code must see the new rsi.
 fn probe_regs(entry: &ExceptionTableEntry, regs: &mut dyn ExRegs, trap: &Trap) -> bool {
     for (i, seen) in SEEN.iter().enumerate() {
-        seen.store(regs.reg(12 + i as u8).unwrap_or(0) as u64, Ordering::Relaxed);
+        seen.store(
+            regs.reg(12 + i as u8).unwrap_or(0) as u64,
+            Ordering::Relaxed,
+        );
     }
     regs.set_reg(6, 0x5eed);
     extable_runtime::handlers::default(entry, regs, trap)
@@ -164,7 +166,10 @@ fn warn_ud2(d: &mut Detail) -> bool {
     verdict(
         d,
         after == before + 1,
-        format_args!("WARN reported {} time(s) and execution went on", after - before),
+        format_args!(
+            "WARN reported {} time(s) and execution went on",
+            after - before
+        ),
     )
 }
 
@@ -342,7 +347,9 @@ fn raw_read(addr: usize) -> u8 {
     let v: u8;
     // SAFETY: deliberately not: the load faults and nothing fixes it; the oops path stops
     // the machine before anything can use the result.
-    unsafe { core::arch::asm!("mov {v}, byte ptr [{p}]", p = in(reg) addr, v = out(reg_byte) v, options(nostack)) };
+    unsafe {
+        core::arch::asm!("mov {v}, byte ptr [{p}]", p = in(reg) addr, v = out(reg_byte) v, options(nostack))
+    };
     v
 }
 
@@ -447,4 +454,3 @@ fn hang(_d: &mut Detail) -> bool {
         unsafe { core::arch::asm!("cli", "hlt", options(nomem, nostack)) };
     }
 }
-

@@ -64,13 +64,7 @@ pub fn die(why: &str) -> ! {
 
 /// A trap in kernel mode: fix it through the table, or oops (Linux's `do_trap` →
 /// `fixup_exception` → `die`). In user mode: the signal.
-fn do_error_trap(
-    regs: &mut PtRegs,
-    error_code: u64,
-    t: Trap,
-    name: &str,
-    sig: SigInfo,
-) {
+fn do_error_trap(regs: &mut PtRegs, error_code: u64, t: Trap, name: &str, sig: SigInfo) {
     count(t.nr);
     if regs.user_mode() {
         println!(
@@ -90,7 +84,13 @@ fn do_error_trap(
 #[no_mangle]
 extern "C" fn exc_divide_error(regs: &mut PtRegs, _error_code: u64, _vector: u64) {
     let sig = SigInfo::new(SIGFPE, FPE_INTDIV, regs.rip as usize);
-    do_error_trap(regs, 0, Trap::new(trap::DE, FaultKind::Other), "divide error", sig);
+    do_error_trap(
+        regs,
+        0,
+        Trap::new(trap::DE, FaultKind::Other),
+        "divide error",
+        sig,
+    );
 }
 
 #[no_mangle]
@@ -100,7 +100,13 @@ extern "C" fn exc_invalid_op(regs: &mut PtRegs, _error_code: u64, _vector: u64) 
         return;
     }
     let sig = SigInfo::new(SIGILL, ILL_ILLOPC, regs.rip as usize);
-    do_error_trap(regs, 0, Trap::new(trap::UD, FaultKind::Undefined), "invalid opcode", sig);
+    do_error_trap(
+        regs,
+        0,
+        Trap::new(trap::UD, FaultKind::Undefined),
+        "invalid opcode",
+        sig,
+    );
 }
 
 #[no_mangle]
