@@ -161,6 +161,10 @@ fn table_is_sorted_by_extable_tool_in_the_build() {
     let report = extable_tool::check_file(kernel(), &extable_tool::Options::default())
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!report.has_errors(), "{}\n{detail}", report.summary());
+    // The fixup stubs live in .text.fixup, so every fixup is known fixup code.
+    assert_eq!(report.warnings, 0, "{:#?}", report.lines());
+    assert!(report.sorted && report.entries > 0, "{}", report.summary());
+    assert_eq!(report.marker.as_ref().and_then(|m| m.value), Some(0));
 }
 
 #[test]
