@@ -53,9 +53,6 @@ static KERNEL_CONTEXT: KernelContext = KernelContext(UnsafeCell::new(0));
 #[no_mangle]
 extern "C" fn arm_start() -> ! {
     mmu::init();
-    // SAFETY: at boot, before any user access; below TASK_SIZE the kernel keeps nothing of
-    // its own (its image, RAM and devices are mapped above it).
-    unsafe { extable_runtime::uaccess::set_user_limit(mmu::TASK_SIZE) };
     scenarios::register_hooks();
     // SAFETY: QEMU put the DTB at the start of RAM, which the kernel maps and never hands
     // out (free memory starts after the kernel image).
@@ -149,6 +146,8 @@ impl Arch for Armv7 {
         start..mmu::RAM_START + mmu::RAM_SIZE
     }
 
+    /// TASK_SIZE: below it the kernel keeps nothing of its own (its image, RAM and devices
+    /// are mapped above it), so the uaccess range check may hand out all of it.
     fn user_limit() -> usize {
         mmu::TASK_SIZE
     }
