@@ -12,6 +12,20 @@ use extable_runtime::handlers::EFAULT;
 use extable_runtime::table::{init_main_table, main_entries, search_exception_tables};
 use extable_runtime::{hosted, ExRegs, Trap};
 
+/// The assembly of one hand-written table entry: `insn` and `fixup` are local labels, the
+/// handler is the asm operand `{h}`.
+macro_rules! entry {
+    ($insn:literal, $fixup:literal) => {
+        concat!(
+            ".pushsection __ex_table, \"aR\"\n.balign 4\n.long ",
+            $insn,
+            " - ., ",
+            $fixup,
+            " - ., {h} - .\n.popsection"
+        )
+    };
+}
+
 /// One page mapped with `prot`, never unmapped (tests are short-lived).
 fn page(prot: libc::c_int) -> *mut u8 {
     // SAFETY: an anonymous private mapping has no preconditions; the result is checked.
@@ -51,10 +65,7 @@ macro_rules! probe_load {
                 "jmp 3f",
                 "4: mov {ok}, 0",
                 "3:",
-                ".pushsection __ex_table, \"aR\"",
-                ".balign 4",
-                ".long 2b - ., 4b - ., {h} - .",
-                ".popsection",
+                entry!("2b", "4b"),
                 p = in(reg) $p, ok = out(reg) ok, v = out(reg) value, h = sym $h,
             )
         }
@@ -68,10 +79,7 @@ macro_rules! probe_load {
                 "b 3f",
                 "4: mov {ok}, #0",
                 "3:",
-                ".pushsection __ex_table, \"aR\"",
-                ".balign 4",
-                ".long 2b - ., 4b - ., {h} - .",
-                ".popsection",
+                entry!("2b", "4b"),
                 p = in(reg) $p, ok = out(reg) ok, v = out(reg) value, h = sym $h,
             )
         }
@@ -91,10 +99,7 @@ macro_rules! probe_store_ret {
             core::arch::asm!(
                 "2: mov [{p}], {v}",
                 "3:",
-                ".pushsection __ex_table, \"aR\"",
-                ".balign 4",
-                ".long 2b - ., 3b - ., {h} - .",
-                ".popsection",
+                entry!("2b", "3b"),
                 p = in(reg) $p, v = in(reg) $value, inout("rax") 0usize => ret, h = sym $h,
             )
         }
@@ -104,10 +109,7 @@ macro_rules! probe_store_ret {
             core::arch::asm!(
                 "2: str {v}, [{p}]",
                 "3:",
-                ".pushsection __ex_table, \"aR\"",
-                ".balign 4",
-                ".long 2b - ., 3b - ., {h} - .",
-                ".popsection",
+                entry!("2b", "3b"),
                 p = in(reg) $p, v = in(reg) $value, inout("r0") 0usize => ret, h = sym $h,
             )
         }
@@ -117,10 +119,7 @@ macro_rules! probe_store_ret {
             core::arch::asm!(
                 "2: str {v}, [{p}]",
                 "3:",
-                ".pushsection __ex_table, \"aR\"",
-                ".balign 4",
-                ".long 2b - ., 3b - ., {h} - .",
-                ".popsection",
+                entry!("2b", "3b"),
                 p = in(reg) $p, v = in(reg) $value, inout("x0") 0usize => ret, h = sym $h,
             )
         }
@@ -197,10 +196,7 @@ fn efault_with_clear_zeroes_the_output_register() {
             "xor edx, edx",
             "2: mov rax, [{p}]",
             "3:",
-            ".pushsection __ex_table, \"aR\"",
-            ".balign 4",
-            ".long 2b - ., 3b - ., {h} - .",
-            ".popsection",
+            entry!("2b", "3b"),
             p = in(reg) 0usize, out("rax") out, out("rdx") err,
             h = sym extable_runtime::handlers::efault::<2, 0>,
         )
@@ -211,10 +207,7 @@ fn efault_with_clear_zeroes_the_output_register() {
         core::arch::asm!(
             "2: ldr r0, [{p}]",
             "3:",
-            ".pushsection __ex_table, \"aR\"",
-            ".balign 4",
-            ".long 2b - ., 3b - ., {h} - .",
-            ".popsection",
+            entry!("2b", "3b"),
             p = in(reg) 0usize, inout("r0") 99usize => out, inout("r1") 0usize => err,
             h = sym extable_runtime::handlers::efault::<1, 0>,
         )
@@ -225,10 +218,7 @@ fn efault_with_clear_zeroes_the_output_register() {
         core::arch::asm!(
             "2: ldr x0, [{p}]",
             "3:",
-            ".pushsection __ex_table, \"aR\"",
-            ".balign 4",
-            ".long 2b - ., 3b - ., {h} - .",
-            ".popsection",
+            entry!("2b", "3b"),
             p = in(reg) 0usize, inout("x0") 99usize => out, inout("x1") 0usize => err,
             h = sym extable_runtime::handlers::efault::<1, 0>,
         )
@@ -386,10 +376,7 @@ fn child_scenarios() {
             unsafe {
                 core::arch::asm!(
                     "2: mov {v}, [{p}]",
-                    ".pushsection __ex_table, \"aR\"",
-                    ".balign 4",
-                    ".long 2b - ., 2b - ., {h} - .",
-                    ".popsection",
+                    entry!("2b", "2b"),
                     p = in(reg) 0usize, v = out(reg) _, h = sym extable_runtime::handlers::default,
                 )
             }
@@ -398,10 +385,7 @@ fn child_scenarios() {
             unsafe {
                 core::arch::asm!(
                     "2: ldr {v}, [{p}]",
-                    ".pushsection __ex_table, \"aR\"",
-                    ".balign 4",
-                    ".long 2b - ., 2b - ., {h} - .",
-                    ".popsection",
+                    entry!("2b", "2b"),
                     p = in(reg) 0usize, v = out(reg) _, h = sym extable_runtime::handlers::default,
                 )
             }
