@@ -120,6 +120,7 @@ fn main_boot_passes_every_scenario_and_exits_through_semihosting() {
         "arm_t32_segv",
         "arm_t32_kernel_fixup",
         "arm_kernel_fixup_decode",
+        "arm_put_user_readonly",
         "arm_pabt_unmapped",
         "arm_pabt_xn",
         "arm_undef_hook_user_a32",
@@ -233,6 +234,15 @@ fn kernel_faults_are_fixed_through_the_exception_table() {
     );
     // copy_from_user into an unmapped page: the exact number of bytes not copied.
     passed("copy_from_user_partial", &["1->255 7->249 100->156 255->1"]);
+    // A kernel store into a read-only user page: page permission fault, access_error,
+    // fixed through the table.
+    passed(
+        "arm_put_user_readonly",
+        &[
+            "put_user = Err(Efault), then get_user = Ok(0)",
+            "dfsr=0x80f (page permission fault) dfar=0x00200010",
+        ],
+    );
     // A Thumb-2 kernel load fixed through the table resumes in Thumb state.
     passed(
         "arm_t32_kernel_fixup",

@@ -68,19 +68,24 @@ impl<'a> Fdt<'a> {
 }
 
 /// `/chosen/bootargs` of the blob at `addr`, without its NUL; empty when there is no valid
-/// blob or no such property.
+/// blob, one larger than `max` bytes, or no such property.
 ///
 /// # Safety
-/// `addr` must be readable for the blob's header and, if the header carries the FDT magic,
-/// for the `totalsize` bytes it announces.
-pub unsafe fn bootargs(addr: usize) -> &'static [u8] {
-    // SAFETY: the caller guarantees the header is readable.
+/// `max` bytes from `addr` must be readable and stay unchanged for the kernel's lifetime.
+pub unsafe fn bootargs(addr: usize, max: usize) -> &'static [u8] {
+    if max < 8 {
+        return &[];
+    }
+    // SAFETY: the caller guarantees `max` (at least 8) bytes are readable.
     let header = unsafe { core::slice::from_raw_parts(addr as *const u8, 8) };
     if be32(header, 0) != Some(FDT_MAGIC) {
         return &[];
     }
     let total = be32(header, 4).unwrap_or(0) as usize;
-    // SAFETY: the caller guarantees `totalsize` bytes are readable for a valid header.
+    if total > max {
+        return &[];
+    }
+    // SAFETY: `total` is within the `max` readable bytes the caller guarantees.
     let blob = unsafe { core::slice::from_raw_parts(addr as *const u8, total) };
     let fdt = Fdt { blob };
     let value = fdt.find(b"chosen", b"bootargs").unwrap_or(&[]);

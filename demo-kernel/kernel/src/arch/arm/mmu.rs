@@ -103,7 +103,7 @@ struct L1Table(UnsafeCell<[u32; L1_ENTRIES]>);
 struct L2Table(UnsafeCell<[u32; L2_ENTRIES]>);
 
 /// Process tables that can exist at once (init_mm's is separate).
-const PROCESS_TABLES: usize = 2;
+const PROCESS_TABLES: usize = 4;
 /// Second-level tables shared by all address spaces.
 const L2_TABLES: usize = 96;
 
@@ -137,6 +137,15 @@ static L2_USED: [AtomicU32; L2_TABLES.div_ceil(32)] =
 /// No free table left.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutOfTables;
+
+/// Why a small page could not be mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapFailure {
+    /// No second-level table left.
+    OutOfTables,
+    /// The megabyte is mapped by a section.
+    Section,
+}
 
 /// Take the lowest clear bit below `limit` in `words`.
 fn take_bit(words: &[AtomicU32], limit: usize) -> Option<usize> {
@@ -273,13 +282,14 @@ impl Pgd {
     }
 
     /// Map the small page at `va` to the frame at `pa` with `prot`, creating the
-    /// second-level table if needed. An existing mapping is replaced.
-    pub fn map_page(self, va: usize, pa: usize, prot: PageProt) -> Result<(), OutOfTables> {
+    /// second-level table if needed. An existing mapping is replaced; a megabyte mapped by
+    /// a section is refused.
+    pub fn map_page(self, va: usize, pa: usize, prot: PageProt) -> Result<(), MapFailure> {
         let table = match self.l2_table(va) {
             Some(t) => t,
+            None if !self.l1_none(va) => return Err(MapFailure::Section),
             None => {
-                debug_assert!(self.l1_none(va), "map_page over a section at {va:#x}");
-                let t = alloc_l2()?;
+                let t = alloc_l2().map_err(|_| MapFailure::OutOfTables)?;
                 self.set_l1(va, (t as u32) | L1_TYPE_TABLE);
                 t
             }
@@ -374,7 +384,7 @@ pub fn pgd_free(pgd: Pgd) {
 
 /// Map a kernel page in the reference table only (Linux's vmalloc): process tables made
 /// before see it through `do_translation_fault`.
-pub fn map_kernel_page(va: usize, pa: usize) -> Result<(), OutOfTables> {
+pub fn map_kernel_page(va: usize, pa: usize) -> Result<(), MapFailure> {
     debug_assert!((VMALLOC_START..VMALLOC_END).contains(&va));
     swapper().map_page(va, pa, PageProt::KERNEL_RW)
 }

@@ -35,6 +35,8 @@ extern "C" {
 
 /// Where QEMU puts the device tree for a bare-metal image: the start of RAM.
 const DTB_ADDR: usize = mmu::RAM_START;
+/// Room for it below the kernel image (linked at RAM + 1 MiB, see armv7.ld).
+const DTB_MAX: usize = 1 << 20;
 
 /// The ARM side of the kernel (see [`Arch`]).
 pub struct Armv7;
@@ -54,9 +56,9 @@ static KERNEL_CONTEXT: KernelContext = KernelContext(UnsafeCell::new(0));
 extern "C" fn arm_start() -> ! {
     mmu::init();
     scenarios::register_hooks();
-    // SAFETY: QEMU put the DTB at the start of RAM, which the kernel maps and never hands
-    // out (free memory starts after the kernel image).
-    let args = unsafe { fdt::bootargs(DTB_ADDR) };
+    // SAFETY: QEMU puts the DTB at the start of RAM; the 1 MiB below the kernel image is
+    // mapped, and never handed out (free memory starts after the image).
+    let args = unsafe { fdt::bootargs(DTB_ADDR, DTB_MAX) };
     let cmdline = core::str::from_utf8(args).unwrap_or("");
     crate::kernel_main(cmdline)
 }

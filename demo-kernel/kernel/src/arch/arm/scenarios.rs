@@ -48,6 +48,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario::new("arm_t32_segv", t32_segv),
     Scenario::new("arm_t32_kernel_fixup", t32_kernel_fixup),
     Scenario::new("arm_kernel_fixup_decode", kernel_fixup_decode),
+    Scenario::new("arm_put_user_readonly", put_user_readonly),
     Scenario::new("arm_pabt_unmapped", pabt_unmapped),
     Scenario::new("arm_pabt_xn", pabt_xn),
     Scenario::new("arm_undef_hook_user_a32", undef_hook_user_a32),
@@ -407,6 +408,43 @@ fn kernel_fixup_decode(d: &mut Detail) -> bool {
         pass,
         format_args!("; nofault(NULL) = {:?} after {} abort(s)", r, taken),
     )
+}
+
+/// `put_user` into a present read-only user page: the kernel's store takes a page
+/// permission fault (a read-only user page is read-only for the kernel too, AP = 111, as
+/// Linux's L_PTE_RDONLY on v7), `do_page_fault` sees a write the VMA forbids
+/// (access_error), and as the kernel is in a uaccess routine the table fixes it: -EFAULT,
+/// nothing written.
+fn put_user_readonly(d: &mut Detail) -> bool {
+    use crate::uaccess::{get_user, put_user, Efault, UserPtr};
+    let Some(mut mm) = new_mm(d) else {
+        return false;
+    };
+    let addr = Current::user_layout().rodata + 16;
+    // The user's read maps the page (read-only, zero-filled).
+    let read = task::run(&mut mm, user_op::READ, addr, 0);
+    let (r, a, back) = task::with_mm(&mut mm, || {
+        let r = put_user(0x5au8, UserPtr::new(addr));
+        let a = fault::last_abort();
+        (r, a, get_user(UserPtr::<u8>::new(addr)))
+    });
+    describe(read, d);
+    let _ = write!(d, "; put_user = {:?}, then get_user = {:?}", r, back);
+    let _ = write!(
+        d,
+        "; dfsr={:#05x} ({}) dfar={:#010x}",
+        a.fsr,
+        FSR_INFO[fsr_fs(a.fsr)].name,
+        a.far
+    );
+    let pass = read == Exit::Exited(0)
+        && r == Err(Efault)
+        && back == Ok(0)
+        && fsr_fs(a.fsr) == 0xf
+        && a.fsr & FSR_WRITE != 0
+        && a.far == addr
+        && a.cpsr & MODE_MASK == SVC_MODE;
+    verdict(d, pass, format_args!(""))
 }
 
 /// A word the Thumb-2 probe reads where nothing can fault.
