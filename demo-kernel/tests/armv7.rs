@@ -123,6 +123,7 @@ fn main_boot_passes_every_scenario_and_exits_through_semihosting() {
         "arm_put_user_readonly",
         "arm_pabt_unmapped",
         "arm_pabt_xn",
+        "arm_pabt_t32",
         "arm_undef_hook_user_a32",
         "arm_undef_hook_user_t32",
         "arm_undef_hook_cpsr_match",
@@ -291,6 +292,13 @@ fn prefetch_aborts_decode_ifsr_ifar_and_send_sigsegv() {
         &[
             "killed by signal 11 code 1 addr 0x300100",
             "ifsr=0x005 fs=0x5 (section translation fault) ifar=0x00300100",
+        ],
+    );
+    passed(
+        "arm_pabt_t32",
+        &[
+            "killed by signal 11 code 1 addr 0x300200",
+            "ifar=0x00300200 pc=0x00300200 T32",
         ],
     );
     passed(

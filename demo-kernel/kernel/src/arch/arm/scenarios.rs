@@ -51,6 +51,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario::new("arm_put_user_readonly", put_user_readonly),
     Scenario::new("arm_pabt_unmapped", pabt_unmapped),
     Scenario::new("arm_pabt_xn", pabt_xn),
+    Scenario::new("arm_pabt_t32", pabt_t32),
     Scenario::new("arm_undef_hook_user_a32", undef_hook_user_a32),
     Scenario::new("arm_undef_hook_user_t32", undef_hook_user_t32),
     Scenario::new("arm_undef_hook_cpsr_match", undef_hook_cpsr_match),
@@ -539,6 +540,23 @@ fn pabt_xn(d: &mut Detail) -> bool {
         && a.prefetch
         && a.far == target
         && fsr_fs(a.fsr) == 0xf;
+    verdict(d, pass, format_args!(""))
+}
+
+/// A user jump in Thumb state (odd target) outside every VMA: the prefetch abort is taken
+/// with T set in the saved CPSR, the pc corrected by 4 to the target, SIGSEGV/SEGV_MAPERR.
+fn pabt_t32(d: &mut Detail) -> bool {
+    let l = Current::user_layout();
+    let target = l.unmapped + 0x200;
+    let Some(exit) = run_once(d, user_op::EXEC, target | 1, 0) else {
+        return false;
+    };
+    let a = describe_abort(d);
+    let pass = exit == Exit::Killed(SigInfo::new(SIGSEGV, SEGV_MAPERR, target))
+        && a.prefetch
+        && a.far == target
+        && a.pc == target
+        && a.cpsr & PSR_T_BIT != 0;
     verdict(d, pass, format_args!(""))
 }
 
