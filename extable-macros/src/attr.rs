@@ -208,12 +208,20 @@ impl<'ast> Visit<'ast> for NestedFinder<'_> {
     }
 }
 
+/// The replacement wrapped in a block that keeps the call's attributes (`#[cfg]` above all).
+fn with_attrs(attrs: &[syn::Attribute], new: Expr) -> Expr {
+    if attrs.is_empty() {
+        return new;
+    }
+    Expr::Verbatim(quote!(#(#attrs)* { #new }))
+}
+
 impl VisitMut for Rewriter<'_> {
     fn visit_expr_mut(&mut self, expr: &mut Expr) {
         match expr {
             Expr::Macro(m) => {
                 if let Some(new) = self.rewrite(&m.mac) {
-                    *expr = new;
+                    *expr = with_attrs(&m.attrs, new);
                 }
             }
             Expr::Closure(_) | Expr::Async(_) => {
@@ -230,7 +238,7 @@ impl VisitMut for Rewriter<'_> {
         match stmt {
             Stmt::Macro(m) => {
                 if let Some(new) = self.rewrite(&m.mac) {
-                    *stmt = Stmt::Expr(new, Some(Default::default()));
+                    *stmt = Stmt::Expr(with_attrs(&m.attrs, new), Some(Default::default()));
                 }
             }
             Stmt::Item(item) => {
