@@ -131,6 +131,7 @@ fn main_boot_passes_every_scenario_and_exits_through_semihosting() {
         "arm_undef_sigill_t16",
         "arm_undef_sigill_t32",
         "arm_undef_hook_kernel",
+        "arm_undef_hook_kernel_t16",
     ] {
         assert!(
             results.iter().any(|r| r.scenario == s),
@@ -325,6 +326,10 @@ fn undef_hooks_emulate_and_the_task_resumes() {
     passed(
         "arm_undef_hook_kernel",
         &["instr=0xe7f001f3", "resumed after it with r=42"],
+    );
+    passed(
+        "arm_undef_hook_kernel_t16",
+        &["instr=0x0000de13", "T32; resumed after it with r=43"],
     );
     console_shows("WARNING: CPU: 0 at 0x");
 }

@@ -59,6 +59,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario::new("arm_undef_sigill_t16", undef_sigill_t16),
     Scenario::new("arm_undef_sigill_t32", undef_sigill_t32),
     Scenario::new("arm_undef_hook_kernel", undef_hook_kernel),
+    Scenario::new("arm_undef_hook_kernel_t16", undef_hook_kernel_t16),
     Scenario::dedicated("arm_oops_null", oops_null),
     Scenario::dedicated("arm_oops_paging", oops_paging),
     Scenario::dedicated("arm_oops_undef", oops_undef),
@@ -187,13 +188,21 @@ static MIDR_T32_HOOK: UndefHook = UndefHook {
     func: emulate_midr,
 };
 
-/// The kernel's WARN instruction (A32 `udf #0x13`), like Linux's BUG/WARN traps.
+/// The kernel's WARN instruction in A32 (`udf #0x13`), like Linux's BUG/WARN traps.
 const WARN_INSN: u32 = 0xe7f0_01f3;
+/// The same in T16 (`udf #0x13`), for Thumb-2 kernel code (Linux's Thumb BUG is 0xde02).
+const WARN_INSN_T16: u32 = 0xde13;
 
-fn warn_hook(regs: &mut extable_runtime::arch::arm::PtRegs, _instr: u32) -> fault::Outcome {
+/// Report a WARN and resume after it (4 bytes in A32, 2 for the 16-bit Thumb form).
+fn warn_hook(regs: &mut extable_runtime::arch::arm::PtRegs, instr: u32) -> fault::Outcome {
     println!("------------[ cut here ]------------");
     println!("WARNING: CPU: 0 at {:#010x}", regs.uregs[15]);
-    regs.uregs[15] = regs.uregs[15].wrapping_add(4);
+    let len = if regs.thumb_mode() && instr < 0x1_0000 {
+        2
+    } else {
+        4
+    };
+    regs.uregs[15] = regs.uregs[15].wrapping_add(len);
     fault::Outcome::Handled
 }
 
@@ -206,9 +215,18 @@ static WARN_HOOK: UndefHook = UndefHook {
     func: warn_hook,
 };
 
+/// The Thumb WARN hook: SVC mode, Thumb state.
+static WARN_T16_HOOK: UndefHook = UndefHook {
+    instr_mask: 0xffff_ffff,
+    instr_val: WARN_INSN_T16,
+    cpsr_mask: MODE_MASK | PSR_T_BIT,
+    cpsr_val: SVC_MODE | PSR_T_BIT,
+    func: warn_hook,
+};
+
 /// Register the kernel's undef hooks.
 pub fn register_hooks() {
-    for hook in [&MIDR_A32_HOOK, &MIDR_T32_HOOK, &WARN_HOOK] {
+    for hook in [&MIDR_A32_HOOK, &MIDR_T32_HOOK, &WARN_HOOK, &WARN_T16_HOOK] {
         assert!(register_undef_hook(hook), "undef hook list full");
     }
 }
@@ -680,6 +698,39 @@ fn undef_hook_kernel(d: &mut Detail) -> bool {
         && traps::undef_count() == count + 1
         && u.instr == WARN_INSN
         && u.cpsr & MODE_MASK == SVC_MODE;
+    verdict(d, pass, format_args!("; resumed after it with r={}", after))
+}
+
+/// Thumb kernel code hitting the T16 WARN: `__und_svc` in Thumb state corrects the pc by
+/// 2, the Thumb hook matches (T set in the CPSR mask/value) and resumes 2 bytes on.
+#[instruction_set(arm::t32)]
+#[inline(never)]
+fn t16_warn() -> u32 {
+    let after: u32;
+    // SAFETY: the Thumb WARN hook is registered at boot; it moves the pc past the UDF, and
+    // the trap saves and restores every register.
+    unsafe {
+        core::arch::asm!(
+            ".inst.n 0xde13",
+            "movs {}, #43",
+            out(reg) after,
+            options(nostack),
+        )
+    };
+    after
+}
+
+fn undef_hook_kernel_t16(d: &mut Detail) -> bool {
+    let count = traps::undef_count();
+    let after = t16_warn();
+    let u = describe_undef(d);
+    let f = t16_warn as fn() -> u32 as usize;
+    let pass = after == 43
+        && traps::undef_count() == count + 1
+        && u.instr == WARN_INSN_T16
+        && u.cpsr & MODE_MASK == SVC_MODE
+        && u.cpsr & PSR_T_BIT != 0
+        && (f & !1..(f & !1) + 32).contains(&u.pc);
     verdict(d, pass, format_args!("; resumed after it with r={}", after))
 }
 
