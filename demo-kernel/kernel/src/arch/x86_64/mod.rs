@@ -98,9 +98,11 @@ extern "C" fn x86_64_start(start_info_pa: usize) -> ! {
     paging::init();
     TSC_PER_US.store(io::calibrate_tsc_per_us(), Ordering::Relaxed);
     let (smep, smap) = cpu::enable_smep_smap();
+    let per_us = TSC_PER_US.load(Ordering::Relaxed);
     crate::println!(
-        "x86_64: long mode, IDT and TSS loaded, TSC {} MHz, SMEP {}, SMAP {}",
-        TSC_PER_US.load(Ordering::Relaxed),
+        "x86_64: entered {} us after reset (TSC), long mode, IDT and TSS loaded, TSC {} MHz, SMEP {}, SMAP {}",
+        BOOT_TSC.load(Ordering::Relaxed) / per_us.max(1),
+        per_us,
         if smep { "on" } else { "absent" },
         if smap { "on" } else { "absent" }
     );
