@@ -7,6 +7,8 @@
 //! says how it stopped ([`KernelExit`]); the emulator's status is decoded per architecture
 //! and a reset, a triple fault, a signal or a timeout is never read as success.
 
+#![warn(missing_docs)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -425,12 +427,16 @@ pub fn boot(arch: Arch, kernel: &Path, cmdline: &str, timeout: Duration) -> Resu
         .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
     let (lines, done_at) = read_console(&mut child, start);
     let mut stderr = child.stderr.take().expect("piped stderr");
+    // Drained on its own thread, so a chatty emulator never blocks on a full pipe.
+    let err = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
     let end = wait_with_timeout(&mut child, arch, start, timeout)?;
     let wall = start.elapsed();
-    let transcript = lines.join();
-    let mut err = String::new();
-    let _ = stderr.read_to_string(&mut err);
-    let mut transcript = transcript;
+    let mut transcript = lines.join();
+    let err = err.join().unwrap_or_default();
     if !err.trim().is_empty() {
         transcript.push_str("[qemu stderr] ");
         transcript.push_str(&err);
