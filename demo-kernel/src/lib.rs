@@ -301,7 +301,7 @@ impl Dedicated {
 }
 
 /// How long a dedicated boot may take (the `hang` scenario is killed after it).
-pub const DEDICATED_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEDICATED_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the main boot may take.
 pub const MAIN_TIMEOUT: Duration = Duration::from_secs(20);
