@@ -26,6 +26,7 @@ core::arch::global_asm!(include_str!("user.S"), options(raw));
 
 extern "C" {
     static __kernel_end: u8;
+    static arm_vectors: u8;
     static arm_user_text_start: u8;
     static arm_user_text_end: u8;
     static arm_user_entry: u8;
@@ -54,7 +55,16 @@ static KERNEL_CONTEXT: KernelContext = KernelContext(UnsafeCell::new(0));
 /// installed: MMU on, then the shared kernel.
 #[no_mangle]
 extern "C" fn arm_start() -> ! {
+    let entered_us = timer::uptime_us();
     mmu::init();
+    crate::println!(
+        "armv7: entered {} us after reset (CNTPCT), MIDR {:#010x}, VBAR {:#010x}, MMU on (short descriptors, init_mm at {:#010x}, TASK_SIZE {:#x})",
+        entered_us,
+        traps::read_midr(),
+        core::ptr::addr_of!(arm_vectors) as usize,
+        mmu::swapper().addr(),
+        mmu::TASK_SIZE
+    );
     scenarios::register_hooks();
     // SAFETY: QEMU puts the DTB at the start of RAM; the 1 MiB below the kernel image is
     // mapped, and never handed out (free memory starts after the image).

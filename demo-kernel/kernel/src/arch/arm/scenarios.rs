@@ -8,7 +8,9 @@ use extable_runtime::arch::arm::{MODE_MASK, PSR_T_BIT, USR_MODE};
 
 use super::fault::{self, fsr_fs, FSR_INFO, FSR_WRITE, IFSR_INFO};
 use super::mmu;
-use super::traps::{self, register_undef_hook, unregister_undef_hook, UndefHook, SVC_MODE};
+use super::traps::{
+    self, read_midr, register_undef_hook, unregister_undef_hook, UndefHook, SVC_MODE,
+};
 use crate::arch::{user_op, Arch, Current};
 use crate::mm::{self, Mm, PageTables, PAGE_SIZE};
 use crate::println;
@@ -139,15 +141,6 @@ fn describe_abort(d: &mut Detail) -> fault::LastAbort {
         },
     );
     a
-}
-
-fn read_midr() -> u32 {
-    let midr: u32;
-    // SAFETY: reads MIDR, allowed in SVC mode, no side effects.
-    unsafe {
-        core::arch::asm!("mrc p15, 0, {}, c0, c0, 0", out(reg) midr, options(nomem, nostack))
-    };
-    midr
 }
 
 // ---------------------------------------------------------------------------------------

@@ -196,6 +196,16 @@ pub unsafe extern "C" fn do_undefinstr(regs: *mut PtRegs) {
     );
 }
 
+/// The CPU's Main ID register.
+pub fn read_midr() -> u32 {
+    let midr: u32;
+    // SAFETY: reads MIDR, allowed in SVC mode, no side effects.
+    unsafe {
+        core::arch::asm!("mrc p15, 0, {}, c0, c0, 0", out(reg) midr, options(nomem, nostack))
+    };
+    midr
+}
+
 /// Signal a user task, or die for the kernel (Linux's `arm_notify_die`).
 pub fn arm_notify_die(what: &str, regs: &mut PtRegs, info: SigInfo, err: u32) {
     if regs.user_mode() {
