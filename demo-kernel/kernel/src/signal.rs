@@ -25,6 +25,7 @@ pub const BUS_ADRERR: u32 = 2;
 /// `si_code` for SIGILL: illegal opcode.
 pub const ILL_ILLOPC: u32 = 1;
 /// `si_code` sent by the kernel itself (Linux's `SI_KERNEL`, e.g. a #GP in user mode).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // only x86_64 sends it (#GP)
 pub const SI_KERNEL: u32 = 0x80;
 
 /// What a signal says: number, code and the faulting address.
