@@ -1,1 +1,247 @@
-fn main() {}
+//! Benchmark: sort + check of a 10^6-entry table in a ~100 MiB ELF, against reading the whole
+//! file once, in the same run. Prints the ratios and the peak RSS of the CLI doing the same.
+//!
+//! Run: `cargo bench -p extable-tool --bench sort_check`
+//! (`EXTABLE_BENCH_ENTRIES` and `EXTABLE_BENCH_MIB` change the size.)
+
+#[path = "../tests/common/elfgen.rs"]
+#[allow(dead_code)]
+mod elfgen;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use elfgen::*;
+use extable_tool::{check, sort, Options};
+
+const TEXT: u64 = 0x100_0000;
+const FUNC: u64 = 0x1000;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A ~`mib` MiB ET_EXEC with `n` shuffled entries of this project's layout.
+fn build(n: usize, mib: usize) -> Vec<u8> {
+    let table_bytes = n * 12;
+    let text_size = (mib << 20)
+        .saturating_sub(table_bytes + (4 << 20))
+        .max(1 << 20) as u64
+        & !(FUNC - 1);
+    let funcs = text_size / FUNC;
+    let table_addr = TEXT + text_size + 0x10000;
+    let handlers = [TEXT, TEXT + FUNC];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // Distinct instructions spread over the text, then shuffled into table order.
+    let step = ((text_size - 2 * FUNC) / n as u64).max(4) & !3;
+    let mut insns: Vec<u64> = (0..n as u64).map(|i| TEXT + 2 * FUNC + i * step).collect();
+    for i in (1..n).rev() {
+        insns.swap(i, (rnd() % (i as u64 + 1)) as usize);
+    }
+    let mut table = Vec::with_capacity(table_bytes);
+    for (i, &insn) in insns.iter().enumerate() {
+        let fixup = (insn & !(FUNC - 1)) + FUNC - 0x10;
+        let at = table_addr + (i * 12) as u64;
+        for (k, target) in [insn, fixup, handlers[i % 2]].into_iter().enumerate() {
+            table.extend_from_slice(&(target.wrapping_sub(at + 4 * k as u64) as u32).to_le_bytes());
+        }
+    }
+    let mut e = Elf::new(true, false, EM_X86_64);
+    let text = e.add_section(Sec {
+        nobits_size: 0,
+        ..Sec::progbits(
+            ".text",
+            SHF_ALLOC | SHF_EXECINSTR,
+            TEXT,
+            vec![0xcc; text_size as usize],
+        )
+    });
+    let mut t = Sec::progbits("__ex_table", SHF_ALLOC, table_addr, table);
+    t.align = 4;
+    e.add_section(t);
+    let data = e.add_section(Sec::progbits(
+        ".data",
+        SHF_ALLOC | SHF_WRITE,
+        table_addr + table_bytes as u64 + 0x1000,
+        vec![1, 0, 0, 0],
+    ));
+    let pad = (mib << 20)
+        .saturating_sub(e.sections.iter().map(|s| s.data.len()).sum::<usize>() + 2 << 20);
+    e.add_section(Sec::progbits(".comment.pad", 0, 0, vec![0x20; pad]));
+    for f in 0..funcs {
+        e.add_symbol(
+            &format!("fn_{f}"),
+            Some(text),
+            TEXT + f * FUNC,
+            FUNC,
+            STT_FUNC,
+        );
+    }
+    e.add_symbol(
+        "extable_main_sort_needed",
+        Some(data),
+        table_addr + table_bytes as u64 + 0x1000,
+        4,
+        STT_OBJECT,
+    );
+    e.build()
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed()
+            })
+            .collect(),
+    )
+}
+
+/// Run the CLI as a child of a fresh, small copy of this bench (so that the peak RSS the
+/// kernel reports is the tool's, not inherited from this big process at fork), and return
+/// (wall time, peak RSS in KiB).
+fn child(args: &[&str]) -> (Duration, i64) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .arg("--measure-child")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut it = text.split_whitespace().map(|v| v.parse::<i64>().unwrap());
+    (
+        Duration::from_nanos(it.next().unwrap() as u64),
+        it.next().unwrap(),
+    )
+}
+
+/// The `--measure-child` mode: spawn the tool, wait4 it, print "nanos maxrss_kib".
+fn measure_child(args: &[String]) {
+    let (t, rss) = spawn_and_wait(args);
+    println!("{} {}", t.as_nanos(), rss);
+}
+
+fn spawn_and_wait(args: &[String]) -> (Duration, i64) {
+    let t = Instant::now();
+    let c = Command::new(env!("CARGO_BIN_EXE_extable-tool"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child, which std has not reaped.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to locals; the pid is our child.
+    let r = unsafe { libc::wait4(c.id() as i32, &mut status, 0, &mut ru) };
+    assert_eq!(r, c.id() as i32);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{args:?} failed"
+    );
+    (t.elapsed(), ru.ru_maxrss)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--list") {
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("--measure-child") {
+        return measure_child(&args[2..]);
+    }
+    let n = env_usize("EXTABLE_BENCH_ENTRIES", 1_000_000);
+    let mib = env_usize("EXTABLE_BENCH_MIB", 100);
+    let dir = tempfile::tempdir_in(
+        std::env::var("EXTABLE_BENCH_DIR")
+            .unwrap_or_else(|_| std::env::temp_dir().display().to_string()),
+    )
+    .unwrap();
+    let path = dir.path().join("big.elf");
+    std::fs::write(&path, build(n, mib)).unwrap();
+    if let Ok(keep) = std::env::var("EXTABLE_BENCH_KEEP") {
+        std::fs::copy(&path, keep).unwrap();
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+    let out = dir.path().join("sorted.elf");
+    let p = path.as_path();
+    let opts = Options::default();
+    let runs = 7;
+    // Warm the page cache, then measure.
+    let _ = std::fs::read(p).unwrap();
+    let read_all = time(runs, || std::fs::read(p).unwrap().len());
+    let check_only = time(runs, || extable_tool::check_file(p, &opts).unwrap().entries);
+    let sort_check = time(runs, || {
+        extable_tool::with_analysis(p, &opts, |_, a| {
+            let mut checked = check::check(a, "bench");
+            let plan = sort::plan(a, &mut checked).unwrap();
+            Ok(plan.patches.len())
+        })
+        .unwrap()
+    });
+    let sort_write = time(3, || {
+        extable_tool::sort_file(p, Some(out.as_path()), &opts)
+            .unwrap()
+            .moved
+    });
+    let report = extable_tool::check_file(&out, &opts).unwrap();
+    assert!(report.sorted && !report.has_errors());
+    let ratio = |d: Duration| d.as_secs_f64() / read_all.as_secs_f64();
+    println!(
+        "file: {} MiB, {} entries (shuffled), {} errors",
+        size >> 20,
+        n,
+        report.errors
+    );
+    println!(
+        "read whole file once (fs::read):       {:>8.1} ms  (baseline)",
+        read_all.as_secs_f64() * 1e3
+    );
+    println!(
+        "check (mmap; headers, symtab, table):  {:>8.1} ms  ratio {:.3}",
+        check_only.as_secs_f64() * 1e3,
+        ratio(check_only)
+    );
+    println!(
+        "sort + check, bytes planned (no write): {:>7.1} ms  ratio {:.3}  (target < 0.5)",
+        sort_check.as_secs_f64() * 1e3,
+        ratio(sort_check)
+    );
+    println!("sort + check + atomic write of a copy: {:>8.1} ms  ratio {:.3}  (copies the whole file + fsync)", sort_write.as_secs_f64() * 1e3, ratio(sort_write));
+    let (t_check, rss_check) = child(&["check", path.to_str().unwrap()]);
+    let (t_sort, rss_sort) = child(&["sort", path.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    println!(
+        "CLI check:  {:>8.1} ms, peak RSS {:>6} MiB ({:.0}% of the file)",
+        t_check.as_secs_f64() * 1e3,
+        rss_check >> 10,
+        100.0 * (rss_check as f64 * 1024.0) / size as f64
+    );
+    println!(
+        "CLI sort -o: {:>7.1} ms, peak RSS {:>6} MiB ({:.0}% of the file)",
+        t_sort.as_secs_f64() * 1e3,
+        rss_sort >> 10,
+        100.0 * (rss_sort as f64 * 1024.0) / size as f64
+    );
+    let _ = Path::new(&out);
+}

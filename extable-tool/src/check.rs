@@ -20,22 +20,26 @@
 use crate::analysis::Analysis;
 use crate::layout::Third;
 use crate::report::{Address, Finding, Findings, MarkerState, Report, Severity};
-use crate::table::{self, Entry, Extra};
+use crate::symbols::{FunctionCursor, StartCache};
+use crate::table::{self, Entry, Extra, Table};
 
 /// What a check computed besides the findings, reused by `sort`.
 #[derive(Debug)]
 pub struct Checked {
     /// The report.
     pub report: Report,
-    /// Sort keys, in table order (empty if the size is not whole).
-    pub keys: Vec<u64>,
-    /// The sorting permutation (empty if the size is not whole).
+    /// The sorting permutation (empty if the size is not whole): slot `j` of the sorted
+    /// table holds entry `order[j]`.
     pub order: Vec<u32>,
+    /// The table's bytes in sorted order (empty if the size is not whole).
+    pub sorted_bytes: Vec<u8>,
 }
 
 struct Ctx<'a, 'i, 'd> {
     a: &'a Analysis<'i, 'd>,
     out: Findings,
+    funcs: FunctionCursor<'a, 'i, 'd>,
+    starts: StartCache,
 }
 
 impl Ctx<'_, '_, '_> {
@@ -74,28 +78,33 @@ impl Ctx<'_, '_, '_> {
 }
 
 /// Run every rule on the analysed file named `file`.
+///
+/// The table is first put in sorted order (the gather `sort` writes), then the per-entry
+/// rules walk it in that order, so that function and section lookups advance monotonically;
+/// findings still name the entries by their index in the file.
 pub fn check(a: &Analysis<'_, '_>, file: &str) -> Checked {
     let mut cx = Ctx {
         a,
         out: Findings::default(),
+        funcs: a.symbols.function_cursor(),
+        starts: StartCache::default(),
     };
     let t = &a.table;
-    let mut keys = Vec::new();
     let mut order = Vec::new();
+    let mut sorted_bytes = Vec::new();
+    let mut sorted = t.is_empty();
     check_align(&mut cx);
     check_writable(&mut cx);
     check_marker_present(&mut cx);
     if check_size(&mut cx) {
-        for i in 0..t.len() {
-            check_entry(&mut cx, i, &t.entry(i));
-        }
-        check_overflow(&mut cx);
-        keys = t.keys();
-        order = table::sorted_order(&keys);
-        check_duplicates(&mut cx, &keys, &order);
+        let keys = t.keys();
+        sorted = table::is_sorted(&keys);
         check_marker_state(&mut cx, &keys);
+        check_overflow(&mut cx);
+        order = table::sorted_order(&keys);
+        sorted_bytes = t.permuted_wrapping(&order);
+        check_sorted_entries(&mut cx, &t.with_bytes(&sorted_bytes), &order);
     }
-    let sorted = !keys.is_empty() && table::is_sorted(&keys) || t.is_empty();
     let report = Report {
         file: file.to_string(),
         layout: a.layout.name().to_string(),
@@ -112,8 +121,24 @@ pub fn check(a: &Analysis<'_, '_>, file: &str) -> Checked {
     };
     Checked {
         report,
-        keys,
         order,
+        sorted_bytes,
+    }
+}
+
+/// Per-entry rules and duplicates, over the table in sorted order.
+fn check_sorted_entries(cx: &mut Ctx<'_, '_, '_>, sorted: &Table<'_>, order: &[u32]) {
+    let mut prev: Option<(u64, usize, Entry)> = None;
+    for (j, &i) in order.iter().enumerate() {
+        let e = sorted.entry(j);
+        let key = sorted.key(j);
+        check_entry(cx, i as usize, &e);
+        if let Some((pkey, pi, pe)) = prev {
+            if pkey == key {
+                check_duplicate(cx, (pi, &pe), (i as usize, &e), sorted.shape.third);
+            }
+        }
+        prev = Some((key, i as usize, e));
     }
 }
 
@@ -192,7 +217,7 @@ fn check_entry(cx: &mut Ctx<'_, '_, '_>, i: usize, e: &Entry) {
 
 fn check_third(cx: &mut Ctx<'_, '_, '_>, i: usize, e: &Entry) {
     match e.extra {
-        Extra::Handler(h) if !cx.a.symbols.is_function_start(h) => {
+        Extra::Handler(h) if !cx.starts.is_function_start(&cx.a.symbols, h) => {
             let msg = format!(
                 "handler {h:#x} <{}> is not the start of a function symbol",
                 cx.a.symbols.describe(h)
@@ -214,7 +239,7 @@ fn check_third(cx: &mut Ctx<'_, '_, '_>, i: usize, e: &Entry) {
 }
 
 fn check_fixup_place(cx: &mut Ctx<'_, '_, '_>, i: usize, e: &Entry) {
-    let Some((start, end)) = cx.a.symbols.function_containing(e.insn) else {
+    let Some((start, end)) = cx.funcs.containing(e.insn) else {
         return;
     };
     if (start..end).contains(&e.fixup) || cx.a.symbols.in_fixup_section(e.fixup) {
@@ -257,38 +282,35 @@ fn check_overflow(cx: &mut Ctx<'_, '_, '_>) {
     }
 }
 
-fn check_duplicates(cx: &mut Ctx<'_, '_, '_>, keys: &[u64], order: &[u32]) {
-    let t = cx.a.table;
-    for w in order.windows(2) {
-        let (i, j) = (w[0] as usize, w[1] as usize);
-        if keys[i] != keys[j] {
-            continue;
-        }
-        let (a, b) = (t.entry(i), t.entry(j));
-        let identical = a == b;
-        let (severity, rule, what) = if identical {
-            (Severity::Note, "identical-duplicate", "is identical to")
-        } else {
-            (
-                Severity::Error,
-                "conflicting-duplicate",
-                "has the insn of but differs from",
-            )
-        };
-        let third = match t.shape.third {
-            Third::Handler(_) => " or handler",
-            Third::Data(_) => " or data",
-            Third::Nothing => "",
-        };
-        let msg = format!(
-            "entry {j} {what} entry {i} (insn {:#x} <{}>; fixup{third} {})",
-            b.insn,
-            cx.a.symbols.describe(b.insn),
-            if identical { "equal" } else { "differ" }
-        );
-        let addrs = cx.entry_addrs(&b);
-        cx.push(severity, rule, Some(j), addrs, msg);
-    }
+fn check_duplicate(
+    cx: &mut Ctx<'_, '_, '_>,
+    (i, a): (usize, &Entry),
+    (j, b): (usize, &Entry),
+    third: Third,
+) {
+    let identical = a == b;
+    let (severity, rule, what) = if identical {
+        (Severity::Note, "identical-duplicate", "is identical to")
+    } else {
+        (
+            Severity::Error,
+            "conflicting-duplicate",
+            "has the insn of but differs from",
+        )
+    };
+    let third = match third {
+        Third::Handler(_) => " or handler",
+        Third::Data(_) => " or data",
+        Third::Nothing => "",
+    };
+    let msg = format!(
+        "entry {j} {what} entry {i} (insn {:#x} <{}>; fixup{third} {})",
+        b.insn,
+        cx.a.symbols.describe(b.insn),
+        if identical { "equal" } else { "differ" }
+    );
+    let addrs = cx.entry_addrs(b);
+    cx.push(severity, rule, Some(j), addrs, msg);
 }
 
 fn check_marker_state(cx: &mut Ctx<'_, '_, '_>, keys: &[u64]) {

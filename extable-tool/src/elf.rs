@@ -29,6 +29,7 @@ impl Class {
     }
 
     /// Truncate an address to the class's width.
+    #[inline]
     pub fn mask(self, addr: u64) -> u64 {
         match self {
             Class::Elf32 => addr & 0xffff_ffff,
@@ -48,6 +49,7 @@ pub enum Endian {
 
 impl Endian {
     /// Read a `u16` at the start of `b`.
+    #[inline]
     pub fn u16(self, b: &[u8]) -> u16 {
         let a = [b[0], b[1]];
         match self {
@@ -57,6 +59,7 @@ impl Endian {
     }
 
     /// Read a `u32` at the start of `b`.
+    #[inline]
     pub fn u32(self, b: &[u8]) -> u32 {
         let a = [b[0], b[1], b[2], b[3]];
         match self {
@@ -66,6 +69,7 @@ impl Endian {
     }
 
     /// Read a `u64` at the start of `b`.
+    #[inline]
     pub fn u64(self, b: &[u8]) -> u64 {
         let mut a = [0u8; 8];
         a.copy_from_slice(&b[..8]);
@@ -76,6 +80,7 @@ impl Endian {
     }
 
     /// Read an address-sized word of `class` at the start of `b`.
+    #[inline]
     pub fn word(self, class: Class, b: &[u8]) -> u64 {
         match class {
             Class::Elf32 => u64::from(self.u32(b)),
@@ -84,6 +89,7 @@ impl Endian {
     }
 
     /// The bytes of `v` in this byte order.
+    #[inline]
     pub fn u32_bytes(self, v: u32) -> [u8; 4] {
         match self {
             Endian::Little => v.to_le_bytes(),

@@ -182,8 +182,8 @@ pub fn sort_file(path: &Path, output: Option<&Path>, opts: &Options) -> Result<S
         write::ensure_writable(path).map_err(|p| p.in_file(path))?;
     }
     analyse_mapped(&mapped, path, opts, |mapped, a| {
-        let checked = check::check(a, &display(path));
-        let plan = sort::plan(a, &checked).map_err(|p| {
+        let mut checked = check::check(a, &display(path));
+        let plan = sort::plan(a, &mut checked).map_err(|p| {
             let mut e = p.in_file(path);
             e.report = Some(Box::new(checked.report.clone()));
             e
@@ -226,8 +226,8 @@ pub fn dump_file(path: &Path, opts: &Options, with_lines: bool) -> Result<dump::
 pub fn inspect_bytes(data: &[u8], opts: &Options) -> Result<Report, Problem> {
     let image = elf::Image::parse(data).map_err(Problem::malformed)?;
     let analysis = Analysis::new(&image, opts.layout)?;
-    let checked = check::check(&analysis, "<memory>");
+    let mut checked = check::check(&analysis, "<memory>");
     let _ = dump::dump(&analysis, "<memory>", true);
-    let _ = sort::plan(&analysis, &checked)?;
+    let _ = sort::plan(&analysis, &mut checked)?;
     Ok(checked.report)
 }

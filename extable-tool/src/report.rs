@@ -173,6 +173,7 @@ impl Findings {
             })
             .collect();
         more.sort_by_key(|f| f.rule);
+        self.list.sort_by_key(|f| f.index);
         self.list.extend(more);
         self.list
     }

@@ -34,7 +34,8 @@ impl Plan {
 /// Plan the sort of an analysed and checked file. Refuses when the check found errors, when
 /// the marker is missing or has no bytes in the file, and for Linux layouts when
 /// `scripts/sorttable` would zero a relocation section that does not apply to the table.
-pub fn plan(a: &Analysis<'_, '_>, checked: &Checked) -> Result<Plan, Problem> {
+/// The sorted table bytes are taken out of `checked`.
+pub fn plan(a: &Analysis<'_, '_>, checked: &mut Checked) -> Result<Plan, Problem> {
     if checked.report.has_errors() {
         return Err(Problem::refused(format!(
             "refusing to sort: check found {} error(s)",

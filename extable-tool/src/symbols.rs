@@ -123,12 +123,25 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// The function (start, end) that contains `addr`.
     pub fn function_containing(&self, addr: u64) -> Option<(u64, u64)> {
         let at = self.functions.partition_point(|f| f.0 <= addr);
+        self.containing_below(at, addr)
+    }
+
+    fn containing_below(&self, at: usize, addr: u64) -> Option<(u64, u64)> {
         self.functions[..at]
             .iter()
             .rev()
             .take(4) // nested or overlapping aliases: look at a few neighbours
             .find(|f| addr < f.1)
             .copied()
+    }
+
+    /// A cursor for [`Self::function_containing`] over mostly ascending addresses: O(1)
+    /// amortised per lookup when the addresses ascend, a binary search when they do not.
+    pub fn function_cursor(&self) -> FunctionCursor<'_, 'i, 'd> {
+        FunctionCursor {
+            symbols: self,
+            at: 0,
+        }
     }
 
     /// Whether `addr` is the start of a function symbol.
@@ -152,5 +165,54 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// Whether the file has any loaded executable section.
     pub fn has_code(&self) -> bool {
         !self.code.is_empty()
+    }
+}
+
+/// See [`Symbols::function_cursor`].
+#[derive(Debug)]
+pub struct FunctionCursor<'s, 'i, 'd> {
+    symbols: &'s Symbols<'i, 'd>,
+    /// Number of functions that start at or below the last address.
+    at: usize,
+}
+
+impl FunctionCursor<'_, '_, '_> {
+    /// The function (start, end) that contains `addr`.
+    pub fn containing(&mut self, addr: u64) -> Option<(u64, u64)> {
+        let f = &self.symbols.functions;
+        if self.at > 0 && f[self.at - 1].0 > addr {
+            self.at = f.partition_point(|x| x.0 <= addr);
+        } else {
+            while self.at < f.len() && f[self.at].0 <= addr {
+                self.at += 1;
+            }
+        }
+        self.symbols.containing_below(self.at, addr)
+    }
+}
+
+/// A small direct-mapped cache of [`Symbols::is_function_start`] answers: tables name a
+/// handful of handlers over and over.
+#[derive(Debug)]
+pub struct StartCache {
+    slots: [(u64, bool); 64],
+}
+
+impl Default for StartCache {
+    fn default() -> Self {
+        StartCache {
+            slots: [(u64::MAX, false); 64],
+        }
+    }
+}
+
+impl StartCache {
+    /// Cached [`Symbols::is_function_start`].
+    pub fn is_function_start(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> bool {
+        let slot = &mut self.slots[((addr >> 2) ^ (addr >> 9)) as usize & 63];
+        if slot.0 != addr {
+            *slot = (addr, symbols.is_function_start(addr));
+        }
+        slot.1
     }
 }

@@ -71,6 +71,7 @@ pub struct Overflow {
 
 impl<'d> Table<'d> {
     /// Number of whole entries.
+    #[inline]
     pub fn len(&self) -> usize {
         self.bytes.len() / self.shape.size
     }
@@ -81,27 +82,32 @@ impl<'d> Table<'d> {
     }
 
     /// Whether the size is a whole number of entries.
+    #[inline]
     pub fn size_is_whole(&self) -> bool {
         self.bytes.len().is_multiple_of(self.shape.size)
     }
 
     /// The raw bytes of entry `i`.
+    #[inline]
     pub fn raw(&self, i: usize) -> &'d [u8] {
         let s = self.shape.size;
         &self.bytes[i * s..(i + 1) * s]
     }
 
     /// Virtual address of entry `i`.
+    #[inline]
     pub fn entry_addr(&self, i: usize) -> u64 {
         self.class
             .mask(self.addr.wrapping_add((i * self.shape.size) as u64))
     }
 
+    #[inline]
     fn rel(&self, raw: &[u8], field: usize) -> i32 {
         self.endian.u32(&raw[field..]) as i32
     }
 
     /// The absolute address the field at `field` of entry `i` points to.
+    #[inline]
     pub fn target(&self, i: usize, field: usize) -> u64 {
         let raw = self.raw(i);
         if self.shape.relative {
@@ -114,6 +120,7 @@ impl<'d> Table<'d> {
     }
 
     /// Entry `i`, resolved.
+    #[inline]
     pub fn entry(&self, i: usize) -> Entry {
         let [insn, fixup] = self.shape.insn_fixup;
         let extra = match self.shape.third {
@@ -136,6 +143,7 @@ impl<'d> Table<'d> {
 
     /// The sort key of entry `i`, mapped to `u64` so that unsigned comparison is the
     /// layout's order.
+    #[inline]
     pub fn key(&self, i: usize) -> u64 {
         let raw = self.raw(i);
         match self.shape.order {
@@ -172,6 +180,55 @@ impl<'d> Table<'d> {
                 stuck.then_some(Overflow { index, field })
             })
         })
+    }
+
+    /// The bytes of the table with entry `order[j]` moved to slot `j`, self-relative fields
+    /// adjusted in wrapping 32-bit arithmetic (as `scripts/sorttable` does), other bytes
+    /// copied. Equal to [`Self::permuted`] whenever that succeeds.
+    pub fn permuted_wrapping(&self, order: &[u32]) -> Vec<u8> {
+        match self.shape.size {
+            8 => self.gather::<8>(order),
+            12 => self.gather::<12>(order),
+            16 => self.gather::<16>(order),
+            s => unreachable!("no layout has {s}-byte entries"),
+        }
+    }
+
+    /// [`Self::permuted_wrapping`] for `N`-byte entries (fixed-size copies).
+    fn gather<const N: usize>(&self, order: &[u32]) -> Vec<u8> {
+        let fields = self.shape.relative_fields();
+        let mut out = vec![0u8; self.len() * N];
+        for (j, slot) in out.chunks_exact_mut(N).enumerate() {
+            let i = order[j] as usize;
+            let src: &[u8; N] = self.bytes[i * N..i * N + N]
+                .try_into()
+                .expect("whole entry");
+            slot.copy_from_slice(src);
+            if i == j {
+                continue;
+            }
+            let delta = (j as i64 - i as i64) * N as i64;
+            for &field in fields {
+                let v = self.rel(slot, field);
+                let moved =
+                    adjust_for_move(v, delta).unwrap_or((v as i64).wrapping_sub(delta) as i32);
+                slot[field..field + 4].copy_from_slice(&self.endian.u32_bytes(moved as u32));
+            }
+        }
+        out
+    }
+
+    /// The same table with other bytes at the same place (for example its sorted bytes).
+    pub fn with_bytes<'b>(&self, bytes: &'b [u8]) -> Table<'b> {
+        Table {
+            layout: self.layout,
+            shape: self.shape,
+            class: self.class,
+            endian: self.endian,
+            addr: self.addr,
+            file_offset: self.file_offset,
+            bytes,
+        }
     }
 
     /// The bytes of the table with entry `order[j]` moved to slot `j`, its self-relative
