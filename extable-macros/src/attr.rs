@@ -174,7 +174,7 @@ impl Rewriter<'_> {
                 );
                 e.combine(syn::Error::new(
                     self.fn_sig_span,
-                    "this function's return type is not fallible",
+                    "this return type cannot carry the fault",
                 ));
                 return Err(e);
             }
@@ -201,7 +201,7 @@ impl<'ast> Visit<'ast> for NestedFinder<'_> {
     fn visit_macro(&mut self, mac: &'ast Macro) {
         if is_std_asm(mac) && has_mark(mac) {
             self.errors.push(syn::Error::new(
-                mac.span(),
+                mac.tokens.span(),
                 "`[ex]` mark inside a closure, async block or nested item of an `#[extable]` function: the fault cannot return from the function there; use `extable_runtime::asm!` in it instead",
             ));
         }
@@ -254,11 +254,15 @@ impl VisitMut for Rewriter<'_> {
 
 /// `#[extable]`: rewrite the function's marked `asm!` calls.
 pub fn extable(args: ExtableArgs, mut func: ItemFn) -> syn::Result<TokenStream> {
+    let original = func.clone();
     let on_fault = on_fault(&args, &func.sig);
     let mut rw = Rewriter {
         krate: &args.krate,
         on_fault,
-        fn_sig_span: func.sig.output.span(),
+        fn_sig_span: match &func.sig.output {
+            ReturnType::Type(_, ty) => ty.span(),
+            ReturnType::Default => func.sig.ident.span(),
+        },
         marked: 0,
         errors: Vec::new(),
     };
@@ -272,13 +276,17 @@ pub fn extable(args: ExtableArgs, mut func: ItemFn) -> syn::Result<TokenStream> 
             "`#[extable]` function without an `[ex]`-marked instruction in an `asm!` block",
         ));
     }
-    if let Some(mut first) = errors.pop() {
-        for e in errors {
-            first.combine(e);
+    let mut errors = errors.into_iter();
+    match errors.next() {
+        None => Ok(func.into_token_stream()),
+        Some(mut first) => {
+            first.extend(errors);
+            // Keep the function (unrewritten) so that its callers do not add errors.
+            let original = original.into_token_stream();
+            let errors = first.into_compile_error();
+            Ok(quote!(#original #errors))
         }
-        return Err(first);
     }
-    Ok(func.into_token_stream())
 }
 
 /// `#[handler]`: check that the function has the `Handler` signature.

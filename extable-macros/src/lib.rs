@@ -120,7 +120,12 @@ pub fn extable(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn handler(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = syn::parse_macro_input!(args as attr::HandlerArgs);
     let func = syn::parse_macro_input!(item as syn::ItemFn);
+    let original = func.clone();
     attr::handler(args, func)
-        .unwrap_or_else(syn::Error::into_compile_error)
+        .unwrap_or_else(|e| {
+            // Keep the function so that its users do not add errors.
+            let e = e.into_compile_error();
+            quote!(#original #e)
+        })
         .into()
 }
