@@ -51,9 +51,9 @@ pub enum OperandBody {
         dir_ident: Ident,
         spec: RegSpec,
         /// The input expression, or the output place (`_` is kept as an expression).
-        expr: Expr,
+        expr: Box<Expr>,
         /// For `inout(...) a => b`: the output place.
-        out: Option<Expr>,
+        out: Option<Box<Expr>>,
     },
     Const(Expr),
     Sym(ExprPath),
@@ -215,14 +215,14 @@ fn parse_operand_body(input: ParseStream) -> syn::Result<OperandBody> {
     } else {
         RegSpec::Class(Ident::parse_any_ident(&content)?)
     };
-    let expr = if dir == Dir::In {
+    let expr = Box::new(if dir == Dir::In {
         input.parse()?
     } else {
         parse_out_place(input)?
-    };
+    });
     let out = if matches!(dir, Dir::InOut | Dir::InLateOut) && input.peek(Token![=>]) {
         input.parse::<Token![=>]>()?;
-        Some(parse_out_place(input)?)
+        Some(Box::new(parse_out_place(input)?))
     } else {
         None
     };
@@ -243,8 +243,9 @@ fn peek_operand_keyword(input: ParseStream) -> bool {
     let fork = input.fork();
     match Ident::parse_any_ident(&fork) {
         Ok(kw) => {
-            (kw == "sym" || kw == "label" || Dir::from_ident(&kw).is_some())
-                && (fork.peek(syn::token::Paren) || kw == "sym" || kw == "label")
+            kw == "sym"
+                || kw == "label"
+                || Dir::from_ident(&kw).is_some() && fork.peek(syn::token::Paren)
         }
         Err(_) => false,
     }

@@ -294,13 +294,22 @@ pub fn handler(args: HandlerArgs, func: ItemFn) -> syn::Result<TokenStream> {
     let sig = &func.sig;
     let fail = |span: Span, msg: &str| Err(syn::Error::new(span, msg));
     if let Some(u) = &sig.unsafety {
-        return fail(u.span(), "a handler must be a safe `fn`: `Handler` is a safe function pointer type");
+        return fail(
+            u.span(),
+            "a handler must be a safe `fn`: `Handler` is a safe function pointer type",
+        );
     }
     if let Some(a) = &sig.asyncness {
-        return fail(a.span(), "a handler cannot be `async`: it runs in the fault context");
+        return fail(
+            a.span(),
+            "a handler cannot be `async`: it runs in the fault context",
+        );
     }
     if let Some(abi) = &sig.abi {
-        return fail(abi.span(), "a handler uses the Rust ABI: remove the `extern`");
+        return fail(
+            abi.span(),
+            "a handler uses the Rust ABI: remove the `extern`",
+        );
     }
     if let Some(v) = &sig.variadic {
         return fail(v.span(), "a handler cannot be variadic");
@@ -323,12 +332,18 @@ pub fn handler(args: HandlerArgs, func: ItemFn) -> syn::Result<TokenStream> {
         );
     }
     if let Some(receiver) = sig.receiver() {
-        return fail(receiver.span(), "a handler is a free function, not a method");
+        return fail(
+            receiver.span(),
+            "a handler is a free function, not a method",
+        );
     }
     let returns_bool = matches!(&sig.output, ReturnType::Type(_, t) if matches!(&**t, Type::Path(p) if p.path.is_ident("bool")));
     if !returns_bool {
         return fail(
-            sig.output.span().join(sig.ident.span()).unwrap_or(sig.ident.span()),
+            sig.output
+                .span()
+                .join(sig.ident.span())
+                .unwrap_or(sig.ident.span()),
             "a handler returns `bool`: whether it fixed the fault",
         );
     }

@@ -5,8 +5,8 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr};
 
-use crate::args::{AsmArgs, Operand, Template};
 use crate::arch::{Arch, ARCHES};
+use crate::args::{AsmArgs, Operand, Template};
 use crate::template::{numbers_used, scan, Labels, Line, ScannedLit, Target};
 
 /// The flags of every `__ex_table` piece: must equal `extable_runtime::entry::ASM_SECTION_FLAGS`
@@ -261,9 +261,17 @@ fn asm_call(
         .position(|o| o.explicit_reg().is_some())
         .unwrap_or(args.operands.len());
     let mut operands: Vec<TokenStream> = Vec::new();
-    operands.extend(args.operands[..first_explicit].iter().map(Operand::to_token_stream));
+    operands.extend(
+        args.operands[..first_explicit]
+            .iter()
+            .map(Operand::to_token_stream),
+    );
     operands.push(handler_op);
-    operands.extend(args.operands[first_explicit..].iter().map(Operand::to_token_stream));
+    operands.extend(
+        args.operands[first_explicit..]
+            .iter()
+            .map(Operand::to_token_stream),
+    );
     operands.extend(extra);
     operands.extend(args.clobber_abis.iter().cloned());
     operands.extend(args.options.iter().map(|o| o.tokens.clone()));
@@ -318,7 +326,12 @@ fn record_variant(
         ));
     };
     let handler = handler_path(krate, plan.args, Some(reg.number));
-    let stub = (arch.stub)(reg.name, plan.stub_label, plan.end_label, plan.args.att_syntax());
+    let stub = (arch.stub)(
+        reg.name,
+        plan.stub_label,
+        plan.end_label,
+        plan.args.att_syntax(),
+    );
     let trailer = format!(
         "{end}:\n.pushsection {FIXUP_SECTION}, \"ax\"\n{stub}\n.popsection",
         end = plan.end_label

@@ -58,16 +58,16 @@ fn is_local_ref(s: &str) -> bool {
 
 /// Whether `s` is a single `{placeholder}` with a name or index inside.
 fn is_placeholder(s: &str) -> bool {
-    s.len() > 2
-        && s.starts_with('{')
-        && s.ends_with('}')
-        && !s[1..s.len() - 1].contains(['{', '}'])
+    s.len() > 2 && s.starts_with('{') && s.ends_with('}') && !s[1..s.len() - 1].contains(['{', '}'])
 }
 
 /// Parse the mark at the start of `line` (which starts with `[ex`): the target and the rest.
 fn parse_mark<'a>(lit: &LitStr, line: &'a str) -> syn::Result<(Target, &'a str)> {
     let Some(close) = line.find(']') else {
-        return Err(err(lit, "unterminated mark: expected `[ex]` or `[ex => LABEL]`"));
+        return Err(err(
+            lit,
+            "unterminated mark: expected `[ex]` or `[ex => LABEL]`",
+        ));
     };
     let inside = line[MARK.len()..close].trim();
     let rest = &line[close + 1..];
@@ -87,7 +87,10 @@ fn parse_mark<'a>(lit: &LitStr, line: &'a str) -> syn::Result<(Target, &'a str)>
     } else {
         return Err(err(
             lit,
-            format!("malformed mark `{}`: expected `[ex]` or `[ex => LABEL]`", &line[..=close]),
+            format!(
+                "malformed mark `{}`: expected `[ex]` or `[ex => LABEL]`",
+                &line[..=close]
+            ),
         ));
     };
     Ok((target, rest))

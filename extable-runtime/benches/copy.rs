@@ -42,7 +42,10 @@ fn race(size: usize, rounds: u32) -> (f64, f64) {
         });
         best_memcpy = best_memcpy.min(t.as_secs_f64() / f64::from(iters));
         let t = time(iters, || {
-            let left = copy_from_user(black_box(&mut dst), UserPtr::new(black_box(src.as_ptr() as usize)));
+            let left = copy_from_user(
+                black_box(&mut dst),
+                UserPtr::new(black_box(src.as_ptr() as usize)),
+            );
             assert_eq!(left, 0);
             black_box(&mut dst);
         });

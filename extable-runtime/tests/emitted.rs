@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use extable_runtime::entry::{ASM_SECTION_FLAGS, ENTRY_SIZE, SECTION};
-use object::{
-    Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionFlags, SectionIndex,
-};
+use object::{Object, ObjectSection, ObjectSymbol, RelocationTarget, SectionFlags, SectionIndex};
 
 /// A place in a relocatable object: section and offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,14 +101,19 @@ fn proc_macro_lib() -> PathBuf {
 /// Compile the fixture for `target`; returns the object file.
 fn compile(target: &str) -> PathBuf {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/emitted.rs");
-    let out = std::env::temp_dir().join(format!(
-        "extable-emitted-{}-{target}.o",
-        std::process::id()
-    ));
+    let out =
+        std::env::temp_dir().join(format!("extable-emitted-{}-{target}.o", std::process::id()));
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let status = Command::new(rustc)
         .args(["--edition", "2021", "--crate-type", "lib", "--emit=obj"])
-        .args(["-C", "opt-level=1", "-C", "panic=abort", "--cap-lints", "allow"])
+        .args([
+            "-C",
+            "opt-level=1",
+            "-C",
+            "panic=abort",
+            "--cap-lints",
+            "allow",
+        ])
         .args(["--target", target])
         .arg("--extern")
         .arg(format!("extable_macros={}", proc_macro_lib().display()))
@@ -327,20 +330,35 @@ fn check_fixtures(obj: &Obj, all: &[Entry], isa: Isa, prefix: &str, att: bool) {
     }
     for name in &records {
         let e = entry_of(obj, all, name);
-        assert_eq!(obj.bytes_at(e.insn, isa.load().len()), isa.load(), "{name}: insn");
-        assert_eq!(obj.bytes_at(e.fixup, isa.stub().len()), isa.stub(), "{name}: fixup is the stub");
+        assert_eq!(
+            obj.bytes_at(e.insn, isa.load().len()),
+            isa.load(),
+            "{name}: insn"
+        );
+        assert_eq!(
+            obj.bytes_at(e.fixup, isa.stub().len()),
+            isa.stub(),
+            "{name}: fixup is the stub"
+        );
         let back = obj.stub_branch_target(isa, e.fixup);
         let after = Loc {
             section: e.insn.section,
             offset: e.insn.offset + isa.load().len() as u64,
         };
-        assert_eq!(back, after, "{name}: the stub resumes right after the block");
+        assert_eq!(
+            back, after,
+            "{name}: the stub resumes right after the block"
+        );
         assert_eq!(e.handler, record_h, "{name}: handler is record::<REG>");
     }
 
     let name = format!("{prefix}explicit");
     let e = entry_of(obj, all, &name);
-    assert_eq!(obj.bytes_at(e.insn, isa.load().len()), isa.load(), "{name}: insn");
+    assert_eq!(
+        obj.bytes_at(e.insn, isa.load().len()),
+        isa.load(),
+        "{name}: insn"
+    );
     assert_eq!(
         obj.bytes_at(e.fixup, isa.target_insn().len()),
         isa.target_insn(),
@@ -350,7 +368,11 @@ fn check_fixtures(obj: &Obj, all: &[Entry], isa: Isa, prefix: &str, att: bool) {
 
     let name = format!("{prefix}label");
     let e = entry_of(obj, all, &name);
-    assert_eq!(obj.bytes_at(e.insn, isa.store().len()), isa.store(), "{name}: insn");
+    assert_eq!(
+        obj.bytes_at(e.insn, isa.store().len()),
+        isa.store(),
+        "{name}: insn"
+    );
     let (sec, range) = obj.function(&name);
     assert!(
         e.fixup.section == sec && range.contains(&e.fixup.offset) && e.fixup != e.insn,
@@ -366,7 +388,10 @@ fn check_target(target: &str, sets: &[(Isa, &str, bool)], expected_entries: usiz
     let _ = std::fs::remove_file(&path);
     let obj = Obj {
         file: object::File::parse(&*data).expect("parse object"),
-        thumb_bit: u64::from(sets.iter().any(|(isa, ..)| matches!(isa, Isa::A32 | Isa::T32))),
+        thumb_bit: u64::from(
+            sets.iter()
+                .any(|(isa, ..)| matches!(isa, Isa::A32 | Isa::T32)),
+        ),
     };
     let all = entries(&obj);
     assert_eq!(all.len(), expected_entries, "{target}: entries {all:?}");

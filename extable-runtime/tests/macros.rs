@@ -528,7 +528,10 @@ fn explicit_registers_and_clobber_abi_leave_the_record_register_alone() {
     setup();
     assert_eq!(load_with_r12(page(libc::PROT_READ)), Ok(0x5a5a));
     let none = page(libc::PROT_NONE);
-    assert_eq!(load_with_r12(none).map_err(|f| f.address()), Err(Some(none)));
+    assert_eq!(
+        load_with_r12(none).map_err(|f| f.address()),
+        Err(Some(none))
+    );
 }
 
 /// A fault in a block that the compiler inlines into a loop many times over: every copy of

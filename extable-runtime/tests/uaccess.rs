@@ -118,9 +118,9 @@ fn copy_to_user_into_a_read_only_page_returns_the_exact_remainder_at_every_split
             let left = copy_to_user(UserPtr::new(dst), &src);
             let copied = len.min(k);
             assert_eq!(left, len - copied, "k={k} len={len}");
-            for i in 0..len.min(k + 16) {
+            for (i, &sent) in src.iter().enumerate().take(k + 16) {
                 let want = if i < copied {
-                    src[i]
+                    sent
                 } else {
                     pattern(dst - region + i)
                 };
@@ -141,10 +141,7 @@ fn copies_that_fit_copy_everything() {
     for (off, len) in [(0, 3 * PAGE), (1, 3 * PAGE - 1), (5, 1000), (4093, 4100)] {
         let mut buf = vec![0u8; len];
         assert_eq!(copy_from_user(&mut buf, UserPtr::new(region + off)), 0);
-        assert!(buf
-            .iter()
-            .enumerate()
-            .all(|(i, b)| *b == pattern(off + i)));
+        assert!(buf.iter().enumerate().all(|(i, b)| *b == pattern(off + i)));
         let inverted: Vec<u8> = buf.iter().map(|b| !b).collect();
         assert_eq!(copy_to_user(UserPtr::new(region + off), &inverted), 0);
         assert!((0..len).all(|i| peek(region + off + i) == !pattern(off + i)));
@@ -316,7 +313,10 @@ fn strncpy_from_user_returns_length_count_or_fault() {
     poke(guard - 4, b"abc\0");
     assert_eq!(strncpy_from_user(&mut buf, UserPtr::new(guard - 4)), Ok(3));
     assert_eq!(&buf[..4], b"abc\0");
-    assert_eq!(strncpy_from_user(&mut buf, UserPtr::new(guard)), Err(Efault));
+    assert_eq!(
+        strncpy_from_user(&mut buf, UserPtr::new(guard)),
+        Err(Efault)
+    );
     assert_eq!(strncpy_from_user(&mut buf, UserPtr::new(0)), Err(Efault));
 }
 

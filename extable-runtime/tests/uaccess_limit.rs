@@ -126,10 +126,7 @@ fn smap_child() {
     };
     hosted::install().expect("install the hosted backend");
     extable_runtime::uaccess::arch::set_smap(mode == "on");
-    assert_eq!(
-        extable_runtime::uaccess::arch::smap_enabled(),
-        mode == "on"
-    );
+    assert_eq!(extable_runtime::uaccess::arch::smap_enabled(), mode == "on");
     let p = two_pages();
     // STAC at CPL 3 is #UD: with bracketing on this dies of SIGILL right here.
     assert_eq!(get_user(UserPtr::<u8>::new(p)), Ok(0x77));
@@ -146,7 +143,10 @@ fn stac_runs_only_when_smap_is_switched_on() {
             .output()
             .expect("run the child")
     };
-    assert!(!extable_runtime::uaccess::arch::smap_enabled(), "off by default");
+    assert!(
+        !extable_runtime::uaccess::arch::smap_enabled(),
+        "off by default"
+    );
     let off = run("off");
     assert!(off.status.success(), "without SMAP bracketing: {off:?}");
     let on = run("on");

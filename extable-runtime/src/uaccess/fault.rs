@@ -97,7 +97,7 @@ pub fn record<const REG: u8>(
     trap: &Trap,
 ) -> bool {
     let addr = regs.reg(REG).unwrap_or(0);
-    if addr == 0 || addr % core::mem::align_of::<FaultRecord>() != 0 {
+    if addr == 0 || !addr.is_multiple_of(core::mem::align_of::<FaultRecord>()) {
         report(
             Level::Fatal,
             format_args!(

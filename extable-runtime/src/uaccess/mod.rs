@@ -59,8 +59,8 @@ pub use fault::Fault;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "arm", target_arch = "aarch64"))]
 pub use primitives::{
-    arch, clear_user, copy_from_kernel_nofault, copy_from_user, copy_to_user, get_user,
-    put_user, strncpy_from_user, UserWord, DEFAULT_USER_LIMIT,
+    arch, clear_user, copy_from_kernel_nofault, copy_from_user, copy_to_user, get_user, put_user,
+    strncpy_from_user, UserWord, DEFAULT_USER_LIMIT,
 };
 
 /// Wrap `core::arch::asm!` with `[ex]` marks: every marked instruction gets an
