@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Both binaries: `demo`, and `extable-link`, the linker wrapper the kernels are linked through.
+cargo build --release -q -p demo-kernel --bins
 cargo run --release -q -p demo-kernel --bin demo -- "$@"

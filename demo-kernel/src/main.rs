@@ -13,11 +13,19 @@ use demo_kernel::{
     boot, build_kernel, Arch, Boot, BootEnd, KernelExit, Verdict, DEDICATED_TIMEOUT, MAIN_TIMEOUT,
 };
 
-/// `extable-link`, built next to this binary.
-fn linker_wrapper() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.join("extable-link");
-    p.exists().then_some(p)
+/// `extable-link`, built next to this binary: without it the kernels would link unsorted,
+/// and the demo would not show what it claims to, so it is required.
+fn linker_wrapper() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate the demo binary: {e}"))?;
+    let p = exe.with_file_name("extable-link");
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{} not found: build it with `cargo build --release -p demo-kernel --bins` (scripts/demo.sh does)",
+            p.display()
+        ))
+    }
 }
 
 /// Print `extable-tool check` and `dump` of the kernel; `false` when the check finds errors.
@@ -62,7 +70,7 @@ fn print_boot(title: &str, b: &Boot) {
 /// Build, check, boot one architecture; returns (passed, failed) checks.
 fn run_arch(arch: Arch) -> Result<(usize, usize), String> {
     println!("==== {} ====", arch.name());
-    let kernel = build_kernel(arch, linker_wrapper().as_deref())?;
+    let kernel = build_kernel(arch, Some(&linker_wrapper()?))?;
     let (mut pass, mut fail) = (0, 0);
     let mut tally = |ok: bool, what: &str| {
         if ok {
