@@ -413,6 +413,36 @@ impl Boot {
     pub fn done(&self) -> Option<Done> {
         parse_done(&self.transcript)
     }
+
+    /// The `RESULT` line of `scenario`, which must say PASS and whose detail must contain
+    /// every one of `needles`; panics with the transcript otherwise (for tests).
+    pub fn expect_pass(&self, scenario: &str, needles: &[&str]) -> ResultLine {
+        let r = self.result(scenario);
+        assert_eq!(
+            r.verdict,
+            Verdict::Pass,
+            "{scenario}: {}\n{}",
+            r.detail,
+            self.transcript
+        );
+        for n in needles {
+            assert!(
+                r.detail.contains(n),
+                "{scenario}: detail lacks {n:?}: {}",
+                r.detail
+            );
+        }
+        r
+    }
+
+    /// Panic with the transcript unless the console shows `text` (for tests).
+    pub fn expect_console(&self, text: &str) {
+        assert!(
+            self.transcript.contains(text),
+            "console lacks {text:?}\n{}",
+            self.transcript
+        );
+    }
 }
 
 /// Boot `kernel` for `arch` with `cmdline`, killing the emulator after `timeout`.

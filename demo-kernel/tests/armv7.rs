@@ -35,33 +35,12 @@ fn main_boot() -> &'static Boot {
 /// Assert that `scenario` passed in the main boot and that its detail contains each of
 /// `needles`; returns the detail.
 fn passed(scenario: &str, needles: &[&str]) -> String {
-    let b = main_boot();
-    let r = b.result(scenario);
-    assert_eq!(
-        r.verdict,
-        Verdict::Pass,
-        "{scenario}: {}\n{}",
-        r.detail,
-        b.transcript
-    );
-    for n in needles {
-        assert!(
-            r.detail.contains(n),
-            "{scenario}: detail lacks {n:?}: {}",
-            r.detail
-        );
-    }
-    r.detail
+    main_boot().expect_pass(scenario, needles).detail
 }
 
 /// Assert that the console of the main boot shows `line`.
 fn console_shows(line: &str) {
-    let b = main_boot();
-    assert!(
-        b.transcript.contains(line),
-        "console lacks {line:?}\n{}",
-        b.transcript
-    );
+    main_boot().expect_console(line);
 }
 
 /// Boot dedicated scenario `name` and judge it by the harness's expectations.

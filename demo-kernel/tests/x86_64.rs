@@ -33,32 +33,11 @@ fn main_boot() -> &'static Boot {
 
 /// The scenario's line, which must say PASS; its detail must contain every `needle`.
 fn pass(scenario: &str, needles: &[&str]) -> ResultLine {
-    let b = main_boot();
-    let r = b.result(scenario);
-    assert_eq!(
-        r.verdict,
-        Verdict::Pass,
-        "{scenario}: {}\n{}",
-        r.detail,
-        b.transcript
-    );
-    for n in needles {
-        assert!(
-            r.detail.contains(n),
-            "{scenario}: detail lacks {n:?}: {}",
-            r.detail
-        );
-    }
-    r
+    main_boot().expect_pass(scenario, needles)
 }
 
 fn console_has(text: &str) {
-    let b = main_boot();
-    assert!(
-        b.transcript.contains(text),
-        "console lacks {text:?}\n{}",
-        b.transcript
-    );
+    main_boot().expect_console(text);
 }
 
 const MAIN_SCENARIOS: &[&str] = &[
