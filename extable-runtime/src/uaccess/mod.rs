@@ -82,16 +82,35 @@ pub use primitives::{
 /// Without any `[ex]` mark (explicit targets or a `fixup` label only) the value is that of
 /// `asm!`.
 ///
-/// ```ignore
-/// let value: u64;
-/// // SAFETY: the load may fault; the entry recovers it.
-/// let r = unsafe {
-///     extable_runtime::asm!(
-///         "[ex] mov {v}, qword ptr [{p}]",
-///         p = in(reg) addr, v = out(reg) value, options(nostack),
-///     )
-/// };
-/// match r { Ok(()) => use_it(value), Err(fault) => report(fault.address()) }
+/// ```no_run
+/// # #[cfg(target_arch = "x86_64")]
+/// fn read_u64(addr: usize) -> Result<u64, extable_runtime::Fault> {
+///     let value: u64;
+///     // SAFETY: the load may fault; its entry recovers it and the block returns `Err`.
+///     unsafe {
+///         extable_runtime::asm!(
+///             "[ex] mov {v}, qword ptr [{p}]",
+///             p = in(reg) addr,
+///             v = out(reg) value,
+///             options(nostack),
+///         )
+///     }?;
+///     Ok(value)
+/// }
+/// ```
+///
+/// With `#[extable]` the standard `asm!` takes the marks and a fault returns from the
+/// function:
+///
+/// ```no_run
+/// # #[cfg(target_arch = "x86_64")]
+/// #[extable_runtime::extable]
+/// fn read_u64(addr: usize) -> Result<u64, extable_runtime::uaccess::Efault> {
+///     let value: u64;
+///     // SAFETY: the load may fault; a fault returns `Err(Efault::from(fault))`.
+///     unsafe { core::arch::asm!("[ex] mov {v}, qword ptr [{p}]", p = in(reg) addr, v = out(reg) value) };
+///     Ok(value)
+/// }
 /// ```
 #[macro_export]
 macro_rules! asm {
