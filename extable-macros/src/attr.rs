@@ -120,7 +120,10 @@ fn has_mark(mac: &Macro) -> bool {
     syn::parse2::<AsmArgs>(mac.tokens.clone())
         .map(|a| {
             a.templates.iter().any(|t| match t {
-                crate::args::Template::Lit(l) => l.value().contains("[ex"),
+                // A malformed mark counts, so that its error is reported.
+                crate::args::Template::Lit(l) => crate::template::scan(l)
+                    .map(|s| s.targets().next().is_some())
+                    .unwrap_or(true),
                 crate::args::Template::Other(_) => false,
             })
         })
