@@ -114,3 +114,49 @@ pub fn record<const REG: u8>(
     unsafe { core::ptr::addr_of_mut!((*rec).trap).write(Some(*trap)) };
     handlers::default(entry, regs, trap)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::x86_64::PtRegs;
+    use crate::trap::FaultKind;
+
+    fn entry() -> ExceptionTableEntry {
+        ExceptionTableEntry {
+            insn: 0,
+            fixup: 0x40,
+            handler: 0,
+        }
+    }
+
+    #[test]
+    fn record_writes_the_trap_and_resumes_at_the_fixup() {
+        let e = entry();
+        let mut rec = FaultRecord::new();
+        let mut regs = PtRegs {
+            r12: core::ptr::addr_of_mut!(rec) as u64,
+            ..PtRegs::default()
+        };
+        let trap = Trap::new(14, FaultKind::NotMapped).with_address(0x880);
+        assert!(record::<12>(&e, &mut regs, &trap));
+        assert_eq!(regs.rip as usize, e.fixup_addr());
+        // The stub, not the handler, flags the fault.
+        assert_eq!(rec.result(), Ok(()));
+        rec.flag = 1;
+        let fault = rec.result().unwrap_err();
+        assert_eq!(fault.address(), Some(0x880));
+        assert_eq!(fault.trap().map(|t| t.nr), Some(14));
+    }
+
+    #[test]
+    fn record_declines_without_a_record_address() {
+        let e = entry();
+        let mut regs = PtRegs::default();
+        let trap = Trap::new(14, FaultKind::NotMapped);
+        assert!(!record::<12>(&e, &mut regs, &trap));
+        regs.r12 = 3;
+        assert!(!record::<12>(&e, &mut regs, &trap));
+        assert!(!record::<99>(&e, &mut regs, &trap));
+        assert_eq!(regs.rip, 0, "a declined fault keeps its pc");
+    }
+}
