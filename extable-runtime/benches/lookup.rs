@@ -6,7 +6,7 @@
 //! Run: `cargo bench -p extable-runtime --bench lookup`
 
 use std::hint::black_box;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use extable_runtime::entry::{ExceptionTableEntry, Targets, ENTRY_SIZE};
@@ -100,7 +100,7 @@ fn bench(c: &mut Criterion) {
 }
 
 /// Criterion's median estimate (ns per iteration) for one benchmark of this run.
-fn median_ns(dir: &PathBuf, function: &str, n: usize) -> Option<f64> {
+fn median_ns(dir: &Path, function: &str, n: usize) -> Option<f64> {
     let path = dir
         .join(GROUP)
         .join(function)

@@ -11,12 +11,12 @@
 //!   [`entry::SORT_MARKER_SYMBOL`]; otherwise [`table::init_main_table_writable`] sorts it at
 //!   boot, as Linux's `sort_main_extable` does.
 //! * Module tables are registered at run time ([`table::Module`]).
-//! * With the `hosted` feature, [`hosted`] recovers real `SIGSEGV`/`SIGBUS` in Linux user
+//! * With the `hosted` feature, the `hosted` module recovers real `SIGSEGV`/`SIGBUS` in Linux user
 //!   space through the same tables and handlers.
 #![no_std]
 #![warn(missing_docs)]
 
-#[cfg(any(test, feature = "hosted"))]
+#[cfg(any(test, all(feature = "hosted", target_os = "linux")))]
 extern crate std;
 
 pub mod arch;
@@ -31,7 +31,8 @@ pub mod table;
 pub mod trap;
 pub mod uaccess;
 
-#[cfg(feature = "hosted")]
+/// Linux user space only: the feature is ignored on other targets.
+#[cfg(all(feature = "hosted", target_os = "linux"))]
 pub mod hosted;
 
 pub use entry::ExceptionTableEntry;

@@ -30,7 +30,9 @@ pub(crate) fn trap(sig: libc::c_int, info: &libc::siginfo_t, uc: &libc::ucontext
         .with_address(fault_address(info))
 }
 
-/// The saved registers as a `PtRegs` frame.
+/// The saved registers as a `PtRegs` frame. (`c_ulong` is `u32` here; the casts name the
+/// width the frame stores.)
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn frame(uc: &libc::ucontext_t) -> PtRegs {
     let mut regs = PtRegs::default();
     for (dst, src) in regs.uregs.iter_mut().zip(words(&uc.uc_mcontext)) {
@@ -40,6 +42,7 @@ pub(crate) fn frame(uc: &libc::ucontext_t) -> PtRegs {
 }
 
 /// Write r0..r15 and CPSR (Thumb and IT bits) back.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn write_back(regs: &PtRegs, uc: &mut libc::ucontext_t) {
     for (dst, src) in words_mut(&mut uc.uc_mcontext).iter_mut().zip(&regs.uregs) {
         *dst = *src as libc::c_ulong;
