@@ -74,7 +74,7 @@ impl Parse for HandlerArgs {
 
 /// What a recorded fault turns into.
 enum OnFault {
-    /// `return Err(From::from(fault))`.
+    /// `return Err(fault.into_error())` (`From::from` through `Fault::into_error`).
     Err,
     /// `return None`.
     None,
@@ -166,7 +166,8 @@ impl Rewriter<'_> {
         let span = mac.tokens.span();
         let ret = match &self.on_fault {
             Some(OnFault::Err) => {
-                quote_spanned!(span=> ::core::result::Result::Err(::core::convert::From::from(__extable_fault)))
+                let krate = &self.krate;
+                quote_spanned!(span=> ::core::result::Result::Err(#krate::Fault::into_error(__extable_fault)))
             }
             Some(OnFault::None) => quote!(::core::option::Option::None),
             Some(OnFault::Expr(e)) => e.to_token_stream(),

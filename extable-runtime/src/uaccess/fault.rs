@@ -25,6 +25,14 @@ impl Fault {
         Fault { trap }
     }
 
+    /// Convert into the caller's error type: what an `#[extable]` function returns as its
+    /// `Err` (a generic function, so a function returning `Result<_, Fault>` itself is no
+    /// "useless conversion" in the caller's code).
+    #[inline]
+    pub fn into_error<E: From<Fault>>(self) -> E {
+        E::from(self)
+    }
+
     /// The trap, when the handler recorded it.
     pub fn trap(&self) -> Option<&Trap> {
         self.trap.as_ref()
