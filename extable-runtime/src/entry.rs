@@ -91,21 +91,53 @@ pub const fn resolve(field_addr: usize, offset: i32) -> usize {
     field_addr.wrapping_add(offset as isize as usize)
 }
 
-/// The offset that makes a field at `field_addr` point to `target`, or `None` when the
-/// distance does not fit an `i32`.
+/// The offset that makes a field at `field_addr` point to `target` in this machine's address
+/// space, or `None` when the distance does not fit an `i32`.
+///
+/// In a 32-bit address space addresses wrap, so every target is reachable; in a 64-bit one
+/// only targets within ±2 GiB are.
 #[inline]
-pub fn offset_to(field_addr: u64, target: u64) -> Option<i32> {
-    let delta = target.wrapping_sub(field_addr) as i64;
-    i32::try_from(delta).ok()
+pub fn offset_to(field_addr: usize, target: usize) -> Option<i32> {
+    i32::try_from(target.wrapping_sub(field_addr) as isize).ok()
+}
+
+/// The width of the address space a table lives in: it decides whether self-relative
+/// arithmetic wraps (32 bits) or must not overflow (64 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddressWidth {
+    /// A 32-bit address space (ELF32): offsets wrap modulo 2^32, every target is reachable.
+    Bits32,
+    /// A 64-bit address space (ELF64): a target more than 2 GiB away is unreachable.
+    Bits64,
+}
+
+impl AddressWidth {
+    /// The width of the machine this code runs on.
+    pub const NATIVE: AddressWidth = if usize::BITS == 32 {
+        AddressWidth::Bits32
+    } else {
+        AddressWidth::Bits64
+    };
 }
 
 /// The new value of a self-relative field whose entry moves by `delta` bytes
-/// (`new address - old address`), so that it keeps pointing at the same target.
+/// (`new address - old address`), so that it keeps pointing at the same target, in an
+/// address space of `width`.
 ///
-/// This is the adjustment of Linux's `swap_ex`. `None` when the result overflows `i32`.
+/// This is the adjustment of Linux's `swap_ex`. `None` when the target is out of reach from
+/// the new place (only possible in a 64-bit address space).
+#[inline]
+pub fn adjust_for_move_in(offset: i32, delta: i64, width: AddressWidth) -> Option<i32> {
+    match width {
+        AddressWidth::Bits32 => Some((i64::from(offset).wrapping_sub(delta)) as i32),
+        AddressWidth::Bits64 => i32::try_from(i64::from(offset) - delta).ok(),
+    }
+}
+
+/// [`adjust_for_move_in`] for a 64-bit address space, where an overflow is a real loss.
 #[inline]
 pub fn adjust_for_move(offset: i32, delta: i64) -> Option<i32> {
-    i32::try_from(i64::from(offset) - delta).ok()
+    adjust_for_move_in(offset, delta, AddressWidth::Bits64)
 }
 
 impl ExceptionTableEntry {
@@ -146,11 +178,11 @@ impl ExceptionTableEntry {
     /// Build the field values of an entry placed at `entry_addr` that points to `targets`.
     /// `None` when a distance does not fit an `i32`.
     pub fn encode(entry_addr: usize, targets: Targets) -> Option<[i32; 3]> {
-        let at = |i: usize| (entry_addr + FIELD_OFFSETS[i]) as u64;
+        let at = |i: usize| entry_addr + FIELD_OFFSETS[i];
         Some([
-            offset_to(at(0), targets.insn as u64)?,
-            offset_to(at(1), targets.fixup as u64)?,
-            offset_to(at(2), targets.handler as u64)?,
+            offset_to(at(0), targets.insn)?,
+            offset_to(at(1), targets.fixup)?,
+            offset_to(at(2), targets.handler)?,
         ])
     }
 }
@@ -191,9 +223,32 @@ mod tests {
         let f = ExceptionTableEntry::encode(0x4010_0000, t).unwrap();
         assert_eq!(f[0], 0x4000_0000 - 0x4010_0000);
         assert_eq!(f[2], 0x3fff_0000 - 0x4010_0008);
-        assert_eq!(offset_to(0, 1 << 31), None);
         assert_eq!(offset_to(1 << 31, 0), Some(i32::MIN));
         assert_eq!(adjust_for_move(i32::MIN, 1), None);
         assert_eq!(adjust_for_move(10, 12), Some(-2));
+        // A 32-bit address space wraps: moving never loses a target.
+        assert_eq!(
+            adjust_for_move_in(i32::MIN, 1, AddressWidth::Bits32),
+            Some(i32::MAX)
+        );
+        assert_eq!(
+            adjust_for_move_in(i32::MAX, -1, AddressWidth::Bits32),
+            Some(i32::MIN)
+        );
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_64_bit_target_beyond_2_gib_is_unreachable() {
+        assert_eq!(offset_to(0, 1 << 31), None);
+        assert_eq!(offset_to(1 << 31, 0), Some(i32::MIN));
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "32")]
+    fn every_32_bit_target_is_reachable() {
+        assert_eq!(offset_to(0, 1 << 31), Some(i32::MIN));
+        assert_eq!(offset_to(0x1000, 0x0fff_f000), Some(0x0fff_e000));
+        assert_eq!(offset_to(0x10, 0xffff_fff0), Some(-0x20));
     }
 }

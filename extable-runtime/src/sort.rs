@@ -4,13 +4,19 @@
 //! adjusted by the distance moved. Sorting is a heapsort (no allocation, O(n log n), like
 //! `lib/sort.c`) whose swap adjusts all three fields.
 
-use crate::entry::{adjust_for_move, ExceptionTableEntry, ENTRY_SIZE};
+use crate::entry::{adjust_for_move_in, AddressWidth, ExceptionTableEntry, ENTRY_SIZE};
+
+/// Moves happen in this machine's address space.
+fn adjust_for_move(offset: i32, delta: i64) -> Option<i32> {
+    adjust_for_move_in(offset, delta, AddressWidth::NATIVE)
+}
 
 /// Why a table cannot be sorted in place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SortError {
     /// Entry `index` points to a target that some other slot of the table cannot reach with
-    /// an `i32` offset, so moving it there would corrupt it. Nothing was written.
+    /// an `i32` offset, so moving it there would corrupt it. Nothing was written. (Only in a
+    /// 64-bit address space: a 32-bit one wraps, so every slot reaches every target.)
     OffsetOverflow {
         /// The entry that cannot move freely.
         index: usize,

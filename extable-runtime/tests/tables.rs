@@ -264,8 +264,8 @@ fn fault_and_efault_handlers_write_registers() {
     };
     assert_eq!(fixup_exception_with(&guard, &mut regs, &pf()), Ok(()));
     assert_eq!(
-        (regs.rdx as i64, regs.rax),
-        (-14, 0),
+        (regs.rdx as usize as isize, regs.rax),
+        (handlers::EFAULT, 0),
         "efault into rdx, rax cleared"
     );
 
