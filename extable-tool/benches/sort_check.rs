@@ -5,7 +5,6 @@
 //! (`EXTABLE_BENCH_ENTRIES` and `EXTABLE_BENCH_MIB` change the size.)
 
 #[path = "../tests/common/elfgen.rs"]
-#[allow(dead_code)]
 mod elfgen;
 
 use std::path::Path;
@@ -76,7 +75,7 @@ fn build(n: usize, mib: usize) -> Vec<u8> {
         vec![1, 0, 0, 0],
     ));
     let pad = (mib << 20)
-        .saturating_sub(e.sections.iter().map(|s| s.data.len()).sum::<usize>() + 2 << 20);
+        .saturating_sub(e.sections.iter().map(|s| s.data.len()).sum::<usize>() + (2 << 20));
     e.add_section(Sec::progbits(".comment.pad", 0, 0, vec![0x20; pad]));
     for f in 0..funcs {
         e.add_symbol(
@@ -142,6 +141,8 @@ fn measure_child(args: &[String]) {
     println!("{} {}", t.as_nanos(), rss);
 }
 
+// The child is reaped by `wait4` (for its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
 fn spawn_and_wait(args: &[String]) -> (Duration, i64) {
     let t = Instant::now();
     let c = Command::new(env!("CARGO_BIN_EXE_extable-tool"))

@@ -1,12 +1,12 @@
 //! Reading the entries of a table in a file, ordering them, and producing the sorted bytes.
 //!
 //! Self-relative fields are resolved with [`extable_runtime::entry::resolve`] and moved with
-//! [`extable_runtime::entry::adjust_for_move`], the same functions the runtime sorts with.
+//! [`extable_runtime::entry::adjust_for_move_in`], the same functions the runtime sorts with.
 //! For Linux layouts, the result is what `scripts/sorttable` computes: its normalise, sort,
 //! denormalise in wrapping 32-bit arithmetic equals `adjust_for_move` whenever that does not
 //! overflow, and an overflow is refused before anything is written.
 
-use extable_runtime::entry::{adjust_for_move, resolve};
+use extable_runtime::entry::{adjust_for_move_in, resolve, AddressWidth};
 
 use crate::elf::{Class, Endian};
 use crate::layout::{Layout, Order, Shape, Third};
@@ -70,6 +70,16 @@ pub struct Overflow {
 }
 
 impl<'d> Table<'d> {
+    /// The address width the self-relative arithmetic of this file wraps at: ELF32 tables
+    /// wrap modulo 2^32 (every target reachable), ELF64 offsets must not overflow.
+    #[inline]
+    pub fn width(&self) -> AddressWidth {
+        match self.class {
+            Class::Elf32 => AddressWidth::Bits32,
+            Class::Elf64 => AddressWidth::Bits64,
+        }
+    }
+
     /// Number of whole entries.
     #[inline]
     pub fn len(&self) -> usize {
@@ -175,8 +185,8 @@ impl<'d> Table<'d> {
             let raw = self.raw(index);
             fields.iter().find_map(|&field| {
                 let v = self.rel(raw, field);
-                let stuck = adjust_for_move(v, -here).is_none()
-                    || adjust_for_move(v, span - here).is_none();
+                let stuck = adjust_for_move_in(v, -here, self.width()).is_none()
+                    || adjust_for_move_in(v, span - here, self.width()).is_none();
                 stuck.then_some(Overflow { index, field })
             })
         })
@@ -210,8 +220,8 @@ impl<'d> Table<'d> {
             let delta = (j as i64 - i as i64) * N as i64;
             for &field in fields {
                 let v = self.rel(slot, field);
-                let moved =
-                    adjust_for_move(v, delta).unwrap_or((v as i64).wrapping_sub(delta) as i32);
+                let moved = adjust_for_move_in(v, delta, self.width())
+                    .unwrap_or((v as i64).wrapping_sub(delta) as i32);
                 slot[field..field + 4].copy_from_slice(&self.endian.u32_bytes(moved as u32));
             }
         }
@@ -246,7 +256,7 @@ impl<'d> Table<'d> {
             }
             let delta = (j as i64 - i as i64) * s as i64;
             for &field in fields {
-                let v = adjust_for_move(self.rel(raw, field), delta)
+                let v = adjust_for_move_in(self.rel(raw, field), delta, self.width())
                     .ok_or(Overflow { index: i, field })?;
                 slot[field..field + 4].copy_from_slice(&self.endian.u32_bytes(v as u32));
             }
