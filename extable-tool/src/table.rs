@@ -333,6 +333,21 @@ fn radix_sort_high32(v: &mut Vec<u64>) {
     }
 }
 
+/// Hint the CPU to fetch the cache line of `byte` (a no-op where no hint is available).
+#[inline(always)]
+fn prefetch(byte: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch never faults and reads nothing architecturally; SSE is part of the
+    // x86_64 baseline.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            byte as *const u8 as *const i8,
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = byte;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -349,19 +364,4 @@ mod tests {
         expect.sort_by_key(|&i| many[i as usize]);
         assert_eq!(order, expect);
     }
-}
-
-/// Hint the CPU to fetch the cache line of `byte` (a no-op where no hint is available).
-#[inline(always)]
-fn prefetch(byte: &u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and reads nothing architecturally; SSE is part of the
-    // x86_64 baseline.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-            byte as *const u8 as *const i8,
-        );
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = byte;
 }
