@@ -11,6 +11,15 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== cargo fmt --check, cargo clippy: the bare-metal kernel crate (its own workspace)"
+(
+  cd demo-kernel/kernel
+  cargo fmt -- --check
+  for t in x86_64-unknown-none armv7a-none-eabi; do
+    cargo clippy --release --target "$t" -- -D warnings
+  done
+)
+
 echo "== cargo test (host: x86_64 Linux)"
 cargo test --workspace
 
