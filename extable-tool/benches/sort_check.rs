@@ -194,8 +194,8 @@ fn main() {
     let read_all = time(runs, || std::fs::read(p).unwrap().len());
     let check_only = time(runs, || extable_tool::check_file(p, &opts).unwrap().entries);
     let sort_check = time(runs, || {
-        extable_tool::with_analysis(p, &opts, |_, a| {
-            let mut checked = check::check(a, "bench");
+        extable_tool::with_analysis(p, &opts, |m, a| {
+            let mut checked = check::check_with(a, "bench", m, true);
             let plan = sort::plan(a, &mut checked).unwrap();
             Ok(plan.patches.len())
         })

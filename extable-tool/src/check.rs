@@ -19,20 +19,48 @@
 
 use crate::analysis::Analysis;
 use crate::layout::Third;
+use crate::records;
 use crate::report::{Address, Finding, Findings, MarkerState, Report, Severity};
 use crate::symbols::{FunctionCursor, StartCache};
-use crate::table::{self, Entry, Extra, Table};
+use crate::table::{self, Entry, Extra, Overflow, Table};
 
 /// What a check computed besides the findings, reused by `sort`.
 #[derive(Debug)]
 pub struct Checked {
     /// The report.
     pub report: Report,
-    /// The sorting permutation (empty if the size is not whole): slot `j` of the sorted
-    /// table holds entry `order[j]`.
-    pub order: Vec<u32>,
-    /// The table's bytes in sorted order (empty if the size is not whole).
-    pub sorted_bytes: Vec<u8>,
+    /// How many entries change slots when the table is sorted.
+    pub moved: usize,
+    sorted: Sorted,
+}
+
+/// The table in sorted order, as a check left it.
+#[derive(Debug)]
+enum Sorted {
+    /// Not whole, or already in order.
+    Nothing,
+    /// The sorting permutation (simple path): slot `j` holds entry `order[j]`.
+    Order(Vec<u32>),
+    /// The sorted table's bytes (fast path).
+    Bytes(Vec<u8>),
+    /// Out of order, but the check was asked not to keep the sorted table.
+    NotKept,
+}
+
+impl Checked {
+    /// The table's bytes in sorted order, self-relative fields adjusted; `None` when the
+    /// table is already in order or not a whole number of entries. Takes them out of the
+    /// check (a second call gives `None`). An overflow is refused, as [`Table::permuted`]
+    /// does (a check without errors rules it out). When the check did not keep them, they
+    /// are computed again.
+    pub fn take_sorted_bytes(&mut self, t: &Table<'_>) -> Result<Option<Vec<u8>>, Overflow> {
+        match core::mem::replace(&mut self.sorted, Sorted::Nothing) {
+            Sorted::Nothing => Ok(None),
+            Sorted::Order(order) => t.permuted(&order).map(Some),
+            Sorted::Bytes(b) => Ok(Some(b)),
+            Sorted::NotKept => t.permuted(&table::sorted_order(&t.keys())).map(Some),
+        }
+    }
 }
 
 struct Ctx<'a, 'i, 'd> {
@@ -77,12 +105,50 @@ impl Ctx<'_, '_, '_> {
     }
 }
 
-/// Run every rule on the analysed file named `file`.
+/// Run every rule on the analysed file named `file`, and keep the sorted table for
+/// [`crate::sort::plan`].
 ///
-/// The table is first put in sorted order (the gather `sort` writes), then the per-entry
-/// rules walk it in that order, so that function and section lookups advance monotonically;
-/// findings still name the entries by their index in the file.
+/// Self-relative tables take the fast path ([`crate::records`]): the table is read in
+/// file order, sorted as compact records, and the per-entry rules walk it in sorted order
+/// with memoised lookups; an entry that fails a rule is handed to the same rule functions
+/// as [`check_simple`], so the findings are the same. Other tables take [`check_simple`].
+/// Findings name the entries by their index in the file.
 pub fn check(a: &Analysis<'_, '_>, file: &str) -> Checked {
+    check_with(a, file, &records::Keep, true)
+}
+
+/// [`check`], giving the table's pages back to `pages` once read (for a file mapping, the
+/// peak memory is then the sorted records, not the records plus the table), and keeping
+/// the sorted table only when `keep_sorted` (to sort the file).
+pub fn check_with(
+    a: &Analysis<'_, '_>,
+    file: &str,
+    pages: &dyn records::Pages,
+    keep_sorted: bool,
+) -> Checked {
+    let tuning = records::Tuning::for_len(a.table.len());
+    run(a, file, Some((pages, tuning)), keep_sorted)
+}
+
+/// [`check`] with the fast path's work split as `tuning` says whatever the table's size:
+/// for tests that compare every seam of the fast path with [`check_simple`].
+pub fn check_tuned(a: &Analysis<'_, '_>, file: &str, tuning: records::Tuning) -> Checked {
+    run(a, file, Some((&records::Keep, tuning)), true)
+}
+
+/// The straightforward implementation of [`check`]: keys, a sorting permutation, a
+/// gather of the sorted table and a walk over it. Kept for tables the fast path does not
+/// take, and as the reference the fast path is tested against.
+pub fn check_simple(a: &Analysis<'_, '_>, file: &str) -> Checked {
+    run(a, file, None, true)
+}
+
+fn run(
+    a: &Analysis<'_, '_>,
+    file: &str,
+    fast: Option<(&dyn records::Pages, records::Tuning)>,
+    keep_sorted: bool,
+) -> Checked {
     let mut cx = Ctx {
         a,
         out: Findings::default(),
@@ -90,20 +156,46 @@ pub fn check(a: &Analysis<'_, '_>, file: &str) -> Checked {
         starts: StartCache::default(),
     };
     let t = &a.table;
-    let mut order = Vec::new();
-    let mut sorted_bytes = Vec::new();
+    let mut moved = 0;
+    let mut sorted_table = Sorted::Nothing;
     let mut sorted = t.is_empty();
     check_align(&mut cx);
     check_writable(&mut cx);
     check_marker_present(&mut cx);
     if check_size(&mut cx) {
-        let keys = t.keys();
-        sorted = table::is_sorted(&keys);
-        check_marker_state(&mut cx, &keys);
-        check_overflow(&mut cx);
-        order = table::sorted_order(&keys);
-        sorted_bytes = t.permuted_wrapping(&order);
-        check_sorted_entries(&mut cx, &t.with_bytes(&sorted_bytes), &order);
+        let done = fast
+            .and_then(|(pages, tuning)| records::run(t, &a.symbols, pages, tuning, keep_sorted));
+        match done {
+            Some(f) => {
+                sorted = f.descent.is_none();
+                check_marker_state(&mut cx, f.descent);
+                // The fast path ran only because no field overflows when moved.
+                replay(&mut cx, &f.events);
+                moved = f.moved;
+                sorted_table = match f.sorted {
+                    Some(bytes) => Sorted::Bytes(bytes),
+                    None if moved > 0 => Sorted::NotKept,
+                    None => Sorted::Nothing,
+                };
+            }
+            None => {
+                let keys = t.keys();
+                sorted = table::is_sorted(&keys);
+                check_marker_state(&mut cx, keys.windows(2).position(|w| w[0] > w[1]));
+                check_overflow(&mut cx);
+                let order = table::sorted_order(&keys);
+                let sorted_bytes = t.permuted_wrapping(&order);
+                check_sorted_entries(&mut cx, &t.with_bytes(&sorted_bytes), &order);
+                moved = order
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, &i)| *j != i as usize)
+                    .count();
+                if moved > 0 {
+                    sorted_table = Sorted::Order(order);
+                }
+            }
+        }
     }
     let report = Report {
         file: file.to_string(),
@@ -121,8 +213,21 @@ pub fn check(a: &Analysis<'_, '_>, file: &str) -> Checked {
     };
     Checked {
         report,
-        order,
-        sorted_bytes,
+        moved,
+        sorted: sorted_table,
+    }
+}
+
+/// Hand what the fast walk flagged to the rule functions, in sorted order.
+fn replay(cx: &mut Ctx<'_, '_, '_>, events: &[records::Event]) {
+    let third = cx.a.table.shape.third;
+    for ev in events {
+        match ev {
+            records::Event::Entry(i, e) => check_entry(cx, *i, e),
+            records::Event::Duplicate((pi, pe), (i, e)) => {
+                check_duplicate(cx, (*pi, pe), (*i, e), third)
+            }
+        }
     }
 }
 
@@ -313,11 +418,12 @@ fn check_duplicate(
     cx.push(severity, rule, Some(j), addrs, msg);
 }
 
-fn check_marker_state(cx: &mut Ctx<'_, '_, '_>, keys: &[u64]) {
+/// `descent`: the first entry whose key is greater than the next one's.
+fn check_marker_state(cx: &mut Ctx<'_, '_, '_>, descent: Option<usize>) {
     let Some(value) = cx.a.marker.as_ref().and_then(|m| m.value) else {
         return;
     };
-    let Some(i) = keys.windows(2).position(|w| w[0] > w[1]) else {
+    let Some(i) = descent else {
         return;
     };
     let (a, b) = (cx.a.table.entry(i), cx.a.table.entry(i + 1));

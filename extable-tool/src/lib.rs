@@ -61,7 +61,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 
 pub mod analysis;
 pub mod arch;
@@ -71,6 +71,7 @@ pub mod elf;
 pub mod error;
 pub mod layout;
 pub mod link;
+pub mod records;
 pub mod report;
 pub mod sort;
 pub mod symbols;
@@ -139,6 +140,27 @@ impl Mapped {
     }
 }
 
+impl records::Pages for Mapped {
+    /// Drop the pages of `bytes` (when they lie in the map) from this process: they are
+    /// read again from the file if touched, so the memory the table took while it was read
+    /// is free for its sorted copy.
+    fn release(&self, bytes: &[u8]) {
+        let Some(map) = &self.map else { return };
+        let base = map.as_ptr() as usize;
+        let start = bytes.as_ptr() as usize;
+        if bytes.is_empty() || start < base || start + bytes.len() > base + map.len() {
+            return;
+        }
+        // SAFETY: the map is a private, read-only mapping of a file that nothing modifies
+        // while the tool runs (see `open`); MADV_DONTNEED only drops this process's page
+        // table entries, and the next read maps the same file pages again, so the bytes
+        // any reference sees do not change. The range lies inside the map (checked above).
+        let _ = unsafe {
+            map.unchecked_advise_range(UncheckedAdvice::DontNeed, start - base, bytes.len())
+        };
+    }
+}
+
 /// Open, parse and analyse `path`, then run `f` on the analysis.
 pub fn with_analysis<T>(
     path: &Path,
@@ -166,11 +188,9 @@ fn display(path: &Path) -> String {
 
 /// Check the table of `path`.
 pub fn check_file(path: &Path, opts: &Options) -> Result<Report, Error> {
-    with_analysis(
-        path,
-        opts,
-        |_, a| Ok(check::check(a, &display(path)).report),
-    )
+    with_analysis(path, opts, |mapped, a| {
+        Ok(check::check_with(a, &display(path), mapped, false).report)
+    })
 }
 
 /// Check, then sort the table of `path` and clear its marker. Writes `output` when given
@@ -182,7 +202,7 @@ pub fn sort_file(path: &Path, output: Option<&Path>, opts: &Options) -> Result<S
         write::ensure_writable(path).map_err(|p| p.in_file(path))?;
     }
     analyse_mapped(&mapped, path, opts, |mapped, a| {
-        let mut checked = check::check(a, &display(path));
+        let mut checked = check::check_with(a, &display(path), mapped, true);
         let plan = sort::plan(a, &mut checked).map_err(|p| {
             let mut e = p.in_file(path);
             e.report = Some(Box::new(checked.report.clone()));

@@ -54,20 +54,19 @@ pub fn plan(a: &Analysis<'_, '_>, checked: &mut Checked) -> Result<Plan, Problem
             marker.symbol
         ))
     })?;
-    let mut plan = Plan::default();
-    let order = &checked.order;
-    plan.moved = order
-        .iter()
-        .enumerate()
-        .filter(|(j, &i)| *j != i as usize)
-        .count();
+    let mut plan = Plan {
+        moved: checked.moved,
+        ..Plan::default()
+    };
+    let sorted = checked.take_sorted_bytes(&a.table).map_err(|o| {
+        Problem::refused(format!(
+            "entry {} overflows when moved (field at byte {})",
+            o.index, o.field
+        ))
+    })?;
     if plan.moved > 0 {
-        let bytes = a.table.permuted(order).map_err(|o| {
-            Problem::refused(format!(
-                "entry {} overflows when moved (field at byte {})",
-                o.index, o.field
-            ))
-        })?;
+        let bytes = sorted
+            .ok_or_else(|| Problem::refused("internal error: the check kept no sorted table"))?;
         plan.patches.push(Patch {
             offset: a.table.file_offset,
             bytes,

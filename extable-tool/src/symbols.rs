@@ -34,6 +34,11 @@ fn with_offset(name: &str, off: u64) -> String {
     }
 }
 
+/// Whether a code section holds fixup code (`.fixup`, `.text.fixup`, ...).
+fn is_fixup_section(s: &Section<'_>) -> bool {
+    s.name.windows(5).any(|w| w == b"fixup")
+}
+
 /// Whether a symbol name is a mapping symbol or local label, useless in messages.
 fn is_noise(name: &[u8]) -> bool {
     name.is_empty() || name.starts_with(b"$") || name.starts_with(b".L")
@@ -158,13 +163,118 @@ impl<'i, 'd> Symbols<'i, 'd> {
 
     /// Whether `addr` is in a section that holds fixup code (`.fixup`, `.text.fixup`, ...).
     pub fn in_fixup_section(&self, addr: u64) -> bool {
-        self.code_section(addr)
-            .is_some_and(|s| s.name.windows(5).any(|w| w == b"fixup"))
+        self.code_section(addr).is_some_and(is_fixup_section)
     }
 
     /// Whether the file has any loaded executable section.
     pub fn has_code(&self) -> bool {
         !self.code.is_empty()
+    }
+}
+
+/// A memo of [`Symbols::code_section`] for a walk over mostly ascending addresses: it keeps
+/// the interval around the last hit in which the answer is the same section, so a lookup
+/// inside it is two compares. Answers equal [`Symbols::code_section`] for every address.
+#[derive(Debug)]
+pub struct CodeMemo {
+    lo: u64,
+    hi: u64,
+    fixup: bool,
+}
+
+impl Default for CodeMemo {
+    fn default() -> Self {
+        CodeMemo {
+            lo: u64::MAX,
+            hi: 0,
+            fixup: false,
+        }
+    }
+}
+
+impl CodeMemo {
+    /// `None` when `addr` is outside every code section ([`Symbols::code_section`] is
+    /// `None`), else whether that section holds fixup code ([`Symbols::in_fixup_section`]).
+    #[inline]
+    pub fn lookup(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> Option<bool> {
+        if addr >= self.lo && addr < self.hi {
+            return Some(self.fixup);
+        }
+        self.miss(symbols, addr)
+    }
+
+    #[cold]
+    fn miss(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> Option<bool> {
+        // The same search as `code_section`: the last section starting at or below `addr`.
+        let code = &symbols.code;
+        let at = code.partition_point(|c| c.0 <= addr);
+        let (start, end, index) = *code[..at].last()?;
+        if addr >= end {
+            return None;
+        }
+        // Every address in [start, next start) finds the same section; it contains those
+        // below its end.
+        let next = code.get(at).map_or(u64::MAX, |c| c.0);
+        self.lo = start;
+        self.hi = end.min(next);
+        self.fixup = is_fixup_section(&symbols.image.sections[index]);
+        Some(self.fixup)
+    }
+}
+
+/// A memo of [`Symbols::function_containing`] for a walk over ascending addresses: it keeps
+/// the last answer and the addresses above the last query for which it cannot change, and
+/// advances through the functions on a miss. Answers equal
+/// [`Symbols::function_containing`] for every address, in any order.
+#[derive(Debug)]
+pub struct FunctionMemo {
+    /// Number of functions starting at or below `lo`.
+    at: usize,
+    lo: u64,
+    hi: u64,
+    found: Option<(u64, u64)>,
+}
+
+impl Default for FunctionMemo {
+    fn default() -> Self {
+        FunctionMemo {
+            at: 0,
+            lo: u64::MAX,
+            hi: 0,
+            found: None,
+        }
+    }
+}
+
+impl FunctionMemo {
+    /// The function (start, end) that contains `addr`.
+    #[inline]
+    pub fn containing(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> Option<(u64, u64)> {
+        if addr >= self.lo && addr < self.hi {
+            return self.found;
+        }
+        self.miss(symbols, addr)
+    }
+
+    #[cold]
+    fn miss(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> Option<(u64, u64)> {
+        let f = &symbols.functions;
+        if addr < self.lo || (self.at > 0 && f[self.at - 1].0 > addr) {
+            self.at = f.partition_point(|x| x.0 <= addr);
+        } else {
+            while self.at < f.len() && f[self.at].0 <= addr {
+                self.at += 1;
+            }
+        }
+        let found = symbols.containing_below(self.at, addr);
+        // Above `addr` and below the next start, the candidates are the same functions;
+        // those that ended at or below `addr` stay ended, so the answer holds while `addr`
+        // is below the end of the function found.
+        let next = f.get(self.at).map_or(u64::MAX, |x| x.0);
+        self.lo = addr;
+        self.hi = next.min(found.map_or(u64::MAX, |x| x.1));
+        self.found = found;
+        found
     }
 }
 
