@@ -394,26 +394,25 @@ fn check_duplicate(
     third: Third,
 ) {
     let identical = a == b;
-    let (severity, rule, what) = if identical {
-        (Severity::Note, "identical-duplicate", "is identical to")
+    let insn = format!("insn {:#x} <{}>", b.insn, cx.a.symbols.describe(b.insn));
+    let (severity, rule, msg) = if identical {
+        (
+            Severity::Note,
+            "identical-duplicate",
+            format!("entry {j} is identical to entry {i} ({insn})"),
+        )
     } else {
+        let what = match third {
+            Third::Handler(_) => "fixup or handler",
+            Third::Data(_) => "fixup or data",
+            Third::Nothing => "fixup",
+        };
         (
             Severity::Error,
             "conflicting-duplicate",
-            "has the insn of but differs from",
+            format!("entry {j} covers the same {insn} as entry {i} with a different {what}"),
         )
     };
-    let third = match third {
-        Third::Handler(_) => " or handler",
-        Third::Data(_) => " or data",
-        Third::Nothing => "",
-    };
-    let msg = format!(
-        "entry {j} {what} entry {i} (insn {:#x} <{}>; fixup{third} {})",
-        b.insn,
-        cx.a.symbols.describe(b.insn),
-        if identical { "equal" } else { "differ" }
-    );
     let addrs = cx.entry_addrs(b);
     cx.push(severity, rule, Some(j), addrs, msg);
 }
