@@ -1,5 +1,8 @@
 //! Benchmark: sort + check of a 10^6-entry table in a ~100 MiB ELF, against reading the whole
 //! file once, in the same run. Prints the ratios and the peak RSS of the CLI doing the same.
+//! The measures run in interleaved rounds (read, check, sort + check, sort + check + write,
+//! then again), so that a machine busy with other work slows them alike; each ratio is the
+//! median over the rounds of the measure's time divided by the read's in the same round.
 //!
 //! Run: `cargo bench -p extable-tool --bench sort_check`
 //! (`EXTABLE_BENCH_ENTRIES` and `EXTABLE_BENCH_MIB` change the size.)
@@ -96,21 +99,37 @@ fn build(n: usize, mib: usize) -> Vec<u8> {
     e.build()
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
+fn median<T: PartialOrd + Copy>(mut v: Vec<T>) -> T {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
     v[v.len() / 2]
 }
 
-fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
-    median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(f());
-                t.elapsed()
-            })
-            .collect(),
-    )
+/// Run each of `measures` once per round, in turn, for `rounds` rounds after one warm-up
+/// round (so that a busy machine slows all of them alike). Returns each one's median time
+/// and the median over the rounds of its time divided by the first measure's.
+fn interleaved(rounds: usize, measures: &mut [&mut dyn FnMut() -> usize]) -> Vec<(Duration, f64)> {
+    let mut times = vec![Vec::new(); measures.len()];
+    for round in 0..=rounds {
+        for (k, f) in measures.iter_mut().enumerate() {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            if round > 0 {
+                times[k].push(t.elapsed());
+            }
+        }
+    }
+    let base = times[0].clone();
+    times
+        .into_iter()
+        .map(|ts| {
+            let ratios = ts
+                .iter()
+                .zip(&base)
+                .map(|(t, b)| t.as_secs_f64() / b.as_secs_f64())
+                .collect();
+            (median(ts), median(ratios))
+        })
+        .collect()
 }
 
 /// Run the CLI as a child of a fresh, small copy of this bench (so that the peak RSS the
@@ -188,29 +207,42 @@ fn main() {
     let out = dir.path().join("sorted.elf");
     let p = path.as_path();
     let opts = Options::default();
-    let runs = 7;
+    let rounds = 9;
     // Warm the page cache, then measure.
     let _ = std::fs::read(p).unwrap();
-    let read_all = time(runs, || std::fs::read(p).unwrap().len());
-    let check_only = time(runs, || extable_tool::check_file(p, &opts).unwrap().entries);
-    let sort_check = time(runs, || {
+    let mut read_all = || std::fs::read(p).unwrap().len();
+    let mut check_only = || extable_tool::check_file(p, &opts).unwrap().entries;
+    let mut sort_check = || {
         extable_tool::with_analysis(p, &opts, |m, a| {
             let mut checked = check::check_with(a, "bench", m, true);
             let plan = sort::plan(a, &mut checked).unwrap();
             Ok(plan.patches.len())
         })
         .unwrap()
-    });
-    let sort_write = time(3, || {
+    };
+    let mut sort_write = || {
         extable_tool::sort_file(p, Some(out.as_path()), &opts)
             .unwrap()
             .moved
-    });
+    };
+    let m = interleaved(
+        rounds,
+        &mut [
+            &mut read_all,
+            &mut check_only,
+            &mut sort_check,
+            &mut sort_write,
+        ],
+    );
+    let [(read_all, _), (check_only, r_check), (sort_check, r_sort), (sort_write, r_write)] = m[..]
+    else {
+        unreachable!("four measures")
+    };
     let report = extable_tool::check_file(&out, &opts).unwrap();
     assert!(report.sorted && !report.has_errors());
-    let ratio = |d: Duration| d.as_secs_f64() / read_all.as_secs_f64();
     println!(
-        "file: {} MiB, {} entries (shuffled), {} errors",
+        "file: {} MiB, {} entries (shuffled), {} errors; medians of {rounds} interleaved rounds, \
+         ratio = median of the per-round ratios",
         size >> 20,
         n,
         report.errors
@@ -222,14 +254,18 @@ fn main() {
     println!(
         "check (mmap; headers, symtab, table):  {:>8.1} ms  ratio {:.3}",
         check_only.as_secs_f64() * 1e3,
-        ratio(check_only)
+        r_check
     );
     println!(
         "sort + check, bytes planned (no write): {:>7.1} ms  ratio {:.3}  (target < 0.5)",
         sort_check.as_secs_f64() * 1e3,
-        ratio(sort_check)
+        r_sort
     );
-    println!("sort + check + atomic write of a copy: {:>8.1} ms  ratio {:.3}  (copies the whole file + fsync)", sort_write.as_secs_f64() * 1e3, ratio(sort_write));
+    println!(
+        "sort + check + atomic write of a copy: {:>8.1} ms  ratio {:.3}  (copies the whole file + fsync)",
+        sort_write.as_secs_f64() * 1e3,
+        r_write
+    );
     let (t_check, rss_check) = child(&["check", path.to_str().unwrap()]);
     let (t_sort, rss_sort) = child(&["sort", path.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     println!(

@@ -96,6 +96,18 @@ impl Pages for Keep {
 /// entries have no third word.
 type Rec = [u8; 12];
 
+/// Copy the first [`Form::SIZE`] bytes of `r` to `dst` (of that size), as one move.
+#[inline(always)]
+fn put<Fm: Form>(dst: &mut [u8], r: &Rec) {
+    if Fm::SIZE == 12 {
+        let dst: &mut [u8; 12] = dst.try_into().expect("a record");
+        *dst = *r;
+    } else {
+        let dst: &mut [u8; 8] = dst.try_into().expect("a record");
+        *dst = [r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]];
+    }
+}
+
 #[inline(always)]
 fn word(r: &[u8], k: usize) -> u32 {
     u32::from_ne_bytes([r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3]])
@@ -302,16 +314,22 @@ impl<'d> Codec<'d> {
         mask::<Fm>(field.wrapping_add(rel as i32 as i64 as u64))
     }
 
+    /// The insn address of a record in slot `j`.
+    #[inline(always)]
+    fn insn<Fm: Form>(&self, r: &[u8], j: usize) -> u64 {
+        if Fm::BY_ADDRESS {
+            self.kmin.wrapping_add(u64::from(word(r, 0)))
+        } else {
+            self.resolve::<Fm>(j, INSN, self.insn_target::<Fm>(r))
+        }
+    }
+
     /// The entry a record stands for once it sits in slot `j` of the sorted table, as
     /// [`Table::entry`] of the sorted table reads it. The fast path runs only when no field
     /// overflows when moved, so these are the addresses of the file's entry.
     #[inline(always)]
     fn entry<Fm: Form>(&self, r: &[u8], j: usize) -> Entry {
-        let insn = if Fm::BY_ADDRESS {
-            self.kmin.wrapping_add(u64::from(word(r, 0)))
-        } else {
-            self.resolve::<Fm>(j, INSN, self.insn_target::<Fm>(r))
-        };
+        let insn = self.insn::<Fm>(r, j);
         let fixup = self.resolve::<Fm>(j, FIXUP, word(r, 1));
         let extra = match Fm::THIRD {
             ThirdKind::Handler => Extra::Handler(self.resolve::<Fm>(j, THIRD, word(r, 2))),
@@ -359,6 +377,8 @@ struct Scan {
     /// The keys of the first and the last entry.
     first: u64,
     last: u64,
+    /// Whether a key fell outside the guessed range (see [`Guess`]).
+    outside: bool,
 }
 
 impl Scan {
@@ -384,21 +404,78 @@ impl Scan {
             vmax: self.vmax.max(next.vmax),
             first: self.first,
             last: next.last,
+            outside: self.outside || next.outside,
         }
     }
 }
 
-/// Scan the non-empty entries `range`.
-fn scan<Fm: Form>(c: &Codec<'_>, range: Range<usize>) -> Scan {
+/// Where the keys should lie if the table is sound (from the code sections), so that the
+/// buckets can be counted while scanning: keys in `base..base + span`, `span <= 2^32`.
+#[derive(Clone, Copy, Debug)]
+struct Guess {
+    base: u64,
+    span: u64,
+    digit: Digit,
+    buckets: usize,
+}
+
+impl Guess {
+    /// The guess for a table of `n` entries whose insn addresses lie in `code` (the range
+    /// spanned by the executable sections), or `None` when the keys of such addresses do
+    /// not form one range of at most 2^32.
+    fn new<Fm: Form>(
+        c: &Codec<'_>,
+        code: Option<(u64, u64)>,
+        n: usize,
+        bucket_log: u32,
+    ) -> Option<Self> {
+        let (lo, hi) = code?;
+        let (base, span) = if Fm::BY_ADDRESS {
+            (lo, hi.checked_sub(lo)?)
+        } else {
+            // key = (insn - table) as i32, shifted to unsigned.
+            let from = i128::from(lo) - i128::from(c.t.addr);
+            let to = i128::from(hi) - i128::from(c.t.addr);
+            let half = 1i128 << 31;
+            if from < -half || to > half || from >= to {
+                return None;
+            }
+            ((from + half) as u64, (to - from) as u64)
+        };
+        if span == 0 || span > 1 << 32 {
+            return None;
+        }
+        let bits = 64 - (span - 1).leading_zeros();
+        let top = top_bits(n, bits, bucket_log);
+        Some(Guess {
+            base,
+            span,
+            digit: Digit { shift: bits - top },
+            buckets: 1 << top,
+        })
+    }
+}
+
+/// Scan the non-empty entries `range` of a table of `n` entries; with a guess, count the
+/// entries of each bucket.
+#[inline(never)]
+fn scan<Fm: Form>(
+    c: &Codec<'_>,
+    range: Range<usize>,
+    n: usize,
+    guess: Option<Guess>,
+) -> (Scan, Vec<usize>) {
     let fields: &[usize] = match Fm::THIRD {
         ThirdKind::Handler => &FIELD_OFFSETS,
         _ => &FIELD_OFFSETS[..2],
     };
     let (mut kmin, mut kmax) = (u64::MAX, 0u64);
-    let (mut vmin, mut vmax) = (i64::MAX, i64::MIN);
+    let (mut rmin, mut rmax) = (i32::MAX, i32::MIN);
     let first = c.key::<Fm>(range.start, c.raw::<Fm>(range.start));
     let mut prev = first;
     let mut descent = None;
+    let mut outside = false;
+    let mut counts = [0u32; 256];
     for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
         let i = range.start + k;
         let key = c.key::<Fm>(i, raw);
@@ -408,8 +485,28 @@ fn scan<Fm: Form>(c: &Codec<'_>, range: Range<usize>) -> Scan {
             descent = Some(i - 1);
         }
         prev = key;
+        if let Some(g) = guess {
+            let off = key.wrapping_sub(g.base);
+            outside |= off >= g.span;
+            counts[g.digit.of(off.min(g.span - 1) as u32) & 255] += 1;
+        }
         if Fm::WIDE {
-            let here = (i * Fm::SIZE) as i64;
+            for &f in fields {
+                let v = rd::<Fm>(raw, f) as i32;
+                rmin = rmin.min(v);
+                rmax = rmax.max(v);
+            }
+        }
+    }
+    // A field's value plus its entry's offset: bounded by the extremes of the values and
+    // of the offsets; exact only when the bounds come near an overflow.
+    let span = (n.saturating_sub(1) * Fm::SIZE) as i64;
+    let mut vmin = i64::from(rmin) + (range.start * Fm::SIZE) as i64;
+    let mut vmax = i64::from(rmax) + ((range.end - 1) * Fm::SIZE) as i64;
+    if Fm::WIDE && (vmax > i64::from(i32::MAX) || vmin - span < i64::from(i32::MIN)) {
+        (vmin, vmax) = (i64::MAX, i64::MIN);
+        for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
+            let here = ((range.start + k) * Fm::SIZE) as i64;
             for &f in fields {
                 let v = i64::from(rd::<Fm>(raw, f) as i32) + here;
                 vmin = vmin.min(v);
@@ -417,7 +514,7 @@ fn scan<Fm: Form>(c: &Codec<'_>, range: Range<usize>) -> Scan {
             }
         }
     }
-    Scan {
+    let scan = Scan {
         kmin,
         kmax,
         descent,
@@ -425,7 +522,13 @@ fn scan<Fm: Form>(c: &Codec<'_>, range: Range<usize>) -> Scan {
         vmax,
         first,
         last: prev,
-    }
+        outside,
+    };
+    let buckets = guess.map_or(0, |g| g.buckets);
+    (
+        scan,
+        counts[..buckets].iter().map(|&k| k as usize).collect(),
+    )
 }
 
 /// Something the rule functions of `check` must look at, with the index in the file and
@@ -446,9 +549,10 @@ struct Walk<'s, 'i, 'd> {
     fixup_code: CodeMemo,
     funcs: FunctionMemo,
     starts: StartCache,
-    data: Option<(u16, bool)>,
-    /// The key, index and entry before.
-    prev: Option<(u32, usize, Entry)>,
+    /// The last data word and whether its type is known.
+    data: Option<(u32, bool)>,
+    /// The record, index and slot before.
+    prev: Option<(Rec, usize, usize)>,
     moved: usize,
     events: Vec<Event>,
 }
@@ -472,52 +576,62 @@ impl<'s, 'i, 'd> Walk<'s, 'i, 'd> {
     /// Visit record `r` of entry `i`, in slot `j` (slots in ascending order).
     #[inline(always)]
     fn step<Fm: Form>(&mut self, c: &Codec<'_>, r: &[u8], i: usize, j: usize) {
-        let key = word(r, 0);
+        let mut rec = [0u8; 12];
+        rec[..Fm::SIZE].copy_from_slice(&r[..Fm::SIZE]);
         self.moved += usize::from(i != j);
-        let e = c.entry::<Fm>(r, j);
-        if !self.clean(&e) {
-            self.events.push(Event::Entry(i, e));
+        if !self.clean::<Fm>(c, &rec, j) {
+            self.events.push(Event::Entry(i, c.entry::<Fm>(&rec, j)));
         }
-        if let Some((pkey, pi, pe)) = self.prev {
-            if pkey == key {
-                self.events.push(Event::Duplicate((pi, pe), (i, e)));
+        if let Some((p, pi, pj)) = self.prev {
+            if word(&p, 0) == word(&rec, 0) {
+                let first = (pi, c.entry::<Fm>(&p, pj));
+                self.events
+                    .push(Event::Duplicate(first, (i, c.entry::<Fm>(&rec, j))));
             }
         }
-        self.prev = Some((key, i, e));
+        self.prev = Some((rec, i, j));
     }
 
-    /// Whether `check_entry` finds nothing to say about `e`: both addresses in code, a
-    /// known handler or type, and the fixup in the insn's function or in a fixup section.
+    /// Whether `check_entry` finds nothing to say about the entry of record `r` in slot
+    /// `j`: both addresses in code, a known handler or type, and the fixup in the insn's
+    /// function or in a fixup section.
     #[inline(always)]
-    fn clean(&mut self, e: &Entry) -> bool {
+    fn clean<Fm: Form>(&mut self, c: &Codec<'_>, r: &Rec, j: usize) -> bool {
         let s = self.symbols;
-        if self.insn_code.lookup(s, e.insn).is_none() {
+        let insn = c.insn::<Fm>(r, j);
+        if self.insn_code.lookup(s, insn).is_none() {
             return false;
         }
-        let Some(fixup_section) = self.fixup_code.lookup(s, e.fixup) else {
+        let fixup = c.resolve::<Fm>(j, FIXUP, word(r, 1));
+        let Some(fixup_section) = self.fixup_code.lookup(s, fixup) else {
             return false;
         };
-        let third = match e.extra {
-            Extra::Handler(h) => self.starts.is_function_start(s, h),
-            Extra::Data { ty, .. } => self.known_type(ty),
-            Extra::Nothing => true,
+        let third = match Fm::THIRD {
+            ThirdKind::Handler => {
+                let h = c.resolve::<Fm>(j, THIRD, word(r, 2));
+                self.starts.is_function_start(s, h)
+            }
+            ThirdKind::Data => self.known_data(c, word(r, 2)),
+            ThirdKind::Nothing => true,
         };
         if !third {
             return false;
         }
-        match self.funcs.containing(s, e.insn) {
+        match self.funcs.containing(s, insn) {
             None => true,
-            Some((start, end)) => (start..end).contains(&e.fixup) || fixup_section,
+            Some((start, end)) => (start..end).contains(&fixup) || fixup_section,
         }
     }
 
+    /// Whether the type of a data word (its file bytes, as a native word) is known.
     #[inline(always)]
-    fn known_type(&mut self, ty: u16) -> bool {
+    fn known_data(&mut self, c: &Codec<'_>, raw: u32) -> bool {
         match self.data {
-            Some((t, known)) if t == ty => known,
+            Some((w, known)) if w == raw => known,
             _ => {
+                let ty = crate::arch::fixup_type(self.layout, &raw.to_ne_bytes(), c.t.endian);
                 let known = crate::arch::fixup_type_name(self.layout, ty).is_some();
-                self.data = Some((ty, known));
+                self.data = Some((raw, known));
                 known
             }
         }
@@ -658,17 +772,23 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
             kmin: 0,
         };
         let c = &codec;
+        let guess = Guess::new::<Fm>(c, self.symbols.code_range(), n, self.bucket_log);
         let scans = share(
             self.two,
             self.chunks(n),
             || (),
-            |_, r| (r.start, scan::<Fm>(c, r)),
+            |_, r| (r.start, scan::<Fm>(c, r, n, guess)),
         );
-        let scan = scans
-            .into_iter()
-            .reduce(|(a, sa), (b, sb)| (a, sa.then(sb, b)))
-            .map(|(_, s)| s);
-        let Some(s) = scan else {
+        let mut counts = Vec::with_capacity(scans.len());
+        let mut whole: Option<Scan> = None;
+        for (start, (s, k)) in scans {
+            whole = Some(match whole {
+                Some(w) => w.then(s, start),
+                None => s,
+            });
+            counts.push(k);
+        }
+        let Some(s) = whole else {
             return Some(Fast {
                 descent: None,
                 moved: 0,
@@ -683,8 +803,18 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
         let (walked, sorted) = match s.descent {
             None => (self.walk_in_place::<Fm>(&codec), None),
             Some(_) => {
+                // The counts by the guess serve when every key was inside it and the keys
+                // spread over a good part of it (else most would share a few buckets).
+                let spread = (s.kmax - s.kmin).saturating_mul(16);
+                let buckets = match guess {
+                    Some(g) if !s.outside && spread >= g.span => {
+                        codec.kmin = g.base;
+                        Some((g.digit, counts))
+                    }
+                    _ => None,
+                };
                 let bits = 64 - (s.kmax - s.kmin).leading_zeros();
-                let (walked, buf) = self.sort::<Fm>(&codec, bits)?;
+                let (walked, buf) = self.sort::<Fm>(&codec, bits, buckets)?;
                 (walked, self.keep.then_some(buf))
             }
         };
@@ -712,18 +842,10 @@ impl RunJob<'_, '_, '_, '_> {
             self.chunks(c.t.len()),
             || Walk::new(self.symbols, c.t.layout),
             |walk, range| {
-                walk.prev = range.start.checked_sub(1).map(|before| {
-                    let r = c.record::<Fm>(before, c.raw::<Fm>(before));
-                    (word(&r, 0), before, c.entry::<Fm>(&r, before))
-                });
-                for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
-                    let i = range.start + k;
-                    let r = c.record::<Fm>(i, raw);
-                    walk.step::<Fm>(c, &r[..Fm::SIZE], i, i);
-                }
+                let walked = walk_chunk::<Fm>(c, walk, range.clone());
                 self.pages
                     .release(&c.t.bytes[range.start * Fm::SIZE..range.end * Fm::SIZE]);
-                walk.take()
+                walked
             },
         );
         Walked::join(parts)
@@ -732,34 +854,33 @@ impl RunJob<'_, '_, '_, '_> {
     /// Decode, bucket and sort the records of the whole table, walking each bucket once
     /// sorted; the buffer ends holding the sorted table's bytes when `keep`. `None` if the
     /// table changed between passes.
-    fn sort<Fm: Form>(&self, c: &Codec<'_>, bits: u32) -> Option<(Walked, Vec<u8>)> {
+    /// `buckets`: the bucket of a key and the count of each bucket in each chunk, when the
+    /// scan counted them; else they are counted for keys of `bits` bits.
+    fn sort<Fm: Form>(
+        &self,
+        c: &Codec<'_>,
+        bits: u32,
+        buckets: Option<(Digit, Vec<Vec<usize>>)>,
+    ) -> Option<(Walked, Vec<u8>)> {
         let n = c.t.len();
         let size = Fm::SIZE;
-        let top = top_bits(n, bits, self.bucket_log);
-        let shift = bits - top;
-        let digit = move |k: u32| k.checked_shr(shift).unwrap_or(0) as usize;
-        let buckets = 1usize << top;
         let ranges = self.chunks(n);
-        let counts = share(
-            self.two,
-            ranges.clone(),
-            || (),
-            |_, range| {
-                let mut counts = vec![0usize; buckets];
-                for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
-                    let key = c.key::<Fm>(range.start + k, raw).wrapping_sub(c.kmin) as u32;
-                    counts[digit(key)] += 1;
-                }
-                counts
-            },
-        );
-        // The records take the table's place in memory: give its pages back first.
-        self.pages.release(c.t.bytes);
+        let (digit, counts) = buckets.unwrap_or_else(|| {
+            let top = top_bits(n, bits, self.bucket_log);
+            let digit = Digit { shift: bits - top };
+            let counts = share(
+                self.two,
+                ranges.clone(),
+                || (),
+                |_, range| histogram::<Fm>(c, range, digit, 1 << top),
+            );
+            (digit, counts)
+        });
+        let buckets = counts.first().map_or(1, Vec::len);
         let mut buf = vec![0u8; n * size];
         let mut index = vec![0u32; n];
         // Bucket d holds the records of chunk 0, then of chunk 1..., each in file order:
         // the parts of each chunk, by bucket, of the records and of their indices.
-        type Part<'b> = (&'b mut [u8], &'b mut [u32]);
         let mut parts: Vec<Vec<Part<'_>>> =
             ranges.iter().map(|_| Vec::with_capacity(buckets)).collect();
         let mut starts = Vec::with_capacity(buckets + 1);
@@ -781,22 +902,11 @@ impl RunJob<'_, '_, '_, '_> {
             self.two,
             items,
             || (),
-            |_, (range, mut parts)| {
-                let mut fill = vec![0usize; buckets];
-                for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
-                    let i = range.start + k;
-                    let r = c.record::<Fm>(i, raw);
-                    let d = digit(word(&r, 0));
-                    let (recs, idx) = &mut parts[d];
-                    let f = fill[d];
-                    recs.get_mut(f * size..(f + 1) * size)?
-                        .copy_from_slice(&r[..size]);
-                    *idx.get_mut(f)? = i as u32;
-                    fill[d] += 1;
-                }
+            |_, (range, parts)| {
+                let filled = scatter::<Fm>(c, range.clone(), digit, parts);
                 self.pages
                     .release(&c.t.bytes[range.start * size..range.end * size]);
-                Some(())
+                filled
             },
         );
         if filled.iter().any(Option::is_none) {
@@ -808,42 +918,148 @@ impl RunJob<'_, '_, '_, '_> {
             let m = starts[d + 1] - starts[d];
             let (r, r_rest) = recs.split_at_mut(m * size);
             let (x, x_rest) = idx.split_at(m);
-            items.push((starts[d], r, x));
+            items.push(Bucket {
+                base: starts[d],
+                recs: r,
+                index: x,
+            });
             (recs, idx) = (r_rest, x_rest);
         }
         let walked = share(
             self.two,
             items,
-            || {
-                (
-                    Walk::new(self.symbols, c.t.layout),
-                    Scratch::default(),
-                    Vec::new(),
-                )
+            || BucketWork {
+                walk: Walk::new(self.symbols, c.t.layout),
+                scratch: Scratch::default(),
+                index: Vec::new(),
+                out: Vec::new(),
+                bits: digit.shift,
+                keep: self.keep,
             },
-            |(walk, scratch, out), (base, recs, idx)| {
-                let m = idx.len();
-                let order = sort_bucket::<Fm>(recs, m, shift, scratch);
-                // Buckets differ in their keys' top bits: no duplicate across two.
-                walk.prev = None;
-                out.clear();
-                for (r, &k) in order.iter().enumerate() {
-                    let k = k as usize;
-                    let rec = &recs[k * size..(k + 1) * size];
-                    walk.step::<Fm>(c, rec, idx[k] as usize, base + r);
-                    if self.keep {
-                        let mut bytes = [0u8; 12];
-                        c.encode::<Fm>(rec, base + r, &mut bytes[..size]);
-                        out.extend_from_slice(&bytes[..size]);
-                    }
-                }
-                if self.keep {
-                    recs.copy_from_slice(out);
-                }
-                walk.take()
-            },
+            |work, bucket| work.run::<Fm>(c, bucket),
         );
         Some((Walked::join(walked), buf))
+    }
+}
+
+/// The records and indices of one chunk in one bucket.
+type Part<'b> = (&'b mut [u8], &'b mut [u32]);
+
+/// The bucket of a key (relative to the smallest): its top bits.
+#[derive(Clone, Copy, Debug)]
+struct Digit {
+    shift: u32,
+}
+
+impl Digit {
+    #[inline(always)]
+    fn of(self, key: u32) -> usize {
+        key.checked_shr(self.shift).unwrap_or(0) as usize
+    }
+}
+
+/// Walk the entries `range` of a table that is already in order.
+#[inline(never)]
+fn walk_chunk<Fm: Form>(c: &Codec<'_>, walk: &mut Walk<'_, '_, '_>, range: Range<usize>) -> Walked {
+    walk.prev = range
+        .start
+        .checked_sub(1)
+        .map(|before| (c.record::<Fm>(before, c.raw::<Fm>(before)), before, before));
+    for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
+        let i = range.start + k;
+        let r = c.record::<Fm>(i, raw);
+        walk.step::<Fm>(c, &r[..Fm::SIZE], i, i);
+    }
+    walk.take()
+}
+
+/// How many entries of `range` fall in each bucket.
+#[inline(never)]
+fn histogram<Fm: Form>(
+    c: &Codec<'_>,
+    range: Range<usize>,
+    digit: Digit,
+    buckets: usize,
+) -> Vec<usize> {
+    let mut counts = vec![0usize; buckets];
+    for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
+        let key = c.key::<Fm>(range.start + k, raw).wrapping_sub(c.kmin) as u32;
+        counts[digit.of(key)] += 1;
+    }
+    counts
+}
+
+/// Decode the entries `range` and put each record, and its index, in its bucket's part.
+/// `None` when a part is full (the table changed since the histogram).
+#[inline(never)]
+fn scatter<Fm: Form>(
+    c: &Codec<'_>,
+    range: Range<usize>,
+    digit: Digit,
+    mut parts: Vec<Part<'_>>,
+) -> Option<()> {
+    let size = Fm::SIZE;
+    let mut fill = vec![0usize; parts.len()];
+    for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
+        let i = range.start + k;
+        let r = c.record::<Fm>(i, raw);
+        let d = digit.of(word(&r, 0));
+        let (recs, idx) = &mut parts[d];
+        let f = fill[d];
+        put::<Fm>(recs.get_mut(f * size..(f + 1) * size)?, &r);
+        *idx.get_mut(f)? = i as u32;
+        fill[d] += 1;
+    }
+    Some(())
+}
+
+/// One bucket of records: its first slot, its records and their indices in the file.
+struct Bucket<'b> {
+    base: usize,
+    recs: &'b mut [u8],
+    index: &'b [u32],
+}
+
+/// What a thread keeps while it sorts and walks buckets.
+struct BucketWork<'s, 'i, 'd> {
+    walk: Walk<'s, 'i, 'd>,
+    scratch: Scratch,
+    /// The bucket's indices, copied.
+    index: Vec<u32>,
+    out: Vec<u8>,
+    /// The low bits of the keys the bucket sort orders by.
+    bits: u32,
+    keep: bool,
+}
+
+impl BucketWork<'_, '_, '_> {
+    /// Sort `b`, walk it, and when asked encode the sorted entries over its records.
+    #[inline(never)]
+    fn run<Fm: Form>(&mut self, c: &Codec<'_>, b: Bucket<'_>) -> Walked {
+        let size = Fm::SIZE;
+        // The walk reads the indices in sorted order: bring them into the cache in order.
+        self.index.clear();
+        self.index.extend_from_slice(b.index);
+        let order = sort_bucket::<Fm>(b.recs, b.index.len(), self.bits, &mut self.scratch);
+        // Buckets differ in their keys' top bits: no duplicate across two.
+        self.walk.prev = None;
+        self.out.clear();
+        if self.keep {
+            self.out.resize(b.recs.len(), 0);
+        }
+        for (r, &k) in order.iter().enumerate() {
+            let k = k as usize;
+            let rec = &b.recs[k * size..(k + 1) * size];
+            self.walk
+                .step::<Fm>(c, rec, self.index[k] as usize, b.base + r);
+            if self.keep {
+                c.encode::<Fm>(rec, b.base + r, &mut self.out[r * size..(r + 1) * size]);
+            }
+        }
+        if self.keep {
+            b.recs.copy_from_slice(&self.out);
+        }
+        self.walk.take()
     }
 }
 
@@ -861,14 +1077,16 @@ struct Scratch {
     pairs: Vec<u64>,
     pairs_tmp: Vec<u64>,
     order: Vec<u32>,
-    counts: Vec<usize>,
+    counts: Vec<u32>,
 }
 
 /// The positions of the `m` records in `recs` in stable order of their keys, which agree
 /// above their low `bits` bits.
 ///
-/// The sort moves (key, position) pairs, smaller than records, with an LSD radix sort (an
-/// insertion sort for a few).
+/// The sort moves (key, position) pairs, smaller than records, with an LSD radix sort of
+/// at most three passes whose histograms are all counted while the pairs are made (an
+/// unstable sort of the unique pairs for a few).
+#[inline(never)]
 fn sort_bucket<'s, Fm: Form>(
     recs: &[u8],
     m: usize,
@@ -881,49 +1099,65 @@ fn sort_bucket<'s, Fm: Form>(
         order,
         counts,
     } = scratch;
+    let passes = bits.div_ceil(11).max(1) as usize;
+    let width = bits.div_ceil(passes as u32);
+    let mask = (1u64 << width) - 1;
+    let digit = |x: u64, p: usize| ((x >> (32 + p as u32 * width)) & mask) as usize;
+    let radix = m > 32;
+    counts.clear();
+    if radix {
+        counts.resize(passes << width, 0);
+    }
     pairs.clear();
-    pairs.extend(
-        recs.chunks_exact(Fm::SIZE)
-            .enumerate()
-            .map(|(k, r)| (u64::from(word(r, 0)) << 32) | k as u64),
-    );
+    let mut sorted = true;
+    let mut last = 0u32;
+    for (k, r) in recs.chunks_exact(Fm::SIZE).enumerate() {
+        let key = word(r, 0);
+        sorted &= key >= last;
+        last = key;
+        let x = (u64::from(key) << 32) | k as u64;
+        pairs.push(x);
+        if radix {
+            for p in 0..passes {
+                counts[(p << width) + digit(x, p)] += 1;
+            }
+        }
+    }
     order.clear();
-    if pairs.windows(2).all(|w| w[0] <= w[1]) {
+    if sorted {
         order.extend(0..m as u32);
         return order;
     }
-    if m <= 32 {
+    if !radix {
         // (key, position) is unique: any order by it is the stable order by key.
         pairs.sort_unstable();
-    } else {
-        let passes = bits.div_ceil(11);
-        let width = bits.div_ceil(passes);
-        pairs_tmp.clear();
-        pairs_tmp.resize(m, 0);
-        counts.clear();
-        counts.resize(1 << width, 0);
-        for p in 0..passes {
-            let shift = 32 + p * width;
-            let mask = (1u64 << width) - 1;
-            let digit = |x: u64| ((x >> shift) & mask) as usize;
-            counts.fill(0);
-            for &x in pairs.iter() {
-                counts[digit(x)] += 1;
+        order.extend(pairs.iter().map(|&x| x as u32));
+        return order;
+    }
+    pairs_tmp.clear();
+    pairs_tmp.resize(m, 0);
+    order.resize(m, 0);
+    for p in 0..passes {
+        let counts = &mut counts[p << width..(p + 1) << width];
+        let mut next = 0;
+        for c in counts.iter_mut() {
+            let k = *c;
+            *c = next;
+            next += k;
+        }
+        let last = p + 1 == passes;
+        for &x in pairs.iter() {
+            let d = digit(x, p);
+            if last {
+                order[counts[d] as usize] = x as u32;
+            } else {
+                pairs_tmp[counts[d] as usize] = x;
             }
-            let mut next = 0;
-            for c in counts.iter_mut() {
-                let k = *c;
-                *c = next;
-                next += k;
-            }
-            for &x in pairs.iter() {
-                let d = digit(x);
-                pairs_tmp[counts[d]] = x;
-                counts[d] += 1;
-            }
+            counts[d] += 1;
+        }
+        if !last {
             core::mem::swap(pairs, pairs_tmp);
         }
     }
-    order.extend(pairs.iter().map(|&x| x as u32));
     order
 }
