@@ -163,8 +163,12 @@ fn run(
     check_writable(&mut cx);
     check_marker_present(&mut cx);
     if check_size(&mut cx) {
-        let done = fast
-            .and_then(|(pages, tuning)| records::run(t, &a.symbols, pages, tuning, keep_sorted));
+        let done = fast.and_then(|(pages, tuning)| {
+            // The headers and the symbol table have been read: from here on only the
+            // table is (and what a finding names, read again if need be).
+            pages.release(a.image.data);
+            records::run(t, &a.symbols, pages, tuning, keep_sorted)
+        });
         match done {
             Some(f) => {
                 sorted = f.descent.is_none();
