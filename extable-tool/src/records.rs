@@ -19,7 +19,7 @@
 //!
 //! The passes are shared between two threads by chunks and buckets. The hot loops are
 //! specialised ([`Form`]) for the byte order, the class and the layout's shape. Peak memory
-//! is the records plus a 4-byte index per entry; the table's pages are given back to the
+//! is the records plus a 2-byte index per entry; the table's pages are given back to the
 //! file once read ([`Pages`]). Layouts of absolute words, tables of 2^32 entries or more, keys that
 //! span more than 2^32 and tables with a field that overflows when moved take the simple
 //! path.
@@ -36,6 +36,9 @@ use crate::table::{Entry, Extra, Table};
 /// Entries per chunk of a pass over the table, by default.
 pub const CHUNK: usize = 1 << 16;
 
+/// The most entries per chunk (an index is kept as a 16-bit offset in its chunk).
+pub const MAX_CHUNK: usize = 1 << 16;
+
 /// Tables from this many entries on are split between two threads by default (when the
 /// machine has two cores).
 pub const PARALLEL_FROM: usize = 1 << 15;
@@ -47,7 +50,7 @@ pub struct Tuning {
     /// Threads: 1, or 2 to share the passes between two cores.
     pub parts: usize,
     /// Entries per chunk of a pass over the table (the unit of work shared between the
-    /// threads, and of the pages given back).
+    /// threads, and of the pages given back); at most [`MAX_CHUNK`].
     pub chunk: usize,
     /// About 2^`bucket_log` records per bucket of the sort.
     pub bucket_log: u32,
@@ -696,7 +699,7 @@ pub fn run(
         symbols,
         pages,
         two: tuning.parts > 1,
-        chunk: tuning.chunk.max(1),
+        chunk: tuning.chunk.clamp(1, MAX_CHUNK),
         bucket_log: tuning.bucket_log,
         keep,
     };
@@ -878,7 +881,8 @@ impl RunJob<'_, '_, '_, '_> {
         });
         let buckets = counts.first().map_or(1, Vec::len);
         let mut buf = vec![0u8; n * size];
-        let mut index = vec![0u32; n];
+        // Each index as an offset in its chunk (chunks have at most 2^16 entries).
+        let mut index = vec![0u16; n];
         // Bucket d holds the records of chunk 0, then of chunk 1..., each in file order:
         // the parts of each chunk, by bucket, of the records and of their indices.
         let mut parts: Vec<Vec<Part<'_>>> =
@@ -917,13 +921,18 @@ impl RunJob<'_, '_, '_, '_> {
         for d in 0..buckets {
             let m = starts[d + 1] - starts[d];
             let (r, r_rest) = recs.split_at_mut(m * size);
-            let (x, x_rest) = idx.split_at(m);
+            recs = r_rest;
+            let mut parts = Vec::with_capacity(counts.len());
+            for (counts, range) in counts.iter().zip(self.chunks(n)) {
+                let (x, x_rest) = idx.split_at(counts[d]);
+                parts.push((range.start, x));
+                idx = x_rest;
+            }
             items.push(Bucket {
                 base: starts[d],
                 recs: r,
-                index: x,
+                index: parts,
             });
-            (recs, idx) = (r_rest, x_rest);
         }
         let walked = share(
             self.two,
@@ -942,8 +951,8 @@ impl RunJob<'_, '_, '_, '_> {
     }
 }
 
-/// The records and indices of one chunk in one bucket.
-type Part<'b> = (&'b mut [u8], &'b mut [u32]);
+/// The records of one chunk in one bucket, and their indices as offsets in the chunk.
+type Part<'b> = (&'b mut [u8], &'b mut [u16]);
 
 /// The bucket of a key (relative to the smallest): its top bits.
 #[derive(Clone, Copy, Debug)]
@@ -1007,17 +1016,18 @@ fn scatter<Fm: Form>(
         let (recs, idx) = &mut parts[d];
         let f = fill[d];
         put::<Fm>(recs.get_mut(f * size..(f + 1) * size)?, &r);
-        *idx.get_mut(f)? = i as u32;
+        *idx.get_mut(f)? = (i - range.start) as u16;
         fill[d] += 1;
     }
     Some(())
 }
 
-/// One bucket of records: its first slot, its records and their indices in the file.
+/// One bucket of records: its first slot, its records and their indices in the file (by
+/// chunk: the chunk's first index and the offsets in it).
 struct Bucket<'b> {
     base: usize,
     recs: &'b mut [u8],
-    index: &'b [u32],
+    index: Vec<(usize, &'b [u16])>,
 }
 
 /// What a thread keeps while it sorts and walks buckets.
@@ -1039,8 +1049,12 @@ impl BucketWork<'_, '_, '_> {
         let size = Fm::SIZE;
         // The walk reads the indices in sorted order: bring them into the cache in order.
         self.index.clear();
-        self.index.extend_from_slice(b.index);
-        let order = sort_bucket::<Fm>(b.recs, b.index.len(), self.bits, &mut self.scratch);
+        for &(start, offsets) in &b.index {
+            self.index
+                .extend(offsets.iter().map(|&o| (start + usize::from(o)) as u32));
+        }
+        let m = self.index.len();
+        let order = sort_bucket::<Fm>(b.recs, m, self.bits, &mut self.scratch);
         // Buckets differ in their keys' top bits: no duplicate across two.
         self.walk.prev = None;
         self.out.clear();
