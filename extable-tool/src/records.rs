@@ -493,13 +493,10 @@ fn scan<Fm: Form>(
             outside |= off >= g.span;
             counts[g.digit.of(off.min(g.span - 1) as u32) & 255] += 1;
         }
-        if Fm::WIDE {
-            for &f in fields {
-                let v = rd::<Fm>(raw, f) as i32;
-                rmin = rmin.min(v);
-                rmax = rmax.max(v);
-            }
-        }
+    }
+    if Fm::WIDE {
+        (rmin, rmax) =
+            relative_extremes::<Fm>(&c.t.bytes[range.start * Fm::SIZE..range.end * Fm::SIZE]);
     }
     // A field's value plus its entry's offset: bounded by the extremes of the values and
     // of the offsets; exact only when the bounds come near an overflow.
@@ -532,6 +529,27 @@ fn scan<Fm: Form>(
         scan,
         counts[..buckets].iter().map(|&k| k as usize).collect(),
     )
+}
+
+/// The smallest and the largest value of the self-relative fields of the entries `all` (a
+/// pass over bytes just read, so in cache, that compiles to vector instructions).
+fn relative_extremes<Fm: Form>(all: &[u8]) -> (i32, i32) {
+    let widen = |(lo, hi): (i32, i32), w: &[u8]| {
+        let v = rd::<Fm>(w, 0) as i32;
+        (lo.min(v), hi.max(v))
+    };
+    let start = (i32::MAX, i32::MIN);
+    match Fm::THIRD {
+        // Every word is relative.
+        ThirdKind::Handler => all
+            .as_chunks::<4>()
+            .0
+            .iter()
+            .fold(start, |acc, w| widen(acc, w)),
+        _ => all
+            .chunks_exact(Fm::SIZE)
+            .fold(start, |acc, e| widen(widen(acc, &e[INSN..]), &e[FIXUP..])),
+    }
 }
 
 /// Something the rule functions of `check` must look at, with the index in the file and
