@@ -1193,3 +1193,123 @@ fn sort_bucket<'s, Fm: Form>(
     }
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::elf::{Class, Endian};
+
+    fn table(layout: Layout, class: Class, endian: Endian, bytes: &[u8]) -> Table<'_> {
+        Table {
+            layout,
+            shape: layout.shape(class),
+            class,
+            endian,
+            addr: 0xffff_ffff_8000_0000 & class.mask(u64::MAX),
+            file_offset: 0,
+            bytes,
+        }
+    }
+
+    /// Words near the ends of the `i32` range, and some small ones.
+    fn words(n: usize, seed: u64) -> Vec<i32> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let near = (x >> 40) as i32 & 0xfff;
+                match x % 4 {
+                    0 => i32::MAX - near,
+                    1 => i32::MIN + near,
+                    _ => (x >> 20) as i32 & 0xffff,
+                }
+            })
+            .collect()
+    }
+
+    fn encode(ws: &[i32], endian: Endian) -> Vec<u8> {
+        ws.iter()
+            .flat_map(|&w| endian.u32_bytes(w as u32))
+            .collect()
+    }
+
+    /// The scan finds a field that cannot move exactly when `Table::first_overflow` does,
+    /// with chunks of every size (the bounds of a chunk are exact only near an overflow).
+    #[test]
+    fn overflow_found_by_the_scan_is_the_simple_one() {
+        for (layout, endian) in [
+            (Layout::Extable, Endian::Little),
+            (Layout::LinuxX86, Endian::Big),
+            (Layout::LinuxPowerpc, Endian::Little),
+        ] {
+            for n in [1usize, 2, 3, 7, 40] {
+                for seed in 0..64 {
+                    let size = layout.shape(Class::Elf64).size;
+                    let mut ws = words(n * size / 4, seed);
+                    // Mostly small values: overflow only now and then.
+                    if seed % 2 == 0 {
+                        for w in ws.iter_mut().skip(1) {
+                            *w &= 0xff;
+                        }
+                    }
+                    let bytes = encode(&ws, endian);
+                    let t = table(layout, Class::Elf64, endian, &bytes);
+                    let c = Codec { t, kmin: 0 };
+                    let expect = t.first_overflow().is_some();
+                    for chunk in [1, 2, 5, n] {
+                        let whole = (0..n.div_ceil(chunk))
+                            .map(|k| {
+                                let r = k * chunk..((k + 1) * chunk).min(n);
+                                let s = match (layout, endian) {
+                                    (Layout::Extable, _) => {
+                                        scan::<F<false, true, 0>>(&c, r.clone(), n, None)
+                                    }
+                                    (Layout::LinuxX86, _) => {
+                                        scan::<F<true, true, 2>>(&c, r.clone(), n, None)
+                                    }
+                                    _ => scan::<F<false, true, 3>>(&c, r.clone(), n, None),
+                                };
+                                (r.start, s.0)
+                            })
+                            .reduce(|(a, sa), (b, sb)| (a, sa.then(sb, b)))
+                            .unwrap()
+                            .1;
+                        assert_eq!(
+                            whole.stuck(n, size, true),
+                            expect,
+                            "{layout} n={n} seed={seed} chunk={chunk}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn relative_extremes_read_only_relative_words_in_the_file_order() {
+        let ws = [5, -7, 1_000_000, 3, i32::MIN + 1, 9];
+        let le = encode(&ws, Endian::Little);
+        let be = encode(&ws, Endian::Big);
+        // Three relative words per entry: all of them.
+        assert_eq!(
+            relative_extremes::<F<false, true, 0>>(&le),
+            (i32::MIN + 1, 1_000_000)
+        );
+        assert_eq!(
+            relative_extremes::<F<true, true, 1>>(&be),
+            (i32::MIN + 1, 1_000_000)
+        );
+        // A data word third: words 0, 1, 3, 4 only.
+        assert_eq!(
+            relative_extremes::<F<false, true, 2>>(&le),
+            (i32::MIN + 1, 5)
+        );
+        // Two words per entry: all of them.
+        assert_eq!(
+            relative_extremes::<F<true, true, 3>>(&be),
+            (i32::MIN + 1, 1_000_000)
+        );
+    }
+}
