@@ -6,10 +6,12 @@
 
 mod common;
 
+use common::elfgen::*;
 use common::synth::*;
 use extable_tool::check::{self, Checked};
 use extable_tool::elf::Image;
 use extable_tool::records::Tuning;
+use extable_tool::symbols::{CodeMemo, FunctionMemo, Symbols};
 use extable_tool::{Analysis, Layout};
 use proptest::prelude::*;
 
@@ -212,5 +214,93 @@ fn larger_tables_equal_the_simple_path() {
         assert_eq!(fast.report, simple.report, "{layout} n={n}");
         assert_eq!(fast.moved, simple.moved);
         assert!(fast_bytes == simple_bytes, "{layout}: sorted bytes differ");
+    }
+}
+
+/// The memoised lookups of the walk answer as the plain ones, for addresses in ascending,
+/// descending and random order, with nested, overlapping, adjacent and unsized functions
+/// and adjacent, overlapping and fixup code sections.
+#[test]
+fn memoised_lookups_equal_the_plain_ones() {
+    let mut e = Elf::new(true, false, EM_X86_64);
+    let text = e.add_section(Sec::progbits(
+        ".text",
+        SHF_ALLOC | SHF_EXECINSTR,
+        0x1000,
+        vec![0; 0x1000],
+    ));
+    let more = e.add_section(Sec::progbits(
+        ".text.more",
+        SHF_ALLOC | SHF_EXECINSTR,
+        0x2000,
+        vec![0; 0x800],
+    ));
+    e.add_section(Sec::progbits(
+        ".text.fixup",
+        SHF_ALLOC | SHF_EXECINSTR,
+        0x2400,
+        vec![0; 0x800],
+    ));
+    e.add_section(Sec::progbits(".rodata", SHF_ALLOC, 0x3000, vec![0; 0x100]));
+    e.add_section(Sec::progbits(
+        ".text.far",
+        SHF_ALLOC | SHF_EXECINSTR,
+        0x9000,
+        vec![0; 0x100],
+    ));
+    let funcs: [(u64, u64); 9] = [
+        (0x1000, 0x100),
+        (0x1040, 0x20),  // nested
+        (0x1050, 0x80),  // overlaps the end of the one it is nested in
+        (0x1100, 0x100), // adjacent
+        (0x1100, 0x40),  // same start
+        (0x1300, 0),     // unsized
+        (0x1400, 0x800), // runs past the section
+        (0x1410, 0x10),
+        (0x2000, 0x10),
+    ];
+    for (k, &(addr, size)) in funcs.iter().enumerate() {
+        let sec = if addr < 0x2000 { text } else { more };
+        e.add_symbol(&format!("f{k}"), Some(sec), addr, size, STT_FUNC);
+    }
+    let bytes = e.build();
+    let image = Image::parse(&bytes).unwrap();
+    let symbols = Symbols::new(&image);
+    let mut x = 99u64;
+    let mut random: Vec<u64> = (0..4000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            0xf00 + x % 0x8400
+        })
+        .collect();
+    let mut ascending = random.clone();
+    ascending.sort_unstable();
+    let descending: Vec<u64> = ascending.iter().rev().copied().collect();
+    random.extend([
+        0,
+        u64::MAX,
+        0x1000,
+        0x1fff,
+        0x2000,
+        0x23ff,
+        0x2400,
+        0x2c00,
+        0x9000,
+    ]);
+    for order in [&ascending, &descending, &random] {
+        let (mut code, mut funcs) = (CodeMemo::default(), FunctionMemo::default());
+        for &addr in order {
+            let plain = symbols
+                .code_section(addr)
+                .map(|_| symbols.in_fixup_section(addr));
+            assert_eq!(code.lookup(&symbols, addr), plain, "code at {addr:#x}");
+            assert_eq!(
+                funcs.containing(&symbols, addr),
+                symbols.function_containing(addr),
+                "function at {addr:#x}"
+            );
+        }
     }
 }
