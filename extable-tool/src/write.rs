@@ -5,7 +5,7 @@
 //! one, never a mix.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek};
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -36,10 +36,12 @@ pub fn resolve_destination(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
-/// Give the empty file `dst` the bytes of `src`: a reflink (`FICLONE`: the two files share
-/// their blocks, nothing is copied) where the file system can, else a copy inside the kernel
-/// (`io::copy` between files is `copy_file_range`, falling back to reading and writing).
-fn copy_contents(src: &File, dst: &mut File) -> io::Result<()> {
+/// Give the empty file `dst` the bytes of `src` (`len` bytes) that `patches` will not
+/// overwrite: a reflink of the whole file (`FICLONE`: the two files share their blocks,
+/// nothing is copied) where the file system can, else copies inside the kernel of the ranges
+/// between the patches (`io::copy` between files is `copy_file_range`, falling back to
+/// reading and writing).
+fn copy_contents(src: &File, dst: &mut File, len: u64, patches: &[Patch]) -> io::Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         use std::os::fd::AsRawFd;
@@ -49,9 +51,35 @@ fn copy_contents(src: &File, dst: &mut File) -> io::Result<()> {
             return Ok(());
         }
     }
+    let mut patched: Vec<(u64, u64)> = patches
+        .iter()
+        .map(|p| (p.offset, p.offset.saturating_add(p.bytes.len() as u64)))
+        .collect();
+    patched.sort_unstable();
+    let mut at = 0;
+    for (start, end) in patched.into_iter().chain([(len, len)]) {
+        let start = start.min(len);
+        if start > at {
+            copy_range(src, dst, at, start - at)?;
+        }
+        at = at.max(end);
+    }
+    dst.set_len(len)
+}
+
+/// Copy `len` bytes at `offset` of `src` to the same offset of `dst`.
+fn copy_range(src: &File, dst: &mut File, offset: u64, len: u64) -> io::Result<()> {
     let mut src = src;
-    src.seek(io::SeekFrom::Start(0))?;
-    io::copy(&mut src, dst).map(drop)
+    src.seek(io::SeekFrom::Start(offset))?;
+    dst.seek(io::SeekFrom::Start(offset))?;
+    let copied = io::copy(&mut src.take(len), dst)?;
+    if copied != len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file ended early",
+        ));
+    }
+    Ok(())
 }
 
 /// Write `source`'s bytes with `patches` applied to `dest`, atomically.
@@ -73,13 +101,13 @@ pub fn write_patched(source: &File, dest: &Path, patches: &[Patch]) -> Result<()
         .suffix(".extable-tmp")
         .tempfile_in(&dir)
         .map_err(io_err("cannot create a temporary file next to it"))?;
-    copy_contents(source, tmp.as_file_mut()).map_err(io_err("cannot copy"))?;
+    let meta = source.metadata().map_err(io_err("cannot stat"))?;
+    copy_contents(source, tmp.as_file_mut(), meta.len(), patches).map_err(io_err("cannot copy"))?;
     for p in patches {
         tmp.as_file()
             .write_all_at(&p.bytes, p.offset)
             .map_err(io_err("cannot write"))?;
     }
-    let meta = source.metadata().map_err(io_err("cannot stat"))?;
     let perms = fs::Permissions::from_mode(meta.permissions().mode());
     tmp.as_file()
         .set_permissions(perms)
