@@ -1,28 +1,31 @@
 //! The fast path of `check` and `sort` for self-relative layouts.
 //!
-//! The table is read in file order only, in a few sequential passes:
+//! The table is read in file order only, in two passes, and its pages are given back to the
+//! file once read ([`Pages`]):
 //!
-//! 1. [`Scan`]: the range of the sort keys, the first entry out of order, and whether a
+//! 1. The scan: the range of the sort keys, the first entry out of order, and whether a
 //!    self-relative field could overflow when moved (then the simple path runs instead).
-//! 2. If the table is out of order: a histogram of the top bits of the keys, then one pass
-//!    that decodes each entry into a record of the entry's size (key, fixup and third word,
-//!    relative to the table) and scatters it, and its index in the file, into its bucket.
-//!    Each bucket is small and is sorted in cache: an LSD radix sort of (key, position)
-//!    pairs. Both keep file order among equal keys, so the result is the stable order of
-//!    [`crate::table::sorted_order`].
-//! 3. `Walk`: the per-entry rules over each bucket in sorted order, with memoised code
+//!    While scanning, the entries of each bucket are counted, the buckets dividing the
+//!    range of addresses the code sections span (if a key falls outside it, a second pass
+//!    counts them on the keys' real range).
+//! 2. If the table is out of order: one pass decodes each entry into a record of the
+//!    entry's size (key, fixup and third word, relative to the table) and puts it, and its
+//!    index in the file, in its bucket. Each bucket is small and is sorted in cache, by an
+//!    LSD radix sort of (key, position) pairs. Both keep file order among equal keys, so the
+//!    order is the stable one of [`crate::table::sorted_order`].
+//! 3. The walk: the per-entry rules over each bucket in sorted order, with memoised code
 //!    section, function and handler lookups. An entry that fails a rule, and every pair of
-//!    entries with one key, is left to the rule functions of `check` ([`Event`]), which word
-//!    the findings, so the findings are those of the simple path.
+//!    entries with one key, is handed back ([`Event`]) to the rule functions of `check`,
+//!    which word the findings: the findings are those of the simple path.
 //! 4. When the sorted table is wanted, each bucket's records are encoded back into entries
 //!    where they lie: the record buffer becomes the sorted table's bytes.
 //!
-//! The passes are shared between two threads by chunks and buckets. The hot loops are
-//! specialised ([`Form`]) for the byte order, the class and the layout's shape. Peak memory
-//! is the records plus a 2-byte index per entry; the table's pages are given back to the
-//! file once read ([`Pages`]). Layouts of absolute words, tables of 2^32 entries or more, keys that
-//! span more than 2^32 and tables with a field that overflows when moved take the simple
-//! path.
+//! A table already in order is walked where it lies, without records. Two threads share
+//! the chunks of each pass and the buckets, each taking the next when it is free. The hot
+//! loops are specialised for the byte order, the class and the layout's shape. Peak memory
+//! is the records plus a 2-byte index per entry. Layouts of absolute words, tables of 2^32
+//! entries or more, keys that span more than 2^32 and tables with a field that overflows
+//! when moved take the simple path.
 
 use core::ops::Range;
 
@@ -59,7 +62,7 @@ pub struct Tuning {
 impl Tuning {
     /// The defaults for a table of `n` entries: two threads from [`PARALLEL_FROM`] entries
     /// on when the machine has more than one core, [`CHUNK`]-entry chunks, buckets of about
-    /// 2048 records (32 KiB: sorted in the core's cache).
+    /// 2048 records (sorted in the core's cache), at most 256 of them.
     pub fn for_len(n: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
         Tuning {
@@ -93,7 +96,7 @@ impl Pages for Keep {
     fn release(&self, _: &[u8]) {}
 }
 
-/// A record: an entry's words decoded, native-endian: `[key - kmin, fixup, third]`, where
+/// A record: an entry's words decoded, native-endian: `[key - base, fixup, third]`, where
 /// fixup (and a relative third word) are targets relative to the table start modulo 2^32
 /// and a data word is kept as its file bytes. A record has the entry's size: 8-byte
 /// entries have no third word.
@@ -118,7 +121,7 @@ fn word(r: &[u8], k: usize) -> u32 {
 
 /// What the third word of an entry is, as a constant of a [`Form`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ThirdKind {
+enum ThirdKind {
     /// A self-relative handler at [`FIELD_OFFSETS`]`[2]`.
     Handler,
     /// A data word at [`FIELD_OFFSETS`]`[2]`, copied as is.
@@ -128,7 +131,7 @@ pub enum ThirdKind {
 }
 
 /// The facts about a table's entries that the hot loops are specialised for.
-pub trait Form {
+trait Form {
     /// Big-endian file.
     const BIG: bool;
     /// ELF64 (addresses do not wrap at 2^32; moves must not overflow).
@@ -231,7 +234,9 @@ fn mask<Fm: Form>(v: u64) -> u64 {
 #[derive(Clone, Copy, Debug)]
 struct Codec<'d> {
     t: Table<'d>,
-    kmin: u64,
+    /// Keys are kept relative to this: the smallest key, or the bottom of the range the
+    /// keys were guessed to lie in.
+    base: u64,
 }
 
 impl<'d> Codec<'d> {
@@ -274,7 +279,7 @@ impl<'d> Codec<'d> {
     /// The record of entry `i` (its first [`Form::SIZE`] bytes).
     #[inline(always)]
     fn record<Fm: Form>(&self, i: usize, raw: &[u8]) -> Rec {
-        let key = self.key::<Fm>(i, raw).wrapping_sub(self.kmin) as u32;
+        let key = self.key::<Fm>(i, raw).wrapping_sub(self.base) as u32;
         let fixup = Self::relative_target::<Fm>(i, raw, FIXUP);
         let third = match Fm::THIRD {
             ThirdKind::Handler => Self::relative_target::<Fm>(i, raw, THIRD),
@@ -293,7 +298,7 @@ impl<'d> Codec<'d> {
     /// The insn target of a record, relative to the table start, modulo 2^32.
     #[inline(always)]
     fn insn_target<Fm: Form>(&self, r: &[u8]) -> u32 {
-        let key = self.kmin.wrapping_add(u64::from(word(r, 0)));
+        let key = self.base.wrapping_add(u64::from(word(r, 0)));
         if Fm::BY_ADDRESS {
             key.wrapping_sub(self.t.addr) as u32
         } else {
@@ -321,7 +326,7 @@ impl<'d> Codec<'d> {
     #[inline(always)]
     fn insn<Fm: Form>(&self, r: &[u8], j: usize) -> u64 {
         if Fm::BY_ADDRESS {
-            self.kmin.wrapping_add(u64::from(word(r, 0)))
+            self.base.wrapping_add(u64::from(word(r, 0)))
         } else {
             self.resolve::<Fm>(j, INSN, self.insn_target::<Fm>(r))
         }
@@ -790,7 +795,7 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
         let n = self.t.len();
         let mut codec = Codec {
             t: *self.t,
-            kmin: 0,
+            base: 0,
         };
         let c = &codec;
         let guess = Guess::new::<Fm>(c, self.symbols.code_range(), n, self.bucket_log);
@@ -820,7 +825,7 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
         if s.stuck(n, Fm::SIZE, Fm::WIDE) || s.kmax - s.kmin > u64::from(u32::MAX) {
             return None;
         }
-        codec.kmin = s.kmin;
+        codec.base = s.kmin;
         let (walked, sorted) = match s.descent {
             None => (self.walk_in_place::<Fm>(&codec), None),
             Some(_) => {
@@ -829,7 +834,7 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
                 let spread = (s.kmax - s.kmin).saturating_mul(16);
                 let buckets = match guess {
                     Some(g) if !s.outside && spread >= g.span => {
-                        codec.kmin = g.base;
+                        codec.base = g.base;
                         Some((g.digit, counts))
                     }
                     _ => None,
@@ -1010,7 +1015,7 @@ fn histogram<Fm: Form>(
 ) -> Vec<usize> {
     let mut counts = vec![0usize; buckets];
     for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
-        let key = c.key::<Fm>(range.start + k, raw).wrapping_sub(c.kmin) as u32;
+        let key = c.key::<Fm>(range.start + k, raw).wrapping_sub(c.base) as u32;
         counts[digit.of(key)] += 1;
     }
     counts
@@ -1256,7 +1261,7 @@ mod tests {
                     }
                     let bytes = encode(&ws, endian);
                     let t = table(layout, Class::Elf64, endian, &bytes);
-                    let c = Codec { t, kmin: 0 };
+                    let c = Codec { t, base: 0 };
                     let expect = t.first_overflow().is_some();
                     for chunk in [1, 2, 5, n] {
                         let whole = (0..n.div_ceil(chunk))
