@@ -1120,9 +1120,10 @@ struct Scratch {
 /// The positions of the `m` records in `recs` in stable order of their keys, which agree
 /// above their low `bits` bits.
 ///
-/// The sort moves (key, position) pairs, smaller than records, with an LSD radix sort of
-/// at most three passes whose histograms are all counted while the pairs are made (an
-/// unstable sort of the unique pairs for a few).
+/// The sort moves (key, position) pairs, smaller than records. One counting pass on the top
+/// bits of the keys puts each pair near its place and an insertion pass finishes; when the
+/// keys bunch so that the insertion pass would move too much, an LSD radix sort takes over.
+/// A few pairs get an unstable sort (the pairs are unique: that is the stable order).
 #[inline(never)]
 fn sort_bucket<'s, Fm: Form>(
     recs: &[u8],
@@ -1136,15 +1137,12 @@ fn sort_bucket<'s, Fm: Form>(
         order,
         counts,
     } = scratch;
-    let passes = bits.div_ceil(11).max(1) as usize;
-    let width = bits.div_ceil(passes as u32);
-    let mask = (1u64 << width) - 1;
-    let digit = |x: u64, p: usize| ((x >> (32 + p as u32 * width)) & mask) as usize;
-    let radix = m > 32;
+    // About two buckets per pair.
+    let width = (usize::BITS - m.leading_zeros()).min(bits);
+    let shift = 32 + bits - width;
+    let top = |x: u64| ((x >> shift) & ((1 << width) - 1)) as usize;
     counts.clear();
-    if radix {
-        counts.resize(passes << width, 0);
-    }
+    counts.resize(1 << width, 0);
     pairs.clear();
     let mut sorted = true;
     let mut last = 0u32;
@@ -1154,49 +1152,89 @@ fn sort_bucket<'s, Fm: Form>(
         last = key;
         let x = (u64::from(key) << 32) | k as u64;
         pairs.push(x);
-        if radix {
-            for p in 0..passes {
-                counts[(p << width) + digit(x, p)] += 1;
-            }
-        }
+        counts[top(x)] += 1;
     }
     order.clear();
     if sorted {
         order.extend(0..m as u32);
         return order;
     }
-    if !radix {
-        // (key, position) is unique: any order by it is the stable order by key.
+    if m <= 32 {
         pairs.sort_unstable();
         order.extend(pairs.iter().map(|&x| x as u32));
         return order;
     }
+    let mut next = 0;
+    for c in counts.iter_mut() {
+        let k = *c;
+        *c = next;
+        next += k;
+    }
     pairs_tmp.clear();
     pairs_tmp.resize(m, 0);
-    order.resize(m, 0);
+    for &x in pairs.iter() {
+        let d = top(x);
+        pairs_tmp[counts[d] as usize] = x;
+        counts[d] += 1;
+    }
+    if !insertion_sort_within(pairs_tmp, 8 * m) {
+        radix_sort_pairs(pairs, pairs_tmp, counts, bits);
+    }
+    order.extend(pairs_tmp.iter().map(|&x| x as u32));
+    order
+}
+
+/// Insertion-sort `v`, unless that takes more than `budget` moves: then `false`, with `v`
+/// in some order.
+fn insertion_sort_within(v: &mut [u64], budget: usize) -> bool {
+    let mut moves = 0;
+    for k in 1..v.len() {
+        let x = v[k];
+        if v[k - 1] <= x {
+            continue;
+        }
+        let mut at = k;
+        while at > 0 && v[at - 1] > x {
+            v[at] = v[at - 1];
+            at -= 1;
+        }
+        v[at] = x;
+        moves += k - at;
+        if moves > budget {
+            return false;
+        }
+    }
+    true
+}
+
+/// Sort the (key, position) `pairs` by their keys' low `bits` bits into `out` (of the same
+/// length), stably: an LSD radix sort of 11-bit digits at most.
+fn radix_sort_pairs(pairs: &mut Vec<u64>, out: &mut Vec<u64>, counts: &mut Vec<u32>, bits: u32) {
+    let passes = bits.div_ceil(11).max(1);
+    let width = bits.div_ceil(passes);
+    let mask = (1u64 << width) - 1;
     for p in 0..passes {
-        let counts = &mut counts[p << width..(p + 1) << width];
+        let digit = |x: u64| ((x >> (32 + p * width)) & mask) as usize;
+        counts.clear();
+        counts.resize(1 << width, 0);
+        for &x in pairs.iter() {
+            counts[digit(x)] += 1;
+        }
         let mut next = 0;
         for c in counts.iter_mut() {
             let k = *c;
             *c = next;
             next += k;
         }
-        let last = p + 1 == passes;
         for &x in pairs.iter() {
-            let d = digit(x, p);
-            if last {
-                order[counts[d] as usize] = x as u32;
-            } else {
-                pairs_tmp[counts[d] as usize] = x;
-            }
+            let d = digit(x);
+            out[counts[d] as usize] = x;
             counts[d] += 1;
         }
-        if !last {
-            core::mem::swap(pairs, pairs_tmp);
-        }
+        core::mem::swap(pairs, out);
     }
-    order
+    // The last pass's output is in `pairs`.
+    core::mem::swap(pairs, out);
 }
 
 #[cfg(test)]
@@ -1287,6 +1325,50 @@ mod tests {
                             "{layout} n={n} seed={seed} chunk={chunk}"
                         );
                     }
+                }
+            }
+        }
+    }
+
+    /// The bucket sort is the stable sort by key, whatever the keys' spread: uniform,
+    /// bunched (the LSD fallback), equal, in order, reversed.
+    #[test]
+    fn bucket_sort_is_the_stable_sort_by_key() {
+        let mut scratch = Scratch::default();
+        let mut x = 5u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for bits in [1u32, 5, 11, 16, 20, 32] {
+            for m in [0usize, 1, 2, 31, 33, 100, 1000, 5000] {
+                for spread in 0..6 {
+                    let low = |v: u64| (v as u32) & (u32::MAX >> (32 - bits));
+                    let keys: Vec<u32> = (0..m)
+                        .map(|k| match spread {
+                            0 => low(next()),
+                            1 => low(next()) & 0xf,            // bunched low
+                            2 => (low(next()) | 0xfff) ^ 0x7f, // bunched high bits set
+                            3 => 7 & low(u64::MAX),            // all equal
+                            4 => low(k as u64),                // in order
+                            _ => low((m - k) as u64),          // reversed
+                        })
+                        .collect();
+                    let recs: Vec<u8> = keys
+                        .iter()
+                        .flat_map(|k| {
+                            let mut r = [0u8; 12];
+                            r[..4].copy_from_slice(&k.to_ne_bytes());
+                            r
+                        })
+                        .collect();
+                    let got =
+                        sort_bucket::<F<false, true, 0>>(&recs, m, bits, &mut scratch).to_vec();
+                    let mut expect: Vec<u32> = (0..m as u32).collect();
+                    expect.sort_by_key(|&k| keys[k as usize]);
+                    assert_eq!(got, expect, "bits={bits} m={m} spread={spread}");
                 }
             }
         }
