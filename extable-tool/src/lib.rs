@@ -18,6 +18,16 @@
 //! byte-identical to `scripts/sorttable` of Linux 6.1 for the `__ex_table` part; the ORC and
 //! `__mcount_loc` sorting that sorttable can also do is not done here.
 //!
+//! # Cost
+//!
+//! `check` and `sort` map the file read-only and touch only the headers, the symbol table
+//! and the table, which they read in file order; the self-relative layouts are sorted as
+//! compact records, by buckets, on two threads ([`records`]). The pages of the file are
+//! given back once read, so the peak memory is about 14 bytes per entry (the sorted records
+//! and an index) plus the symbols. `benches/sort_check.rs` measures 10^6 entries in a
+//! 100 MiB file against reading the file once. Writing the result copies the file (a
+//! reflink where the file system has them) and syncs it: that is the larger cost.
+//!
 //! # Layout detection
 //!
 //! `extable_main_sort_needed` (this project's marker) means [`Layout::Extable`];
