@@ -1137,8 +1137,8 @@ fn sort_bucket<'s, Fm: Form>(
         order,
         counts,
     } = scratch;
-    // About two buckets per pair.
-    let width = (usize::BITS - m.leading_zeros()).min(bits);
+    // About two buckets per pair (at most 2^16).
+    let width = (usize::BITS - m.leading_zeros()).min(bits).min(16);
     let shift = 32 + bits - width;
     let top = |x: u64| ((x >> shift) & ((1 << width) - 1)) as usize;
     counts.clear();
