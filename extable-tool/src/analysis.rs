@@ -6,7 +6,7 @@ use crate::arch::{self, x86, LinuxMachine};
 use crate::elf::{file_type, Image, Section};
 use crate::error::Problem;
 use crate::layout::{Layout, LINUX_SORT_MARKER_SYMBOL};
-use crate::symbols::Symbols;
+use crate::symbols::{StartCache, Symbols};
 use crate::table::Table;
 
 /// Where the sort marker is.
@@ -201,8 +201,10 @@ fn linux_layout(
             };
             let handler = legacy.shape.relative_fields()[2];
             let n = legacy.len();
+            // Handlers repeat: a small cache answers most of them.
+            let mut starts = StartCache::default();
             let hits = (0..n)
-                .filter(|&i| symbols.is_function_start(legacy.target(i, handler)))
+                .filter(|&i| starts.is_function_start(symbols, legacy.target(i, handler)))
                 .count();
             match x86::classify(hits, n) {
                 x86::ThirdWord::Data => Ok(Layout::LinuxX86),
