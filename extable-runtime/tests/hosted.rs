@@ -10,7 +10,10 @@ use std::process::Command;
 use extable_runtime::entry::ExceptionTableEntry;
 use extable_runtime::handlers::EFAULT;
 use extable_runtime::table::{init_main_table, main_entries, search_exception_tables};
-use extable_runtime::{hosted, ExRegs, Trap};
+use extable_runtime::{ExRegs, Trap};
+
+mod common;
+use common::{map, protect, setup, PAGE};
 
 /// The assembly of one hand-written table entry: `insn` and `fixup` are local labels, the
 /// handler is the asm operand `{h}`.
@@ -26,25 +29,12 @@ macro_rules! entry {
     };
 }
 
-/// One page mapped with `prot`, never unmapped (tests are short-lived).
+/// One page with `prot`, holding `0x5a5a` in its first word.
 fn page(prot: libc::c_int) -> *mut u8 {
-    // SAFETY: an anonymous private mapping has no preconditions; the result is checked.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    // SAFETY: the page was just mapped; write a known value before changing protection.
-    unsafe {
-        *(p as *mut usize) = 0x5a5a;
-        assert_eq!(libc::mprotect(p, 4096, prot), 0);
-    }
+    let p = map(PAGE);
+    // SAFETY: the fresh mapping is read-write and no Rust reference covers it.
+    unsafe { (p as *mut usize).write_volatile(0x5a5a) };
+    protect(p, PAGE, prot);
     p as *mut u8
 }
 
@@ -125,10 +115,6 @@ macro_rules! probe_store_ret {
         }
         ret
     }};
-}
-
-fn setup() {
-    hosted::install().expect("install the hosted backend");
 }
 
 #[test]

@@ -9,39 +9,19 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use extable_runtime::entry::ExceptionTableEntry;
-use extable_runtime::{extable, handler, hosted, ExRegs, Fault, FaultKind, Trap};
+use extable_runtime::{extable, handler, ExRegs, Fault, FaultKind, Trap};
 
-const PAGE: usize = 4096;
+mod common;
+use common::{map, protect, setup, PAGE};
 
-/// One page with `prot`, holding `0x5a5a` in its first word. Never unmapped.
+/// One page with `prot`, holding `0x5a5a` in its first word, then a PROT_NONE guard page.
 fn page(prot: libc::c_int) -> usize {
-    // SAFETY: an anonymous private mapping has no preconditions; the result is checked.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            2 * PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    // SAFETY: inside the fresh mapping; no Rust reference covers it. The second page is
-    // left PROT_NONE as a guard.
-    unsafe {
-        (p as *mut usize).write_volatile(0x5a5a);
-        assert_eq!(libc::mprotect(p, PAGE, prot), 0);
-        assert_eq!(
-            libc::mprotect((p as usize + PAGE) as *mut _, PAGE, libc::PROT_NONE),
-            0
-        );
-    }
-    p as usize
-}
-
-fn setup() {
-    hosted::install().expect("install the hosted backend");
+    let p = map(2 * PAGE);
+    // SAFETY: the fresh mapping is read-write and no Rust reference covers it.
+    unsafe { (p as *mut usize).write_volatile(0x5a5a) };
+    protect(p, PAGE, prot);
+    protect(p + PAGE, PAGE, libc::PROT_NONE);
+    p
 }
 
 /// Record mode: `[ex]` without a `fixup` label; the block is `Result<(), Fault>`.

@@ -6,59 +6,31 @@
     any(target_arch = "x86_64", target_arch = "arm", target_arch = "aarch64")
 ))]
 
-use extable_runtime::hosted;
 use extable_runtime::uaccess::{
     clear_user, copy_from_kernel_nofault, copy_from_user, copy_to_user, get_user, put_user,
     strncpy_from_user, Efault, UserPtr,
 };
 
-const PAGE: usize = 4096;
+mod common;
+use common::{map, peek, protect, setup, PAGE};
 
 /// `readable` pages with `prot`, then one guard page with `guard`; returns the address of
 /// the guard page. Never unmapped (tests are short-lived). The pages are filled with
 /// `pattern(offset)` before protection changes.
 fn pages(readable: usize, prot: libc::c_int, guard: libc::c_int) -> usize {
     let len = (readable + 1) * PAGE;
-    // SAFETY: an anonymous private mapping has no preconditions; the result is checked.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    let base = p as usize;
+    let base = map(len);
     for i in 0..len {
         // SAFETY: inside the fresh read-write mapping, which no Rust reference covers.
         unsafe { ((base + i) as *mut u8).write_volatile(pattern(i)) };
     }
-    // SAFETY: both ranges are inside the mapping made above.
-    unsafe {
-        assert_eq!(libc::mprotect(p, readable * PAGE, prot), 0);
-        assert_eq!(
-            libc::mprotect((base + readable * PAGE) as *mut _, PAGE, guard),
-            0
-        );
-    }
+    protect(base, readable * PAGE, prot);
+    protect(base + readable * PAGE, PAGE, guard);
     base + readable * PAGE
 }
 
 fn pattern(i: usize) -> u8 {
     (i as u8).wrapping_mul(31).wrapping_add(7) | 1
-}
-
-/// Read a byte of a test mapping through a raw pointer (never through a reference).
-fn peek(addr: usize) -> u8 {
-    // SAFETY: callers pass addresses inside readable test mappings.
-    unsafe { (addr as *const u8).read_volatile() }
-}
-
-fn setup() {
-    hosted::install().expect("install the hosted backend");
 }
 
 /// The split positions tried: `k` readable bytes before the guard page.

@@ -7,36 +7,20 @@
     any(target_arch = "x86_64", target_arch = "arm", target_arch = "aarch64")
 ))]
 
-use extable_runtime::hosted;
 use extable_runtime::uaccess::{
     access_ok, clear_user, copy_from_user, copy_to_user, get_user, put_user, set_user_limit,
     set_user_range, strncpy_from_user, user_range, Efault, UserPtr, DEFAULT_USER_LIMIT,
 };
 
-const PAGE: usize = 4096;
+mod common;
+use common::{map, peek, setup, PAGE};
 
-/// Two read-write pages filled with 0x77 (never unmapped).
+/// Two read-write pages filled with 0x77.
 fn two_pages() -> usize {
-    // SAFETY: an anonymous private mapping has no preconditions; the result is checked.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            2 * PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
+    let p = map(2 * PAGE);
     // SAFETY: the fresh mapping is ours and no reference covers it.
     unsafe { std::ptr::write_bytes(p as *mut u8, 0x77, 2 * PAGE) };
-    p as usize
-}
-
-fn peek(addr: usize) -> u8 {
-    // SAFETY: callers pass addresses inside the readable test mapping.
-    unsafe { (addr as *const u8).read_volatile() }
+    p
 }
 
 /// Every primitive refuses `addr` (readable and writable memory outside the user range)
@@ -60,7 +44,7 @@ fn assert_refused_untouched(addr: usize) {
 
 #[test]
 fn the_range_check_refuses_kernel_addresses_before_any_access() {
-    hosted::install().expect("install the hosted backend");
+    setup();
     assert_eq!(user_range(), 0..DEFAULT_USER_LIMIT);
     #[cfg(target_arch = "x86_64")]
     assert_eq!(DEFAULT_USER_LIMIT, 0x7fff_ffff_f000);
@@ -124,7 +108,7 @@ fn smap_child() {
     let Ok(mode) = std::env::var("EXTABLE_SMAP_CHILD") else {
         return;
     };
-    hosted::install().expect("install the hosted backend");
+    setup();
     extable_runtime::uaccess::arch::set_smap(mode == "on");
     assert_eq!(extable_runtime::uaccess::arch::smap_enabled(), mode == "on");
     let p = two_pages();
