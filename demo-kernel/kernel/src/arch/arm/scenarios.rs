@@ -640,34 +640,27 @@ fn undef_hook_cpsr_match(d: &mut Detail) -> bool {
 
 /// No hook for a user A32 UDF: SIGILL/ILL_ILLOPC at the instruction.
 fn undef_sigill_a32(d: &mut Detail) -> bool {
-    let Some(exit) = run_once(d, user_ops::UDF_A32, 0, 0) else {
-        return false;
-    };
-    let u = describe_undef(d);
-    let pc = user_va!(u_udf_a32_insn);
-    let pass = exit == Exit::Killed(SigInfo::new(SIGILL, ILL_ILLOPC, pc)) && u.instr == 0xe7f0_00f7;
-    verdict(d, pass, format_args!(""))
+    undef_sigill(d, user_ops::UDF_A32, user_va!(u_udf_a32_insn), 0xe7f0_00f7)
 }
 
 /// No hook for a user 16-bit Thumb UDF: SIGILL at the instruction (pc corrected by 2).
 fn undef_sigill_t16(d: &mut Detail) -> bool {
-    let Some(exit) = run_once(d, user_ops::UDF_T16, 0, 0) else {
-        return false;
-    };
-    let u = describe_undef(d);
-    let pc = user_va!(u_t16_udf_insn);
-    let pass = exit == Exit::Killed(SigInfo::new(SIGILL, ILL_ILLOPC, pc)) && u.instr == 0xde07;
-    verdict(d, pass, format_args!(""))
+    undef_sigill(d, user_ops::UDF_T16, user_va!(u_t16_udf_insn), 0xde07)
 }
 
 /// No hook for a user 32-bit Thumb-2 UDF.W: SIGILL at its first halfword.
 fn undef_sigill_t32(d: &mut Detail) -> bool {
-    let Some(exit) = run_once(d, user_ops::UDF_T32, 0, 0) else {
+    undef_sigill(d, user_ops::UDF_T32, user_va!(u_t32_udf_insn), 0xf7f0_a007)
+}
+
+/// Run user operation `op`, whose undefined instruction at `pc` has no hook: the task must
+/// be killed with SIGILL/ILL_ILLOPC at `pc`, and do_undefinstr must have read `instr`.
+fn undef_sigill(d: &mut Detail, op: usize, pc: usize, instr: u32) -> bool {
+    let Some(exit) = run_once(d, op, 0, 0) else {
         return false;
     };
     let u = describe_undef(d);
-    let pc = user_va!(u_t32_udf_insn);
-    let pass = exit == Exit::Killed(SigInfo::new(SIGILL, ILL_ILLOPC, pc)) && u.instr == 0xf7f0_a007;
+    let pass = exit == Exit::Killed(SigInfo::new(SIGILL, ILL_ILLOPC, pc)) && u.instr == instr;
     verdict(d, pass, format_args!(""))
 }
 
