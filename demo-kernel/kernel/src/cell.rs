@@ -1,16 +1,21 @@
-//! Kernel-global mutable state for a single CPU.
+//! Kernel-global mutable state: one value the boot CPU owns, or one value per CPU.
 
 use core::cell::UnsafeCell;
 
+use crate::arch::{Arch, Current};
+use crate::percpu::MAX_CPUS;
+
 /// A global the kernel mutates from one CPU with interrupts masked (the demo kernel never
-/// enables them), including from its own exception handlers.
+/// enables them), including from its own exception handlers: the boot CPU, or any one CPU
+/// before the others are started.
 ///
 /// Access goes through [`Global::with`], which hands out a `&mut T` for the duration of a
 /// closure. The caller must not re-enter `with` on the same global from inside the closure,
 /// nor fault inside it in a way whose handler touches the same global.
 pub struct Global<T>(UnsafeCell<T>);
 
-// SAFETY: the kernel runs on one CPU with interrupts masked; exception handlers that touch a
+// SAFETY: only one CPU ever touches a given `Global` (the boot CPU; the other CPUs run
+// code that uses none), with interrupts masked; exception handlers that touch a
 // global do so only when the interrupted code is outside `with` for that global (each use site
 // keeps its closures free of faulting accesses).
 unsafe impl<T> Sync for Global<T> {}
@@ -23,7 +28,41 @@ impl<T> Global<T> {
 
     /// Run `f` with exclusive access to the value.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: single CPU, no interrupts, no re-entry (see the type's contract).
+        // SAFETY: one CPU, no interrupts, no re-entry (see the type's contract).
         f(unsafe { &mut *self.0.get() })
+    }
+
+    /// The value's address (for the CPU's descriptor-table registers), without borrowing it.
+    pub fn as_ptr(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+/// One value per CPU, each CPU touching only its own (the slot of [`Arch::cpu_id`]).
+///
+/// [`PerCpu::with`] hands out the running CPU's value under the same rules as
+/// [`Global::with`]: no re-entry from inside the closure, and exception handlers that touch
+/// the value do so only when the interrupted code is outside `with`.
+pub struct PerCpu<T>(UnsafeCell<[T; MAX_CPUS]>);
+
+// SAFETY: a CPU only ever reaches the slot of its own number (distinct per CPU, see
+// `Arch::cpu_id`), with interrupts masked and without re-entry, as for `Global`; no
+// reference to the whole array is ever made.
+unsafe impl<T> Sync for PerCpu<T> {}
+
+impl<T: Copy> PerCpu<T> {
+    /// Every CPU's value starts as `value`.
+    pub const fn new(value: T) -> Self {
+        PerCpu(UnsafeCell::new([value; MAX_CPUS]))
+    }
+}
+
+impl<T> PerCpu<T> {
+    /// Run `f` with exclusive access to this CPU's value.
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let cpu = Current::cpu_id();
+        // SAFETY: `cpu < MAX_CPUS`, and the slot is this CPU's alone (see the type's
+        // contract); only that element is borrowed.
+        f(unsafe { &mut *(self.0.get() as *mut T).add(cpu) })
     }
 }

@@ -1,6 +1,7 @@
 //! `print!` / `println!` over the arch console, and the extable runtime's reporter.
 
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::arch::{Arch, Current};
 use extable_runtime::report::{set_reporter, Level};
@@ -34,12 +35,24 @@ macro_rules! println {
     ($($arg:tt)*) => ($crate::console::print(format_args!("{}\n", format_args!($($arg)*))));
 }
 
+/// Fatal reports of the runtime (a fault inside a handler, a looping fixup) since boot.
+static FATAL_REPORTS: AtomicUsize = AtomicUsize::new(0);
+
 /// The extable runtime's warnings go to the console, Linux style.
 fn reporter(level: Level, args: fmt::Arguments<'_>) {
     match level {
         Level::Warning => print(format_args!("WARNING: {}\n", args)),
-        Level::Fatal => print(format_args!("extable: fatal: {}\n", args)),
+        Level::Fatal => {
+            FATAL_REPORTS.fetch_add(1, Ordering::Relaxed);
+            print(format_args!("extable: fatal: {}\n", args))
+        }
     }
+}
+
+/// How many fatal reports the runtime made since boot, on every CPU (each one a fault the
+/// recursion guard refused).
+pub fn fatal_reports() -> usize {
+    FATAL_REPORTS.load(Ordering::Relaxed)
 }
 
 /// Install [`reporter`] as the runtime's reporter.

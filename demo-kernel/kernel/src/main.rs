@@ -10,6 +10,7 @@ mod arch;
 mod cell;
 mod console;
 mod mm;
+mod percpu;
 mod report;
 mod scenarios;
 mod signal;

@@ -8,6 +8,7 @@
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use crate::arch::{Arch, Current};
+use crate::percpu::MAX_CPUS;
 use crate::signal::{SigInfo, SEGV_ACCERR, SEGV_MAPERR, SIGSEGV};
 
 /// Size of a page.
@@ -234,22 +235,31 @@ pub fn access_error(access: Access, vma: &Vma) -> bool {
 // ---------------------------------------------------------------------------------------
 // The current address space and the fault path.
 
-static CURRENT_MM: AtomicPtr<Mm> = AtomicPtr::new(core::ptr::null_mut());
+/// Each CPU's current user address space (Linux's `current->mm`), indexed by
+/// [`Arch::cpu_id`]: a CPU only ever reads or writes its own slot.
+static CURRENT_MM: [AtomicPtr<Mm>; MAX_CPUS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+
+/// This CPU's slot of [`CURRENT_MM`].
+fn current_slot() -> &'static AtomicPtr<Mm> {
+    &CURRENT_MM[Current::cpu_id()]
+}
 static MINOR_FAULTS: AtomicUsize = AtomicUsize::new(0);
 
-/// Make `mm` the current address space (its tables must be active) until [`clear_current`].
+/// Make `mm` this CPU's current address space (its tables must be active on this CPU) until
+/// [`clear_current`].
 pub fn set_current(mm: &mut Mm) {
-    CURRENT_MM.store(mm, Ordering::Release);
+    current_slot().store(mm, Ordering::Release);
 }
 
-/// No current user address space.
+/// No current user address space on this CPU.
 pub fn clear_current() {
-    CURRENT_MM.store(core::ptr::null_mut(), Ordering::Release);
+    current_slot().store(core::ptr::null_mut(), Ordering::Release);
 }
 
-/// Whether a user address space is current.
+/// Whether a user address space is current on this CPU.
 pub fn has_current() -> bool {
-    !CURRENT_MM.load(Ordering::Acquire).is_null()
+    !current_slot().load(Ordering::Acquire).is_null()
 }
 
 /// Minor faults served since boot, in every address space.
@@ -262,12 +272,13 @@ pub fn minor_faults() -> usize {
 /// that a kernel-mode access turns into an exception-table fixup (or an oops).
 pub fn do_user_addr_fault(addr: usize, access: Access) -> Result<Served, SigInfo> {
     let maperr = SigInfo::new(SIGSEGV, SEGV_MAPERR, addr);
-    let ptr = CURRENT_MM.load(Ordering::Acquire);
+    let ptr = current_slot().load(Ordering::Acquire);
     if ptr.is_null() {
         return Err(maperr);
     }
-    // SAFETY: `set_current` stored a live `&mut Mm` whose owner (task::run or a scenario) is
-    // suspended in the access that faulted; nobody else touches it meanwhile.
+    // SAFETY: `set_current` on this CPU stored a live `&mut Mm` whose owner (task::run or a
+    // scenario, on this CPU) is suspended in the access that faulted; no other CPU reads
+    // this CPU's slot, so nobody else touches the `Mm` meanwhile.
     let mm = unsafe { &mut *ptr };
     let i = mm.find_vma(addr).ok_or(maperr)?;
     let mut vma = mm.vma(i).ok_or(maperr)?;

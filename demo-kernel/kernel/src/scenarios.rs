@@ -4,6 +4,8 @@
 //! `dedicated` end the boot on purpose (the oops path); they run only when the command line
 //! names them (`scenario=NAME`), which is how the harness boots them one at a time.
 
+mod smp;
+
 use core::fmt::Write;
 
 use crate::arch::{user_op, Arch, Current};
@@ -60,6 +62,7 @@ static COMMON: &[Scenario] = &[
     Scenario::new("user_write_readonly", user_write_readonly),
     Scenario::new("user_outside_vmas", user_outside_vmas),
     Scenario::new("user_kernel_address", user_kernel_address),
+    Scenario::new("smp_fixups", smp::smp_fixups),
 ];
 
 /// Run the scenarios the command line asks for; returns (run, failed). `noscenarios` runs

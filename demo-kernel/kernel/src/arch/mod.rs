@@ -15,7 +15,8 @@
 //! decodes its syndrome into a [`crate::mm::Access`] and calls
 //! [`crate::mm::do_user_addr_fault`] for user addresses; a user-mode fault that cannot be
 //! served ends in [`crate::signal::force_sig`]; a kernel-mode fault that cannot be served goes
-//! to `extable_runtime::fixup_exception` and, failing that, to the arch's oops path, which
+//! to `extable_runtime::fixup_exception_with` with this CPU's guard
+//! ([`crate::percpu::guard`]) and, failing that, to the arch's oops path, which
 //! prints its `BUG:` lines, then calls [`crate::report::die`].
 
 use crate::mm::PageTables;
@@ -81,7 +82,9 @@ pub mod sys {
 }
 
 /// What an architecture provides. Implemented by a zero-sized type; [`Current`] names the one
-/// being built. Every function is called on the single CPU with interrupts masked.
+/// being built. Every function is called with interrupts masked; the boot CPU runs the
+/// scenarios, and the other CPUs (see [`Arch::start_secondaries`]) only run the code they are
+/// handed.
 pub trait Arch {
     /// Architecture name for the banner and the `DONE` line ("x86_64", "armv7").
     const NAME: &'static str;
@@ -129,6 +132,14 @@ pub trait Arch {
 
     /// Switch back to the kernel's reference page tables (init_mm).
     fn activate_kernel_space();
+
+    /// This CPU's number: 0 for the boot CPU, then 1, 2, ... in bring-up order (below [`crate::percpu::MAX_CPUS`]).
+    fn cpu_id() -> usize;
+
+    /// Start every other CPU the machine has (up to [`crate::percpu::MAX_CPUS`]); each runs `entry(cpu)` on
+    /// its own stack with its exception vectors, MMU and per-CPU data ready, and parks when `entry`
+    /// returns. Returns how many CPUs are online, this one included.
+    fn start_secondaries(entry: fn(usize)) -> usize;
 
     /// Scenarios only this architecture has (run after the common ones).
     fn scenarios() -> &'static [Scenario];

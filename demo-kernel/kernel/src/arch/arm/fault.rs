@@ -220,6 +220,7 @@ fn record(fsr: u32, far: usize, regs: &PtRegs, prefetch: bool) {
     LAST_CPSR.store(regs.cpsr(), Ordering::Relaxed);
     LAST_PREFETCH.store(u32::from(prefetch), Ordering::Relaxed);
     ABORTS.fetch_add(1, Ordering::Relaxed);
+    crate::percpu::count_fault();
 }
 
 /// The last abort taken.
@@ -398,7 +399,7 @@ fn __do_kernel_fault(addr: usize, fsr: u32, regs: &mut PtRegs) {
     let trap = Trap::new(fsr, fault_kind(fsr))
         .with_error_code(u64::from(fsr))
         .with_address(addr);
-    if extable_runtime::fixup_exception(regs, &trap) {
+    if extable_runtime::fixup_exception_with(crate::percpu::guard(), regs, &trap).is_ok() {
         return;
     }
     println!("8<--- cut here ---");

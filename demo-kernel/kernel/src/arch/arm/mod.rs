@@ -17,6 +17,7 @@ mod fdt;
 pub mod mmu;
 mod scenarios;
 mod semihost;
+mod smp;
 mod timer;
 pub mod traps;
 mod uart;
@@ -205,6 +206,14 @@ impl Arch for Armv7 {
 
     fn activate_kernel_space() {
         mmu::switch_mm(mmu::swapper());
+    }
+
+    fn cpu_id() -> usize {
+        smp::cpu_id()
+    }
+
+    fn start_secondaries(entry: fn(usize)) -> usize {
+        smp::start_secondaries(entry)
     }
 
     fn scenarios() -> &'static [Scenario] {

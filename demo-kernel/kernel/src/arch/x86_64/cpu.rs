@@ -115,3 +115,16 @@ pub fn enable_smep_smap() -> (bool, bool) {
     }
     (smep, smap)
 }
+
+/// On a CPU started after the boot CPU: turn on what [`enable_smep_smap`] turned on there.
+pub fn enable_smep_smap_like_boot_cpu() {
+    if has_smep() {
+        // SAFETY: supported; as on the boot CPU.
+        unsafe { set_cr4(CR4_SMEP) };
+    }
+    if smap_on() {
+        // SAFETY: supported (the boot CPU has it, and the CPUs are alike); the uaccess
+        // primitives already bracket user accesses with STAC/CLAC.
+        unsafe { set_cr4(CR4_SMAP) };
+    }
+}

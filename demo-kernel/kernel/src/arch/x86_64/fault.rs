@@ -5,7 +5,7 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use extable_runtime::arch::x86_64::{trap, PtRegs};
-use extable_runtime::{fixup_exception, FaultKind, Trap};
+use extable_runtime::{fixup_exception_with, FaultKind, Trap};
 
 use super::cpu::{self, read_cr2, RFLAGS_AC};
 use super::paging::{self, table, PTE_ADDR, PTE_P, TASK_SIZE_MAX, VMALLOC_END, VMALLOC_START};
@@ -101,6 +101,7 @@ fn fault_in_kernel_space(address: usize) -> bool {
 extern "C" fn exc_page_fault(regs: &mut PtRegs, error_code: u64, _vector: u64) {
     let address = read_cr2();
     PAGE_FAULTS.fetch_add(1, Ordering::Relaxed);
+    crate::percpu::count_fault();
     LAST_FAULT[0].store(address, Ordering::Relaxed);
     LAST_FAULT[1].store(error_code as usize, Ordering::Relaxed);
     LAST_FAULT[2].store(regs.rip as usize, Ordering::Relaxed);
@@ -224,7 +225,7 @@ fn kernelmode_fixup_or_oops(regs: &mut PtRegs, error_code: u64, address: usize) 
     let t = Trap::new(trap::PF, kind)
         .with_error_code(error_code)
         .with_address(address);
-    if fixup_exception(regs, &t) {
+    if fixup_exception_with(crate::percpu::guard(), regs, &t).is_ok() {
         return;
     }
     page_fault_oops(regs, error_code, address);

@@ -1,9 +1,10 @@
 //! The GDT with Linux's segment layout, the TSS with the kernel stack for user-mode traps
-//! (RSP0) and the double-fault stack (IST1).
+//! (RSP0) and the double-fault stack (IST1): one of each per CPU (Linux's per-CPU
+//! `gdt_page`, `cpu_tss_rw` and exception stacks).
 
 use core::mem::size_of;
 
-use crate::cell::Global;
+use crate::cell::PerCpu;
 
 /// Kernel code selector (Linux's `__KERNEL_CS`).
 pub const KERNEL_CS: u16 = 0x10;
@@ -21,15 +22,17 @@ pub const IST_DF: u8 = 1;
 
 const STACK_SIZE: usize = 16384;
 
+#[derive(Clone, Copy)]
 #[repr(C, align(16))]
 struct Stack([u8; STACK_SIZE]);
 
 /// The stack the CPU switches to on a trap from user mode (TSS.RSP0).
-static TASK_STACK: Global<Stack> = Global::new(Stack([0; STACK_SIZE]));
+static TASK_STACK: PerCpu<Stack> = PerCpu::new(Stack([0; STACK_SIZE]));
 /// The double-fault stack (TSS.IST1), so a #DF caused by a bad kernel stack still runs.
-static DF_STACK: Global<Stack> = Global::new(Stack([0; STACK_SIZE]));
+static DF_STACK: PerCpu<Stack> = PerCpu::new(Stack([0; STACK_SIZE]));
 
 /// The 64-bit TSS.
+#[derive(Clone, Copy)]
 #[repr(C, packed(4))]
 struct Tss {
     reserved0: u32,
@@ -41,7 +44,7 @@ struct Tss {
     iomap_base: u16,
 }
 
-static TSS: Global<Tss> = Global::new(Tss {
+static TSS: PerCpu<Tss> = PerCpu::new(Tss {
     reserved0: 0,
     rsp: [0; 3],
     reserved1: 0,
@@ -53,7 +56,7 @@ static TSS: Global<Tss> = Global::new(Tss {
 
 /// Null, kernel 32-bit code, kernel code, kernel data, user 32-bit code, user data, user
 /// code, an unused slot and the two-slot TSS descriptor (selector 0x40), as Linux orders them.
-static GDT: Global<[u64; 10]> = Global::new([
+static GDT: PerCpu<[u64; 10]> = PerCpu::new([
     0,
     0x00cf_9a00_0000_ffff,
     0x00af_9a00_0000_ffff,
@@ -66,11 +69,11 @@ static GDT: Global<[u64; 10]> = Global::new([
     0,
 ]);
 
-fn stack_top(stack: &Global<Stack>) -> u64 {
+fn stack_top(stack: &PerCpu<Stack>) -> u64 {
     stack.with(|s| s.0.as_ptr() as u64 + STACK_SIZE as u64)
 }
 
-/// The double-fault stack's address range, for the #DF handler's report.
+/// This CPU's double-fault stack's address range, for the #DF handler's report.
 pub fn df_stack_range() -> core::ops::Range<u64> {
     let top = stack_top(&DF_STACK);
     top - STACK_SIZE as u64..top
@@ -92,7 +95,8 @@ struct DescriptorPointer {
     base: u64,
 }
 
-/// Load the GDT, reload the segment registers and the task register.
+/// Load this CPU's GDT, reload the segment registers and the task register (with this
+/// CPU's TSS: its own RSP0 and IST stacks). Runs once per CPU, after its GS base is set.
 pub fn init() {
     let rsp0 = stack_top(&TASK_STACK);
     let ist1 = stack_top(&DF_STACK);
@@ -111,7 +115,7 @@ pub fn init() {
         limit: (size_of::<[u64; 10]>() - 1) as u16,
         base: gdt_base,
     };
-    // SAFETY: the GDT is static and complete; the far return reloads CS with the kernel
+    // SAFETY: this CPU's GDT is static and complete; the far return reloads CS with the kernel
     // code selector of the same layout the boot GDT used, and the data selectors follow.
     unsafe {
         core::arch::asm!(

@@ -55,7 +55,7 @@ struct DescriptorPointer {
     base: u64,
 }
 
-/// Fill in and load the IDT.
+/// Fill in the IDT (once, on the boot CPU) and load it.
 pub fn init() {
     let base = IDT.with(|idt| {
         for (v, stub) in exception_stubs().iter().enumerate() {
@@ -68,6 +68,15 @@ pub fn init() {
         idt[SYSCALL_VECTOR] = Gate::interrupt(int80_stub(), 0, 3);
         idt.as_ptr() as u64
     });
+    load_on_this_cpu(base);
+}
+
+/// Load the IDT [`init`] filled on a CPU started later (every CPU shares it).
+pub fn load() {
+    load_on_this_cpu(IDT.as_ptr() as u64);
+}
+
+fn load_on_this_cpu(base: u64) {
     let ptr = DescriptorPointer {
         limit: (size_of::<[Gate; 256]>() - 1) as u16,
         base,

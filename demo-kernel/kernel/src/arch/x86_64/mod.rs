@@ -1,6 +1,6 @@
 //! x86_64: PVH boot into long mode, Linux-style IDT entry stubs, 4-level paging with a
-//! higher-half kernel, ring 3 with `int 0x80`, SMAP/SMEP, and the page-fault path of
-//! arch/x86/mm/fault.c.
+//! higher-half kernel, ring 3 with `int 0x80`, SMAP/SMEP, the page-fault path of
+//! arch/x86/mm/fault.c, and application processors started with INIT-SIPI-SIPI.
 
 pub mod boot;
 #[macro_use]
@@ -13,6 +13,7 @@ pub mod idt;
 pub mod io;
 pub mod paging;
 pub mod scenarios;
+pub mod smp;
 pub mod traps;
 pub mod user;
 
@@ -92,6 +93,7 @@ fn cmdline() -> &'static str {
 #[no_mangle]
 extern "C" fn x86_64_start(start_info_pa: usize) -> ! {
     BOOT_TSC.store(io::rdtsc(), Ordering::Relaxed);
+    smp::set_gs_base(0);
     gdt::init();
     idt::init();
     save_cmdline(start_info_pa);
@@ -170,6 +172,14 @@ impl Arch for X86_64 {
 
     fn activate_kernel_space() {
         paging::activate_reference();
+    }
+
+    fn cpu_id() -> usize {
+        smp::cpu_id()
+    }
+
+    fn start_secondaries(entry: fn(usize)) -> usize {
+        smp::start_secondaries(entry)
     }
 
     fn scenarios() -> &'static [Scenario] {

@@ -25,6 +25,10 @@ pub const PTE_RW: u64 = 1 << 1;
 pub const PTE_US: u64 = 1 << 2;
 /// A large page (at the PD or PDPT level).
 pub const PTE_PS: u64 = 1 << 7;
+/// Cache disable (with write-through: uncached, for device registers).
+pub const PTE_PCD: u64 = 1 << 4;
+/// Write-through.
+pub const PTE_PWT: u64 = 1 << 3;
 /// No execute.
 pub const PTE_NX: u64 = 1 << 63;
 /// The physical-address bits of an entry.
@@ -180,4 +184,22 @@ pub fn vmalloc(pages: usize) -> Option<(usize, usize)> {
         *pte = frame as u64 | PTE_P | PTE_RW | PTE_NX;
     }
     Some((start, first))
+}
+
+/// Where device pages are mapped (Linux's fixmap): the last 1 GiB, whose top-level entry is
+/// the kernel image's, so every address space sees them and the vmalloc area stays as the
+/// vmalloc_fault scenario expects it.
+const FIXMAP_START: usize = 0xffff_ffff_ff00_0000;
+
+static FIXMAP_NEXT: core::sync::atomic::AtomicUsize =
+    core::sync::atomic::AtomicUsize::new(FIXMAP_START);
+
+/// Map the device page at physical `pa` uncached in the fixmap area of the reference table
+/// (Linux's `set_fixmap_nocache`); returns its address.
+pub fn ioremap(pa: usize) -> Option<usize> {
+    use core::sync::atomic::Ordering;
+    let va = FIXMAP_NEXT.fetch_add(PAGE_SIZE, Ordering::Relaxed);
+    let pte = walk_create(reference_pa(), va, 0).ok()?;
+    *pte = (pa & !(PAGE_SIZE - 1)) as u64 | PTE_P | PTE_RW | PTE_PCD | PTE_PWT | PTE_NX;
+    Some(va + (pa & (PAGE_SIZE - 1)))
 }

@@ -1,0 +1,330 @@
+//! `smp_fixups`: every CPU at once takes fixable faults through its own recursion guard,
+//! while the boot CPU loads, trims and unloads a module table and the others look its
+//! entries up.
+//!
+//! Each CPU builds its own user address space, then loops: a `copy_from_kernel_nofault` of
+//! two bad addresses (must return `Efault`) and a `copy_from_user` of 256 bytes that runs off
+//! the end of a mapped page into an unmapped one (must return exactly the bytes not copied,
+//! with the copied ones right), until the arch has counted [`FAULTS_PER_CPU`] memory faults
+//! on that CPU. Every CPU but the boot one also looks the module's entries up: each lookup
+//! must find the right entry or none. The boot CPU, between its own faults, runs
+//! [`module_cycle`] until every other CPU is done.
+
+use core::fmt::Write;
+use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+
+use extable_runtime::entry::Targets;
+use extable_runtime::table::{register_module, unregister_module, Module};
+use extable_runtime::{search_exception_tables, ExceptionTableEntry};
+
+use crate::arch::{Arch, Current};
+use crate::percpu::{self, MAX_CPUS};
+use crate::report::Detail;
+use crate::task;
+use crate::uaccess::{self, copy_from_kernel_nofault, Efault};
+
+/// Memory faults each CPU must take (and have fixed).
+const FAULTS_PER_CPU: usize = 10_000;
+/// An upper bound on each CPU's loop, whatever the fault count says.
+const MAX_ROUNDS: usize = 20_000;
+/// How long the boot CPU waits for the others to finish, in microseconds.
+const WAIT_US: u64 = 5_000_000;
+/// The bytes the partial copies ask for.
+const COPY_LEN: usize = 256;
+/// How many bytes of the mapped page each copy starts at (one per round, in turn).
+const INSIDE: [usize; 4] = [1, 7, 100, 255];
+/// The bad kernel-probe addresses (seed 001's NULL and 0x880).
+const PROBES: [usize; 2] = [0, 0x880];
+
+/// Entries in the module table; the first [`MODULE_INIT`] cover its init code.
+const MODULE_ENTRIES: usize = 16;
+/// Entries trimmed with the init code.
+const MODULE_INIT: usize = 4;
+
+/// What one CPU counted.
+struct Tally {
+    /// Memory faults the arch counted on this CPU during the run.
+    faults: AtomicUsize,
+    /// Outcomes that were not the expected ones.
+    wrong: AtomicUsize,
+    /// Module lookups made.
+    lookups: AtomicUsize,
+    /// The CPU finished its loop.
+    done: AtomicBool,
+}
+
+static TALLY: [Tally; MAX_CPUS] = [const {
+    Tally {
+        faults: AtomicUsize::new(0),
+        wrong: AtomicUsize::new(0),
+        lookups: AtomicUsize::new(0),
+        done: AtomicBool::new(false),
+    }
+}; MAX_CPUS];
+
+/// Set once every CPU is up: they all start their loops together.
+static GO: AtomicBool = AtomicBool::new(false);
+/// Module cycles the boot CPU completed.
+static CYCLES: AtomicUsize = AtomicUsize::new(0);
+
+/// The scenario (runs on the boot CPU, which starts the others).
+pub fn smp_fixups(d: &mut Detail) -> bool {
+    let recursive_before = crate::console::fatal_reports();
+    let cpus = Current::start_secondaries(secondary);
+    GO.store(true, Ordering::Release);
+    run_cpu(0, cpus);
+    let start = Current::now_us();
+    let all_done = |n| (0..n).all(|c: usize| TALLY[c].done.load(Ordering::Acquire));
+    while !all_done(cpus) && Current::now_us() - start < WAIT_US {
+        core::hint::spin_loop();
+    }
+    let recursive = crate::console::fatal_reports() - recursive_before;
+    report(d, cpus, all_done(cpus), recursive)
+}
+
+/// What each started CPU runs.
+fn secondary(cpu: usize) {
+    while !GO.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+    run_cpu(cpu, 0);
+}
+
+/// Print the result detail; `true` for PASS.
+fn report(d: &mut Detail, cpus: usize, finished: bool, recursive: usize) -> bool {
+    let _ = write!(d, "cpus={} faults=", cpus);
+    let mut pass = finished && recursive == 0 && cpus >= 1;
+    let mut wrong = 0;
+    let mut lookups = 0;
+    for (c, t) in TALLY.iter().enumerate().take(cpus) {
+        let faults = t.faults.load(Ordering::Acquire);
+        pass &= faults >= FAULTS_PER_CPU;
+        wrong += t.wrong.load(Ordering::Acquire);
+        lookups += t.lookups.load(Ordering::Acquire);
+        let _ = write!(d, "{}{}", if c == 0 { "" } else { "," }, faults);
+    }
+    let cycles = CYCLES.load(Ordering::Acquire);
+    pass &= wrong == 0 && cycles > 0;
+    let _ = write!(
+        d,
+        " wrong={} recursive={} module_cycles={} lookups={}{}",
+        wrong,
+        recursive,
+        cycles,
+        lookups,
+        if finished { "" } else { " (a CPU did not finish)" }
+    );
+    pass
+}
+
+/// One CPU's loop. The boot CPU (of `cpus` online) cycles the module until the others are
+/// done; the others look its entries up.
+fn run_cpu(cpu: usize, cpus: usize) {
+    let tally = &TALLY[cpu];
+    let Some(mut mm) = task::new_mm() else {
+        tally.wrong.fetch_add(1, Ordering::Relaxed);
+        tally.done.store(true, Ordering::Release);
+        return;
+    };
+    let end = {
+        let l = Current::user_layout();
+        l.data + l.data_len
+    };
+    let pattern = pattern();
+    let loader = cpu == 0;
+    task::with_mm(&mut mm, || {
+        // Map the data area's last page; the page after it is in no VMA.
+        if uaccess::copy_to_user(end - COPY_LEN, &pattern) != 0 {
+            tally.wrong.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let before = percpu::faults();
+        let mut round = 0;
+        while round < MAX_ROUNDS && percpu::faults() - before < FAULTS_PER_CPU {
+            if !fault_round(end, &pattern, round) {
+                tally.wrong.fetch_add(1, Ordering::Relaxed);
+            }
+            if loader {
+                cycle_module(tally);
+            } else {
+                look_up_module(tally, round);
+            }
+            round += 1;
+        }
+        tally.faults.store(percpu::faults() - before, Ordering::Release);
+    });
+    tally.done.store(true, Ordering::Release);
+    if loader {
+        // Keep the table changing while the other CPUs still look it up.
+        let start = Current::now_us();
+        let others_done = || (1..cpus).all(|c| TALLY[c].done.load(Ordering::Acquire));
+        while !others_done() && Current::now_us() - start < WAIT_US {
+            cycle_module(tally);
+        }
+    }
+}
+
+/// The bytes staged at the end of the data area.
+fn pattern() -> [u8; COPY_LEN] {
+    let mut p = [0u8; COPY_LEN];
+    for (i, b) in p.iter_mut().enumerate() {
+        *b = i as u8 ^ 0xa5;
+    }
+    p
+}
+
+/// Two kernel probes of bad addresses and one partial user copy; `true` when all three
+/// returned exactly what they should.
+fn fault_round(end: usize, pattern: &[u8; COPY_LEN], round: usize) -> bool {
+    let mut ok = true;
+    for addr in PROBES {
+        let mut buf = [0u8; 8];
+        // SAFETY: a read of unmapped memory has no side effects and races with nothing.
+        let r = unsafe { copy_from_kernel_nofault(&mut buf, addr as *const u8) };
+        ok &= r == Err(Efault);
+    }
+    let inside = INSIDE[round % INSIDE.len()];
+    let mut buf = [0xffu8; COPY_LEN];
+    let left = uaccess::copy_from_user(&mut buf, end - inside);
+    ok && left == COPY_LEN - inside
+        && buf[..inside] == pattern[COPY_LEN - inside..]
+        && buf[inside..].iter().all(|&b| b == 0)
+}
+
+// ---------------------------------------------------------------------------------------
+// The module table.
+
+/// Two module slots used in turn, so that a table is only loaded, trimmed or rewritten
+/// while it is not registered.
+static MODULES: [Module; 2] = [Module::new("smp_mod_a"), Module::new("smp_mod_b")];
+
+/// The memory of each slot's table (rewritten by every cycle that uses the slot).
+struct TableMemory(core::cell::UnsafeCell<[ExceptionTableEntry; MODULE_ENTRIES]>);
+
+// SAFETY: only the boot CPU writes a table, and only while its module is unregistered
+// and no lookup can still be reading it (see `wait_for_lookups`).
+unsafe impl Sync for TableMemory {}
+
+static TABLES: [TableMemory; 2] = [const {
+    TableMemory(core::cell::UnsafeCell::new(
+        [const {
+            ExceptionTableEntry {
+                insn: 0,
+                fixup: 0,
+                handler: 0,
+            }
+        }; MODULE_ENTRIES],
+    ))
+}; 2];
+
+/// The module's "code": the addresses its entries name (never executed; only looked up).
+static MODULE_TEXT: [u8; 4 * MODULE_ENTRIES] = [0; 4 * MODULE_ENTRIES];
+
+/// What entry `k` of the module points to.
+fn module_targets(k: usize) -> Targets {
+    let text = MODULE_TEXT.as_ptr() as usize;
+    Targets {
+        insn: text + 4 * k,
+        fixup: text + 4 * k + 2,
+        handler: extable_runtime::handlers::default as *const () as usize,
+    }
+}
+
+/// The module's init code: the instructions of its first [`MODULE_INIT`] entries.
+fn module_init_range() -> core::ops::Range<usize> {
+    module_targets(0).insn..module_targets(MODULE_INIT).insn
+}
+
+/// Each CPU's lookup sequence: odd while a lookup in the module tables runs.
+static LOOKUP_SEQ: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
+
+/// Look `insn` up in the tables inside this CPU's read-side section; the targets of the
+/// entry found, copied out before the section ends.
+fn read_side_lookup(insn: usize) -> Option<Targets> {
+    let seq = &LOOKUP_SEQ[Current::cpu_id()];
+    seq.fetch_add(1, Ordering::Relaxed);
+    fence(Ordering::SeqCst);
+    let found = search_exception_tables(insn).map(ExceptionTableEntry::targets);
+    seq.fetch_add(1, Ordering::Release);
+    found
+}
+
+/// Wait until no lookup that started before now is still running on another CPU (the
+/// grace period the registry does not give yet: `unregister_module` returns at once).
+fn wait_for_lookups() {
+    fence(Ordering::SeqCst);
+    let me = Current::cpu_id();
+    for (cpu, seq) in LOOKUP_SEQ.iter().enumerate() {
+        let s = seq.load(Ordering::Acquire);
+        if cpu == me || s % 2 == 0 {
+            continue;
+        }
+        while seq.load(Ordering::Acquire) == s {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// One lookup of entry `round % MODULE_ENTRIES`: the right entry or none.
+fn look_up_module(tally: &Tally, round: usize) {
+    let want = module_targets(round % MODULE_ENTRIES);
+    tally.lookups.fetch_add(1, Ordering::Relaxed);
+    if let Some(found) = read_side_lookup(want.insn) {
+        if found != want {
+            tally.wrong.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One module cycle on the boot CPU, counted in [`CYCLES`] or as a wrong outcome.
+fn cycle_module(tally: &Tally) {
+    let slot = CYCLES.load(Ordering::Relaxed) % MODULES.len();
+    if module_cycle(&MODULES[slot], &TABLES[slot]) {
+        CYCLES.fetch_add(1, Ordering::Release);
+    } else {
+        tally.wrong.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Load a table into `module`, register it, check it is found; unregister, trim its init
+/// entries, register it again and check they are gone; unregister it for good. Every use of
+/// the module-table API is here. `true` when each step did what it should.
+///
+/// Today's API forbids lookups during `load` and `trim_init` and has no grace period in
+/// `unregister_module`, so the table is only written while unregistered, after
+/// [`wait_for_lookups`].
+fn module_cycle(module: &'static Module, memory: &'static TableMemory) -> bool {
+    // SAFETY: `module` is unregistered and every lookup that could have seen it has ended
+    // (`wait_for_lookups` after the last unregister), so nobody reads this memory; only
+    // this CPU writes it.
+    let table = unsafe { &mut *memory.0.get() };
+    for (k, slot) in table.iter_mut().rev().enumerate() {
+        let at = slot as *const ExceptionTableEntry as usize;
+        let Some([insn, fixup, handler]) = ExceptionTableEntry::encode(at, module_targets(k))
+        else {
+            return false;
+        };
+        *slot = ExceptionTableEntry {
+            insn,
+            fixup,
+            handler,
+        };
+    }
+    // SAFETY: the table lives in a static and is only rewritten while the module is
+    // unregistered; no lookup runs in the module (not registered yet).
+    let loaded = unsafe { module.load(table, module_init_range()) };
+    let mut ok = loaded.entries == MODULE_ENTRIES && register_module(module).is_ok();
+    ok &= read_side_lookup(module_targets(0).insn) == Some(module_targets(0));
+    unregister_module(module);
+    wait_for_lookups();
+    // SAFETY: unregistered and past every lookup that could see it; the init code (never
+    // run) is gone.
+    let dropped = unsafe { module.trim_init() };
+    ok &= dropped == MODULE_INIT && register_module(module).is_ok();
+    ok &= read_side_lookup(module_targets(0).insn).is_none();
+    let last = module_targets(MODULE_ENTRIES - 1);
+    ok &= read_side_lookup(last.insn) == Some(last);
+    unregister_module(module);
+    wait_for_lookups();
+    ok
+}
