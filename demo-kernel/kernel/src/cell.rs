@@ -31,23 +31,17 @@ impl<T> Global<T> {
         // SAFETY: one CPU, no interrupts, no re-entry (see the type's contract).
         f(unsafe { &mut *self.0.get() })
     }
-
-    /// The value's address (for the CPU's descriptor-table registers), without borrowing it.
-    pub fn as_ptr(&self) -> *mut T {
-        self.0.get()
-    }
 }
 
 /// One value per CPU, each CPU touching only its own (the slot of [`Arch::cpu_id`]).
 ///
-/// [`PerCpu::with`] hands out the running CPU's value under the same rules as
-/// [`Global::with`]: no re-entry from inside the closure, and exception handlers that touch
-/// the value do so only when the interrupted code is outside `with`.
+/// [`PerCpu::this_cpu_ptr`] gives the running CPU's slot; whoever dereferences it follows the
+/// rules of [`Global::with`] for that slot: no overlapping `&mut`, and exception handlers
+/// that touch it do so only when the interrupted code holds no reference to it.
 pub struct PerCpu<T>(UnsafeCell<[T; MAX_CPUS]>);
 
 // SAFETY: a CPU only ever reaches the slot of its own number (distinct per CPU, see
-// `Arch::cpu_id`), with interrupts masked and without re-entry, as for `Global`; no
-// reference to the whole array is ever made.
+// `Arch::cpu_id`), with interrupts masked; no reference to the whole array is ever made.
 unsafe impl<T> Sync for PerCpu<T> {}
 
 impl<T: Copy> PerCpu<T> {
@@ -58,11 +52,9 @@ impl<T: Copy> PerCpu<T> {
 }
 
 impl<T> PerCpu<T> {
-    /// Run `f` with exclusive access to this CPU's value.
-    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        let cpu = Current::cpu_id();
-        // SAFETY: `cpu < MAX_CPUS`, and the slot is this CPU's alone (see the type's
-        // contract); only that element is borrowed.
-        f(unsafe { &mut *(self.0.get() as *mut T).add(cpu) })
+    /// This CPU's value's address.
+    pub fn this_cpu_ptr(&self) -> *mut T {
+        // SAFETY: `cpu_id() < MAX_CPUS`: in bounds of the array.
+        unsafe { (self.0.get() as *mut T).add(Current::cpu_id()) }
     }
 }

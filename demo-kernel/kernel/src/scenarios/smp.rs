@@ -112,7 +112,11 @@ fn report(d: &mut Detail, cpus: usize, finished: bool, recursive: usize) -> bool
         recursive,
         cycles,
         lookups,
-        if finished { "" } else { " (a CPU did not finish)" }
+        if finished {
+            ""
+        } else {
+            " (a CPU did not finish)"
+        }
     );
     pass
 }
@@ -151,7 +155,9 @@ fn run_cpu(cpu: usize, cpus: usize) {
             }
             round += 1;
         }
-        tally.faults.store(percpu::faults() - before, Ordering::Release);
+        tally
+            .faults
+            .store(percpu::faults() - before, Ordering::Release);
     });
     tally.done.store(true, Ordering::Release);
     if loader {

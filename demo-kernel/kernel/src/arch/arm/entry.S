@@ -53,6 +53,8 @@
 	.type	_start, %function
 _start:
 	cpsid	aif, #SVC_MODE
+	mov	r0, #0
+	mcr	p15, 0, r0, c13, c0, 4		@ TPIDRPRW: this is CPU 0
 	@ The exception modes' scratch stacks (three words each), then the SVC stack.
 	cps	#IRQ_MODE
 	ldr	sp, =arm_stack_irq
@@ -84,6 +86,46 @@ _start:
 	b	2b
 	.ltorg
 	.size	_start, . - _start
+
+@ A secondary CPU starts here (PSCI CPU_ON, context id = its CPU number in r0), in SVC
+@ mode with the MMU off: TPIDRPRW, its own scratch stacks (ARM_SCRATCH bytes per CPU) and
+@ SVC stack (ARM_SECONDARY_STACK bytes per CPU), the vectors, then
+@ arm_secondary_start(cpu), which turns the MMU on and never returns.
+	.equ	ARM_SCRATCH, 48
+	.equ	ARM_SECONDARY_STACK, 32768
+	.globl	arm_secondary_entry
+	.type	arm_secondary_entry, %function
+arm_secondary_entry:
+	cpsid	aif, #SVC_MODE
+	mcr	p15, 0, r0, c13, c0, 4
+	ldr	r1, =arm_secondary_scratch
+	mov	r2, #ARM_SCRATCH
+	mla	r1, r0, r2, r1
+	cps	#IRQ_MODE
+	mov	sp, r1
+	cps	#ABT_MODE
+	add	sp, r1, #12
+	cps	#UND_MODE
+	add	sp, r1, #24
+	cps	#FIQ_MODE
+	add	sp, r1, #36
+	cps	#SVC_MODE
+	ldr	r1, =arm_secondary_stacks
+	add	r2, r0, #1
+	mov	r3, #ARM_SECONDARY_STACK
+	mla	sp, r2, r3, r1
+	ldr	r1, =arm_vectors
+	mcr	p15, 0, r1, c12, c0, 0
+	mrc	p15, 0, r1, c1, c0, 0
+	bic	r1, r1, #(1 << 13)
+	bic	r1, r1, #(1 << 30)
+	mcr	p15, 0, r1, c1, c0, 0
+	isb
+	bl	arm_secondary_start
+3:	wfi
+	b	3b
+	.ltorg
+	.size	arm_secondary_entry, . - arm_secondary_entry
 
 @ ---------------------------------------------------------------------------------------
 @ The vector table (VBAR needs 32-byte alignment).
@@ -475,3 +517,12 @@ arm_stack_und:
 	.space	12
 arm_stack_fiq:
 	.space	12
+
+@ The secondary CPUs' scratch stacks and SVC stacks, by CPU number (slot 0, the boot
+@ CPU's, stays unused). Eight CPUs: crate::percpu::MAX_CPUS.
+	.balign	8
+arm_secondary_scratch:
+	.space	8 * ARM_SCRATCH
+	.balign	8
+arm_secondary_stacks:
+	.space	8 * ARM_SECONDARY_STACK

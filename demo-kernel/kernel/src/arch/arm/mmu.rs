@@ -103,7 +103,7 @@ struct L1Table(UnsafeCell<[u32; L1_ENTRIES]>);
 struct L2Table(UnsafeCell<[u32; L2_ENTRIES]>);
 
 /// Process tables that can exist at once (init_mm's is separate).
-const PROCESS_TABLES: usize = 4;
+const PROCESS_TABLES: usize = crate::percpu::MAX_CPUS;
 /// Second-level tables shared by all address spaces.
 const L2_TABLES: usize = 96;
 
@@ -409,6 +409,14 @@ pub fn init() {
     }
     pgd.map_section(uart::UART_VIRT, uart::UART_PHYS, true, false);
     sync_tables();
+    enable();
+    uart::set_base(uart::UART_VIRT);
+}
+
+/// Turn this CPU's MMU and caches on with the reference table (on the boot CPU once the
+/// table is built, on every other CPU as it starts).
+pub fn enable() {
+    let pgd = swapper();
     // SAFETY: the tables map the running code and data at their physical addresses, so
     // execution continues unchanged once SCTLR.M is set. DACR makes every domain a client
     // (permissions checked), TTBCR = 0 selects TTBR0 for all addresses.
@@ -435,5 +443,4 @@ pub fn init() {
             options(nostack),
         )
     };
-    uart::set_base(uart::UART_VIRT);
 }

@@ -3,11 +3,10 @@
 //! undefined-instruction paths of Linux (seed 003), the PL011 console and the semihosting
 //! exit, behind the shared [`Arch`] interface.
 
-use core::cell::UnsafeCell;
-
 use extable_runtime::arch::arm::{PtRegs, PSR_T_BIT, USR_MODE};
 
 use super::{Arch, UserLayout};
+use crate::cell::PerCpu;
 use crate::mm::{MapError, PageTables, Prot};
 use crate::report::ExitCode;
 use crate::scenarios::Scenario;
@@ -43,14 +42,10 @@ const DTB_MAX: usize = 1 << 20;
 /// The ARM side of the kernel (see [`Arch`]).
 pub struct Armv7;
 
-/// The SVC stack pointer of the pending [`Arch::enter_user`] (the kernel side of the
-/// user-mode switch, Linux's saved `cpu_context`).
-struct KernelContext(UnsafeCell<usize>);
-
-// SAFETY: one CPU; written by `arm_run_user` and read by `arm_task_return`, never at once.
-unsafe impl Sync for KernelContext {}
-
-static KERNEL_CONTEXT: KernelContext = KernelContext(UnsafeCell::new(0));
+/// Each CPU's SVC stack pointer of its pending [`Arch::enter_user`] (the kernel side of the
+/// user-mode switch, Linux's saved `cpu_context`): written by `arm_run_user` and read by
+/// `arm_task_return` on the same CPU, never at once.
+static KERNEL_CONTEXT: PerCpu<usize> = PerCpu::new(0);
 
 /// The C entry of the boot code (`_start` in entry.S), on the SVC stack with the vectors
 /// installed: MMU on, then the shared kernel.
@@ -195,13 +190,13 @@ impl Arch for Armv7 {
         regs.set_cpsr(USR_MODE | if entry & 1 != 0 { PSR_T_BIT } else { 0 });
         // SAFETY: `regs` is a complete user-mode frame; the context slot is ours while the
         // task runs (one task at a time).
-        unsafe { arm_run_user(&regs, KERNEL_CONTEXT.0.get()) }
+        unsafe { arm_run_user(&regs, KERNEL_CONTEXT.this_cpu_ptr()) }
     }
 
     fn leave_user(value: usize) -> ! {
         // SAFETY: called on behalf of the task `enter_user` started, whose context is saved;
         // the frames on the task's kernel stack are abandoned.
-        unsafe { arm_task_return(KERNEL_CONTEXT.0.get(), value) }
+        unsafe { arm_task_return(KERNEL_CONTEXT.this_cpu_ptr(), value) }
     }
 
     fn activate_kernel_space() {

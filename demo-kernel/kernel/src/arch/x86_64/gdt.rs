@@ -69,8 +69,9 @@ static GDT: PerCpu<[u64; 10]> = PerCpu::new([
     0,
 ]);
 
+/// The top of this CPU's `stack`.
 fn stack_top(stack: &PerCpu<Stack>) -> u64 {
-    stack.with(|s| s.0.as_ptr() as u64 + STACK_SIZE as u64)
+    stack.this_cpu_ptr() as u64 + STACK_SIZE as u64
 }
 
 /// This CPU's double-fault stack's address range, for the #DF handler's report.
@@ -100,17 +101,17 @@ struct DescriptorPointer {
 pub fn init() {
     let rsp0 = stack_top(&TASK_STACK);
     let ist1 = stack_top(&DF_STACK);
-    let tss_base = TSS.with(|t| {
-        t.rsp[0] = rsp0;
-        t.ist[(IST_DF - 1) as usize] = ist1;
-        t as *mut Tss as u64
-    });
-    let gdt_base = GDT.with(|g| {
-        let [lo, hi] = tss_descriptor(tss_base, size_of::<Tss>() as u64 - 1);
-        g[8] = lo;
-        g[9] = hi;
-        g.as_ptr() as u64
-    });
+    let (tss, gdt) = (TSS.this_cpu_ptr(), GDT.this_cpu_ptr());
+    // SAFETY: this CPU's TSS and GDT, touched by nobody else, and by this CPU only here
+    // (before it loads them).
+    let (tss, gdt) = unsafe { (&mut *tss, &mut *gdt) };
+    tss.rsp[0] = rsp0;
+    tss.ist[(IST_DF - 1) as usize] = ist1;
+    let tss_base = tss as *mut Tss as u64;
+    let [lo, hi] = tss_descriptor(tss_base, size_of::<Tss>() as u64 - 1);
+    gdt[8] = lo;
+    gdt[9] = hi;
+    let gdt_base = gdt.as_ptr() as u64;
     let ptr = DescriptorPointer {
         limit: (size_of::<[u64; 10]>() - 1) as u16,
         base: gdt_base,

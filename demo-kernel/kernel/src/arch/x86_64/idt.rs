@@ -2,6 +2,7 @@
 //! `int 0x80` gate is open to user mode.
 
 use core::mem::size_of;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::entry::{exception_stubs, int80_stub, irq_stub};
 use super::gdt::{IST_DF, KERNEL_CS};
@@ -55,6 +56,9 @@ struct DescriptorPointer {
     base: u64,
 }
 
+/// The IDT's address, for the CPUs started after [`init`].
+static IDT_BASE: AtomicU64 = AtomicU64::new(0);
+
 /// Fill in the IDT (once, on the boot CPU) and load it.
 pub fn init() {
     let base = IDT.with(|idt| {
@@ -68,12 +72,13 @@ pub fn init() {
         idt[SYSCALL_VECTOR] = Gate::interrupt(int80_stub(), 0, 3);
         idt.as_ptr() as u64
     });
+    IDT_BASE.store(base, Ordering::Release);
     load_on_this_cpu(base);
 }
 
 /// Load the IDT [`init`] filled on a CPU started later (every CPU shares it).
 pub fn load() {
-    load_on_this_cpu(IDT.as_ptr() as u64);
+    load_on_this_cpu(IDT_BASE.load(Ordering::Acquire));
 }
 
 fn load_on_this_cpu(base: u64) {
