@@ -96,9 +96,16 @@ impl Arch {
         }
     }
 
-    /// The QEMU command that boots `kernel`, with `cmdline` as the kernel command line:
-    /// TCG only, no reboot, serial on stdout, stdin closed by the caller.
+    /// The QEMU command that boots `kernel` with [`DEFAULT_CPUS`] CPUs, with `cmdline` as the
+    /// kernel command line.
     pub fn qemu(self, kernel: &Path, cmdline: &str) -> Command {
+        self.qemu_with_cpus(kernel, cmdline, DEFAULT_CPUS)
+    }
+
+    /// The QEMU command that boots `kernel` on `cpus` CPUs, with `cmdline` as the kernel
+    /// command line: TCG with one host thread per CPU (so that the CPUs really run at the
+    /// same time), no reboot, serial on stdout, stdin closed by the caller.
+    pub fn qemu_with_cpus(self, kernel: &Path, cmdline: &str, cpus: usize) -> Command {
         let mut c;
         match self {
             Arch::X86_64 => {
@@ -112,9 +119,10 @@ impl Arch {
                 c.arg("-semihosting");
             }
         }
+        c.args(["-smp", &cpus.to_string()]);
         c.args([
             "-accel",
-            "tcg",
+            "tcg,thread=multi",
             "-no-reboot",
             "-nographic",
             "-monitor",
@@ -445,9 +453,25 @@ impl Boot {
     }
 }
 
-/// Boot `kernel` for `arch` with `cmdline`, killing the emulator after `timeout`.
+/// How many CPUs a boot has unless asked otherwise.
+pub const DEFAULT_CPUS: usize = 2;
+
+/// Boot `kernel` for `arch` with `cmdline` on [`DEFAULT_CPUS`] CPUs, killing the emulator
+/// after `timeout`.
 pub fn boot(arch: Arch, kernel: &Path, cmdline: &str, timeout: Duration) -> Result<Boot, String> {
-    let mut cmd = arch.qemu(kernel, cmdline);
+    boot_with_cpus(arch, kernel, cmdline, DEFAULT_CPUS, timeout)
+}
+
+/// Boot `kernel` for `arch` with `cmdline` on `cpus` CPUs, killing the emulator after
+/// `timeout`.
+pub fn boot_with_cpus(
+    arch: Arch,
+    kernel: &Path,
+    cmdline: &str,
+    cpus: usize,
+    timeout: Duration,
+) -> Result<Boot, String> {
+    let mut cmd = arch.qemu_with_cpus(kernel, cmdline, cpus);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -573,6 +597,76 @@ fn parse_result(line: &str) -> Option<ResultLine> {
     })
 }
 
+/// The detail of the `smp_fixups` line:
+/// `cpus=N faults=F0,F1,... wrong=W recursive=R module_cycles=K ...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmpFixups {
+    /// CPUs online.
+    pub cpus: usize,
+    /// Memory faults each CPU took (and had fixed), by CPU number.
+    pub faults: Vec<usize>,
+    /// Outcomes that were not the expected ones (copies, probes, module lookups).
+    pub wrong: usize,
+    /// Faults the runtime refused as recursive.
+    pub recursive: usize,
+    /// Module load / trim / unload cycles completed.
+    pub module_cycles: usize,
+}
+
+/// How many fixed faults each CPU must report in `smp_fixups` (the kernel's own bound).
+pub const SMP_FAULTS_PER_CPU: usize = 10_000;
+
+/// Parse the detail of an `smp_fixups` line; `None` when a field is missing or malformed.
+pub fn parse_smp_fixups(detail: &str) -> Option<SmpFixups> {
+    let field = |name: &str| {
+        detail
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+    };
+    let num = |name: &str| field(name)?.parse::<usize>().ok();
+    let faults = field("faults")?
+        .split(',')
+        .map(|f| f.parse().ok())
+        .collect::<Option<Vec<usize>>>()?;
+    Some(SmpFixups {
+        cpus: num("cpus")?,
+        faults,
+        wrong: num("wrong")?,
+        recursive: num("recursive")?,
+        module_cycles: num("module_cycles")?,
+    })
+}
+
+impl Boot {
+    /// Check the `smp_fixups` line: PASS, `cpus` CPUs online, each with at least
+    /// [`SMP_FAULTS_PER_CPU`] faults, no wrong outcome, no recursion report, at least one
+    /// module cycle. `Err` says what is wrong.
+    pub fn check_smp_fixups(&self, cpus: usize) -> Result<SmpFixups, String> {
+        let r = self
+            .results()
+            .into_iter()
+            .find(|r| r.scenario == "smp_fixups")
+            .ok_or("no smp_fixups line")?;
+        let s = parse_smp_fixups(&r.detail)
+            .ok_or_else(|| format!("malformed smp_fixups line: {}", r.detail))?;
+        let ok = r.verdict == Verdict::Pass
+            && s.cpus == cpus
+            && s.faults.len() == cpus
+            && s.faults.iter().all(|&f| f >= SMP_FAULTS_PER_CPU)
+            && s.wrong == 0
+            && s.recursive == 0
+            && s.module_cycles > 0;
+        if ok {
+            Ok(s)
+        } else {
+            Err(format!(
+                "smp_fixups with {cpus} CPUs expected: {:?} {}",
+                r.verdict, r.detail
+            ))
+        }
+    }
+}
+
 /// The `DONE` line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Done {
@@ -626,6 +720,21 @@ mod tests {
             }
         );
         assert!(parse_done("DONE soon").is_none());
+    }
+
+    #[test]
+    fn smp_fixups_line_parses() {
+        let s = parse_smp_fixups(
+            "cpus=2 faults=10002,10040 wrong=0 recursive=1 module_cycles=7 lookups=9",
+        )
+        .unwrap();
+        assert_eq!(s.cpus, 2);
+        assert_eq!(s.faults, vec![10002, 10040]);
+        assert_eq!((s.wrong, s.recursive, s.module_cycles), (0, 1, 7));
+        assert!(
+            parse_smp_fixups("cpus=2 faults=1,x wrong=0 recursive=0 module_cycles=1").is_none()
+        );
+        assert!(parse_smp_fixups("cpus=2 faults=1,2 wrong=0").is_none());
     }
 
     #[test]

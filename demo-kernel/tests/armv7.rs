@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use demo_kernel::{
-    boot, build_kernel, Arch, Boot, BootEnd, KernelExit, Verdict, DEDICATED_TIMEOUT, MAIN_TIMEOUT,
+    boot, boot_with_cpus, build_kernel, Arch, Boot, BootEnd, KernelExit, Verdict,
+    DEDICATED_TIMEOUT, MAIN_TIMEOUT,
 };
 
 const ARCH: Arch = Arch::Armv7;
@@ -347,4 +348,39 @@ fn oops_undefined_instruction_in_the_kernel_dies_with_the_failure_status() {
 #[test]
 fn oops_kernel_prefetch_abort_dies_with_the_failure_status() {
     dedicated("arm_oops_pabt");
+}
+
+/// With two CPUs (the harness's default) the second one is started, and every CPU takes
+/// its ten thousand fixed faults at the same time as the other, through its own recursion
+/// guard, while the boot CPU cycles a module table the other looks up: no wrong outcome, no
+/// recursion report.
+#[test]
+fn smp_fixups_run_on_two_cpus_at_once() {
+    main_boot().expect_console("armv7: PSCI CPU_ON (hvc) started 1 secondary CPU(s): 2 online");
+    let s = main_boot()
+        .check_smp_fixups(2)
+        .unwrap_or_else(|e| panic!("{e}\n{}", main_boot().transcript));
+    println!("armv7 smp_fixups with 2 CPUs: {s:?}");
+}
+
+/// With one CPU the kernel starts nobody, and every scenario still passes (`smp_fixups`
+/// with `cpus=1`).
+#[test]
+fn one_cpu_boot_still_passes_every_scenario() {
+    let b = boot_with_cpus(ARCH, kernel(), "", 1, MAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        b.end,
+        BootEnd::Kernel(KernelExit::Passed),
+        "{}",
+        b.transcript
+    );
+    let done = b.done().expect("DONE line");
+    assert_eq!(
+        (done.total, done.failed),
+        (main_boot().done().expect("DONE").total, 0),
+        "{}",
+        b.transcript
+    );
+    b.check_smp_fixups(1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", b.transcript));
 }

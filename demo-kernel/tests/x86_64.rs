@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use demo_kernel::{
-    boot, build_kernel, Arch, Boot, BootEnd, KernelExit, ResultLine, Verdict, DEDICATED_TIMEOUT,
-    MAIN_TIMEOUT,
+    boot, boot_with_cpus, build_kernel, Arch, Boot, BootEnd, KernelExit, ResultLine, Verdict,
+    DEDICATED_TIMEOUT, MAIN_TIMEOUT,
 };
 
 const ARCH: Arch = Arch::X86_64;
@@ -55,6 +55,7 @@ const MAIN_SCENARIOS: &[&str] = &[
     "user_write_readonly",
     "user_outside_vmas",
     "user_kernel_address",
+    "smp_fixups",
     "idtentry_pt_regs",
     "divide_error_fixup",
     "gp_noncanonical_uaccess",
@@ -367,4 +368,40 @@ fn an_unknown_scenario_fails_the_boot() {
     let b = boot(ARCH, kernel(), "scenario=no_such_thing", DEDICATED_TIMEOUT).unwrap();
     assert_eq!(b.end, BootEnd::Kernel(KernelExit::Failed));
     assert_eq!(b.result("no_such_thing").verdict, Verdict::Fail);
+}
+
+/// With two CPUs (the harness's default) the second one is started, and every CPU takes
+/// its ten thousand fixed faults at the same time as the other, through its own recursion
+/// guard, while the boot CPU cycles a module table the other looks up: no wrong outcome, no
+/// recursion report.
+#[test]
+fn smp_fixups_run_on_two_cpus_at_once() {
+    main_boot().expect_console("x86_64: MADT lists 2 CPUs; INIT-SIPI-SIPI through the ");
+    main_boot().expect_console("trampoline at 0x8000: 2 online");
+    let s = main_boot()
+        .check_smp_fixups(2)
+        .unwrap_or_else(|e| panic!("{e}\n{}", main_boot().transcript));
+    println!("x86_64 smp_fixups with 2 CPUs: {s:?}");
+}
+
+/// With one CPU the kernel starts nobody, and every scenario still passes (`smp_fixups`
+/// with `cpus=1`).
+#[test]
+fn one_cpu_boot_still_passes_every_scenario() {
+    let b = boot_with_cpus(ARCH, kernel(), "", 1, MAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        b.end,
+        BootEnd::Kernel(KernelExit::Passed),
+        "{}",
+        b.transcript
+    );
+    let done = b.done().expect("DONE line");
+    assert_eq!(
+        (done.total, done.failed),
+        (MAIN_SCENARIOS.len(), 0),
+        "{}",
+        b.transcript
+    );
+    b.check_smp_fixups(1)
+        .unwrap_or_else(|e| panic!("{e}\n{}", b.transcript));
 }

@@ -69,7 +69,13 @@ pub fn start_secondaries(entry: fn(usize)) -> usize {
         }
         started += 1;
     }
-    percpu::wait_online(started, ONLINE_TIMEOUT_US)
+    let online = percpu::wait_online(started, ONLINE_TIMEOUT_US);
+    crate::println!(
+        "armv7: PSCI CPU_ON (hvc) started {} secondary CPU(s): {} online",
+        started - 1,
+        online
+    );
+    online
 }
 
 /// The Rust entry of a secondary CPU, on its own SVC stack with its vectors installed.

@@ -317,7 +317,18 @@ pub fn start_secondaries(entry: fn(usize)) -> usize {
         apic.send_ipi(ICR_SIPI_ALL_BUT_SELF | (TRAMPOLINE_PA >> 12) as u32);
         delay_us(200);
     }
-    percpu::wait_online(want, 1_000_000)
+    let online = percpu::wait_online(want, 1_000_000);
+    crate::println!(
+        "x86_64: MADT lists {} CPUs; INIT-SIPI-SIPI through the {}, trampoline at {:#x}: {} online",
+        want,
+        match apic {
+            Apic::X2apic => "x2APIC",
+            Apic::Xapic(_) => "xAPIC",
+        },
+        TRAMPOLINE_PA,
+        online
+    );
+    online
 }
 
 /// The Rust entry of an application processor, on its own stack, still on the
