@@ -6,8 +6,8 @@
 //! two bad addresses (must return `Efault`) and a `copy_from_user` of 256 bytes that runs off
 //! the end of a mapped page into an unmapped one (must return exactly the bytes not copied,
 //! with the copied ones right), until the arch has counted [`FAULTS_PER_CPU`] memory faults
-//! on that CPU. Every CPU but the boot one also looks the module's entries up: each lookup
-//! must find the right entry or none. The boot CPU, between its own faults, runs
+//! on that CPU. Every CPU but the boot one also looks each of the module's entries up once a
+//! round: each lookup must find the right entry or none. The boot CPU, between its own faults, runs
 //! [`module_cycle`] until every other CPU is done.
 
 use core::fmt::Write;
@@ -49,6 +49,8 @@ struct Tally {
     wrong: AtomicUsize,
     /// Module lookups made.
     lookups: AtomicUsize,
+    /// Module lookups that found an entry (the others found none).
+    found: AtomicUsize,
     /// The CPU finished its loop.
     done: AtomicBool,
 }
@@ -58,6 +60,7 @@ static TALLY: [Tally; MAX_CPUS] = [const {
         faults: AtomicUsize::new(0),
         wrong: AtomicUsize::new(0),
         lookups: AtomicUsize::new(0),
+        found: AtomicUsize::new(0),
         done: AtomicBool::new(false),
     }
 }; MAX_CPUS];
@@ -96,22 +99,25 @@ fn report(d: &mut Detail, cpus: usize, finished: bool, recursive: usize) -> bool
     let mut pass = finished && recursive == 0 && cpus >= 1;
     let mut wrong = 0;
     let mut lookups = 0;
+    let mut found = 0;
     for (c, t) in TALLY.iter().enumerate().take(cpus) {
         let faults = t.faults.load(Ordering::Acquire);
         pass &= faults >= FAULTS_PER_CPU;
         wrong += t.wrong.load(Ordering::Acquire);
         lookups += t.lookups.load(Ordering::Acquire);
+        found += t.found.load(Ordering::Acquire);
         let _ = write!(d, "{}{}", if c == 0 { "" } else { "," }, faults);
     }
     let cycles = CYCLES.load(Ordering::Acquire);
     pass &= wrong == 0 && cycles > 0;
     let _ = write!(
         d,
-        " wrong={} recursive={} module_cycles={} lookups={}{}",
+        " wrong={} recursive={} module_cycles={} lookups={} found={}{}",
         wrong,
         recursive,
         cycles,
         lookups,
+        found,
         if finished {
             ""
         } else {
@@ -121,52 +127,62 @@ fn report(d: &mut Detail, cpus: usize, finished: bool, recursive: usize) -> bool
     pass
 }
 
-/// One CPU's loop. The boot CPU (of `cpus` online) cycles the module until the others are
-/// done; the others look its entries up.
+/// One CPU's part, in an address space of its own. The boot CPU (of `cpus` online) cycles
+/// the module tables until the others are done; the others look their entries up.
 fn run_cpu(cpu: usize, cpus: usize) {
     let tally = &TALLY[cpu];
-    let Some(mut mm) = task::new_mm() else {
-        tally.wrong.fetch_add(1, Ordering::Relaxed);
-        tally.done.store(true, Ordering::Release);
-        return;
-    };
-    let end = {
-        let l = Current::user_layout();
-        l.data + l.data_len
-    };
-    let pattern = pattern();
-    let loader = cpu == 0;
-    task::with_mm(&mut mm, || {
-        // Map the data area's last page; the page after it is in no VMA.
-        if uaccess::copy_to_user(end - COPY_LEN, &pattern) != 0 {
+    match task::new_mm() {
+        Some(mut mm) => task::with_mm(&mut mm, || fault_loop(tally, cpu == 0, cpus)),
+        None => {
             tally.wrong.fetch_add(1, Ordering::Relaxed);
-            return;
         }
-        let before = percpu::faults();
-        let mut round = 0;
-        while round < MAX_ROUNDS && percpu::faults() - before < FAULTS_PER_CPU {
-            if !fault_round(end, &pattern, round) {
-                tally.wrong.fetch_add(1, Ordering::Relaxed);
-            }
-            if loader {
-                cycle_module(tally);
-            } else {
-                look_up_module(tally, round);
-            }
-            round += 1;
-        }
-        tally
-            .faults
-            .store(percpu::faults() - before, Ordering::Release);
-    });
+    }
     tally.done.store(true, Ordering::Release);
-    if loader {
-        // Keep the table changing while the other CPUs still look it up.
-        let start = Current::now_us();
-        let others_done = || (1..cpus).all(|c| TALLY[c].done.load(Ordering::Acquire));
-        while !others_done() && Current::now_us() - start < WAIT_US {
-            cycle_module(tally);
+}
+
+/// Take [`FAULTS_PER_CPU`] faults (at most [`MAX_ROUNDS`] rounds), each round also cycling
+/// the module (`loader`) or looking it up.
+fn fault_loop(tally: &Tally, loader: bool, cpus: usize) {
+    let l = Current::user_layout();
+    let end = l.data + l.data_len;
+    let pattern = pattern();
+    // Map the data area's last page; the page after it is in no VMA.
+    if uaccess::copy_to_user(end - COPY_LEN, &pattern) != 0 {
+        tally.wrong.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let before = percpu::faults();
+    let mut live = None;
+    let mut round = 0;
+    while round < MAX_ROUNDS && percpu::faults() - before < FAULTS_PER_CPU {
+        if !fault_round(end, &pattern, round) {
+            tally.wrong.fetch_add(1, Ordering::Relaxed);
         }
+        if loader {
+            live = cycle_module(tally, live);
+        } else {
+            look_up_module(tally);
+        }
+        round += 1;
+    }
+    tally
+        .faults
+        .store(percpu::faults() - before, Ordering::Release);
+    if loader {
+        finish_cycles(tally, live, cpus);
+    }
+}
+
+/// Keep the module tables changing while the other CPUs still look them up, then retire
+/// the live one.
+fn finish_cycles(tally: &Tally, mut live: Option<usize>, cpus: usize) {
+    let start = Current::now_us();
+    let others_done = || (1..cpus).all(|c| TALLY[c].done.load(Ordering::Acquire));
+    while !others_done() && Current::now_us() - start < WAIT_US {
+        live = cycle_module(tally, live);
+    }
+    if !module_cycle(None, live.map(|slot| &MODULES[slot])) {
+        tally.wrong.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -271,66 +287,86 @@ fn wait_for_lookups() {
     }
 }
 
-/// One lookup of entry `round % MODULE_ENTRIES`: the right entry or none.
-fn look_up_module(tally: &Tally, round: usize) {
-    let want = module_targets(round % MODULE_ENTRIES);
-    tally.lookups.fetch_add(1, Ordering::Relaxed);
-    if let Some(found) = read_side_lookup(want.insn) {
-        if found != want {
-            tally.wrong.fetch_add(1, Ordering::Relaxed);
+/// Look every entry of the module up once: each must be the right entry or none.
+fn look_up_module(tally: &Tally) {
+    for k in 0..MODULE_ENTRIES {
+        let want = module_targets(k);
+        tally.lookups.fetch_add(1, Ordering::Relaxed);
+        if let Some(found) = read_side_lookup(want.insn) {
+            tally.found.fetch_add(1, Ordering::Relaxed);
+            if found != want {
+                tally.wrong.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
 
-/// One module cycle on the boot CPU, counted in [`CYCLES`] or as a wrong outcome.
-fn cycle_module(tally: &Tally) {
-    let slot = CYCLES.load(Ordering::Relaxed) % MODULES.len();
-    if module_cycle(&MODULES[slot], &TABLES[slot]) {
+/// One module cycle on the boot CPU: the slot not `live` gets a fresh table and becomes
+/// the live one, the old live one is retired. Counted in [`CYCLES`] or as a wrong outcome;
+/// returns the new live slot.
+fn cycle_module(tally: &Tally, live: Option<usize>) -> Option<usize> {
+    let slot = live.map_or(0, |l| (l + 1) % MODULES.len());
+    let retire = live.map(|l| &MODULES[l]);
+    if module_cycle(Some((&MODULES[slot], &TABLES[slot])), retire) {
         CYCLES.fetch_add(1, Ordering::Release);
     } else {
         tally.wrong.fetch_add(1, Ordering::Relaxed);
     }
+    Some(slot)
 }
 
-/// Load a table into `module`, register it, check it is found; unregister, trim its init
-/// entries, register it again and check they are gone; unregister it for good. Every use of
-/// the module-table API is here. `true` when each step did what it should.
+/// Every use of the module-table API. With `load`: write a fresh table into the (retired)
+/// module's memory, load and register it and check its init entry is found; unregister it,
+/// trim its init entries, register it again and check they are gone while the others are
+/// found; it stays registered. With `retire`: unregister that module and wait until no lookup
+/// can still be reading it, so that its memory may be rewritten. `true` when each step did
+/// what it should.
 ///
 /// Today's API forbids lookups during `load` and `trim_init` and has no grace period in
-/// `unregister_module`, so the table is only written while unregistered, after
+/// `unregister_module`, so a table is only written while its module is unregistered, after
 /// [`wait_for_lookups`].
-fn module_cycle(module: &'static Module, memory: &'static TableMemory) -> bool {
-    // SAFETY: `module` is unregistered and every lookup that could have seen it has ended
-    // (`wait_for_lookups` after the last unregister), so nobody reads this memory; only
-    // this CPU writes it.
-    let table = unsafe { &mut *memory.0.get() };
-    for (k, slot) in table.iter_mut().rev().enumerate() {
-        let at = slot as *const ExceptionTableEntry as usize;
-        let Some([insn, fixup, handler]) = ExceptionTableEntry::encode(at, module_targets(k))
-        else {
-            return false;
-        };
-        *slot = ExceptionTableEntry {
-            insn,
-            fixup,
-            handler,
-        };
+fn module_cycle(
+    load: Option<(&'static Module, &'static TableMemory)>,
+    retire: Option<&'static Module>,
+) -> bool {
+    let mut ok = true;
+    if let Some((module, memory)) = load {
+        // SAFETY: `module` was retired (unregistered, then `wait_for_lookups`) or never
+        // registered, so nobody reads this memory; only this CPU writes it.
+        let table = unsafe { &mut *memory.0.get() };
+        for (k, slot) in table.iter_mut().rev().enumerate() {
+            let at = slot as *const ExceptionTableEntry as usize;
+            let Some([insn, fixup, handler]) = ExceptionTableEntry::encode(at, module_targets(k))
+            else {
+                return false;
+            };
+            *slot = ExceptionTableEntry {
+                insn,
+                fixup,
+                handler,
+            };
+        }
+        // SAFETY: the table lives in a static and is only rewritten while the module is
+        // retired; no lookup runs in the module (not registered yet).
+        let loaded = unsafe { module.load(table, module_init_range()) };
+        ok &= loaded.entries == MODULE_ENTRIES && register_module(module).is_ok();
+        ok &= read_side_lookup(module_targets(0).insn) == Some(module_targets(0));
+        unregister_module(module);
+        wait_for_lookups();
+        // SAFETY: unregistered and past every lookup that could see it; the init code (never
+        // run) is gone.
+        let dropped = unsafe { module.trim_init() };
+        ok &= dropped == MODULE_INIT && register_module(module).is_ok();
+        let last = module_targets(MODULE_ENTRIES - 1);
+        ok &= read_side_lookup(last.insn) == Some(last);
     }
-    // SAFETY: the table lives in a static and is only rewritten while the module is
-    // unregistered; no lookup runs in the module (not registered yet).
-    let loaded = unsafe { module.load(table, module_init_range()) };
-    let mut ok = loaded.entries == MODULE_ENTRIES && register_module(module).is_ok();
-    ok &= read_side_lookup(module_targets(0).insn) == Some(module_targets(0));
-    unregister_module(module);
-    wait_for_lookups();
-    // SAFETY: unregistered and past every lookup that could see it; the init code (never
-    // run) is gone.
-    let dropped = unsafe { module.trim_init() };
-    ok &= dropped == MODULE_INIT && register_module(module).is_ok();
-    ok &= read_side_lookup(module_targets(0).insn).is_none();
-    let last = module_targets(MODULE_ENTRIES - 1);
-    ok &= read_side_lookup(last.insn) == Some(last);
-    unregister_module(module);
-    wait_for_lookups();
+    if let Some(old) = retire {
+        unregister_module(old);
+        wait_for_lookups();
+    }
+    if load.is_some() {
+        // Only the retired module could have answered for the trimmed entry.
+        ok &= read_side_lookup(module_targets(0).insn).is_none();
+    }
     ok
 }
