@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use demo_kernel::{
-    boot, build_kernel, Arch, Boot, BootEnd, KernelExit, Verdict, DEDICATED_TIMEOUT, MAIN_TIMEOUT,
+    boot, build_kernel, Arch, Boot, BootEnd, KernelExit, Verdict, DEDICATED_TIMEOUT, DEFAULT_CPUS,
+    MAIN_TIMEOUT,
 };
 
 /// `extable-link`, built next to this binary: without it the kernels would link unsorted,
@@ -99,6 +100,22 @@ fn run_arch(arch: Arch) -> Result<(usize, usize), String> {
             d.micros as f64 / 1e3
         );
     }
+    match main.check_smp_fixups(DEFAULT_CPUS) {
+        Ok(s) => println!(
+            "{}: smp_fixups on {} CPUs at once: faults per CPU {:?}, wrong {}, recursive {}, {} module cycles",
+            arch.name(),
+            s.cpus,
+            s.faults,
+            s.wrong,
+            s.recursive,
+            s.module_cycles
+        ),
+        Err(why) => println!("{}: {why}", arch.name()),
+    }
+    tally(
+        main.check_smp_fixups(DEFAULT_CPUS).is_ok(),
+        "smp_fixups on every CPU",
+    );
     for d in arch.dedicated() {
         let b = boot(
             arch,

@@ -48,6 +48,8 @@ const SECT_C: u32 = 1 << 3;
 const SECT_XN: u32 = 1 << 4;
 const SECT_AP0: u32 = 1 << 10;
 const SECT_TEX0: u32 = 1 << 12;
+/// Shareable (normal memory seen coherently by every CPU).
+const SECT_S: u32 = 1 << 16;
 
 // Second-level (small page) descriptor fields.
 const PTE_TYPE_SMALL: u32 = 0b10;
@@ -57,6 +59,8 @@ const PTE_C: u32 = 1 << 3;
 const PTE_AP_SHIFT: u32 = 4;
 const PTE_TEX0: u32 = 1 << 6;
 const PTE_APX: u32 = 1 << 9;
+/// Shareable.
+const PTE_S: u32 = 1 << 10;
 const PTE_ADDR_MASK: u32 = !0xfff;
 
 /// Who may access a small page, and how.
@@ -79,7 +83,7 @@ impl PageProt {
     };
 
     /// The small-page descriptor bits (without the address) for this protection, for
-    /// normal write-back memory. AP[2:0]: 001 kernel RW, 101 kernel RO, 011 user RW,
+    /// normal write-back shareable memory. AP[2:0]: 001 kernel RW, 101 kernel RO, 011 user RW,
     /// 111 user RO (then read-only for the kernel too, as Linux's L_PTE_RDONLY on v7).
     fn bits(self) -> u32 {
         let ap = match (self.user, self.write) {
@@ -90,7 +94,7 @@ impl PageProt {
         };
         let apx = if ap & 0b100 != 0 { PTE_APX } else { 0 };
         let xn = if self.exec { 0 } else { PTE_XN };
-        PTE_TYPE_SMALL | PTE_TEX0 | PTE_C | PTE_B | ((ap & 0b11) << PTE_AP_SHIFT) | apx | xn
+        PTE_TYPE_SMALL | PTE_TEX0 | PTE_C | PTE_B | PTE_S | ((ap & 0b11) << PTE_AP_SHIFT) | apx | xn
     }
 }
 
@@ -274,7 +278,7 @@ impl Pgd {
         let mem = if device {
             SECT_B
         } else {
-            SECT_TEX0 | SECT_C | SECT_B
+            SECT_TEX0 | SECT_C | SECT_B | SECT_S
         };
         let xn = if exec { 0 } else { SECT_XN };
         let desc = (pa as u32 & !(SECTION_SIZE as u32 - 1)) | SECT_AP0 | mem | xn | L1_TYPE_SECT;
@@ -333,8 +337,9 @@ pub fn cpu_get_pgd() -> Pgd {
     Pgd((ttbr0 & !0x3fff) as *mut u32)
 }
 
-/// TTBR0 walk attributes: inner and outer write-back write-allocate (IRGN = 01, RGN = 01).
-const TTBR_WALK_ATTRS: u32 = (1 << 6) | (1 << 3);
+/// TTBR0 walk attributes: inner and outer write-back write-allocate (IRGN = 01, RGN = 01),
+/// shareable (S), as the walks of every CPU read the same tables.
+const TTBR_WALK_ATTRS: u32 = (1 << 6) | (1 << 3) | (1 << 1);
 
 /// Switch TTBR0 to `pgd` (Linux's `cpu_switch_mm`; no ASIDs, so the whole TLB goes).
 pub fn switch_mm(pgd: Pgd) {
