@@ -7,8 +7,8 @@
 //! the end of a mapped page into an unmapped one (must return exactly the bytes not copied,
 //! with the copied ones right), until the arch has counted [`FAULTS_PER_CPU`] memory faults
 //! on that CPU. Every CPU but the boot one also looks each of the module's entries up once a
-//! round: each lookup must find the right entry or none. The boot CPU, between its own faults, runs
-//! [`module_cycle`] until every other CPU is done.
+//! round: each lookup must find the right entry or none. The boot CPU, between its own
+//! faults, runs [`module_cycle`], and goes on until every other CPU is done.
 
 use core::fmt::Write;
 use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
