@@ -113,7 +113,8 @@ arm_secondary_entry:
 	ldr	r1, =arm_secondary_stacks
 	add	r2, r0, #1
 	mov	r3, #ARM_SECONDARY_STACK
-	mla	sp, r2, r3, r1
+	mla	r1, r2, r3, r1
+	mov	sp, r1
 	ldr	r1, =arm_vectors
 	mcr	p15, 0, r1, c12, c0, 0
 	mrc	p15, 0, r1, c1, c0, 0

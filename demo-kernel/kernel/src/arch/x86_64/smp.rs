@@ -303,7 +303,8 @@ pub fn start_secondaries(entry: fn(usize)) -> usize {
     if STARTED.swap(true, Ordering::AcqRel) {
         return percpu::online();
     }
-    let want = acpi::madt_cpus().unwrap_or(1).min(MAX_CPUS);
+    let listed = acpi::madt_cpus().unwrap_or(1);
+    let want = listed.min(MAX_CPUS);
     if want <= 1 || install_trampoline().is_none() {
         return percpu::online();
     }
@@ -320,7 +321,7 @@ pub fn start_secondaries(entry: fn(usize)) -> usize {
     let online = percpu::wait_online(want, 1_000_000);
     crate::println!(
         "x86_64: MADT lists {} CPUs; INIT-SIPI-SIPI through the {}, trampoline at {:#x}: {} online",
-        want,
+        listed,
         match apic {
             Apic::X2apic => "x2APIC",
             Apic::Xapic(_) => "xAPIC",
