@@ -8,6 +8,7 @@
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use super::paging::{self, DIRECT_MAP_SIZE};
+use super::Arch;
 use super::{cpu, gdt, idt};
 use crate::percpu::{self, MAX_CPUS};
 
@@ -149,6 +150,8 @@ const XAPIC_ICR_LOW: usize = 0x300;
 const XAPIC_ICR_HIGH: usize = 0x310;
 /// ICR: the IPI is still being sent.
 const ICR_PENDING: u32 = 1 << 12;
+/// How long to wait for an IPI to leave, in microseconds.
+const IPI_TIMEOUT_US: u64 = 10_000;
 /// ICR: to all but self, level assert, INIT.
 const ICR_INIT_ALL_BUT_SELF: u32 = (0b11 << 18) | (1 << 14) | (0b101 << 8);
 /// ICR: to all but self, level assert, start-up (vector = the trampoline's page number).
@@ -257,7 +260,10 @@ impl Apic {
             Apic::Xapic(_) => {
                 self.write(XAPIC_ICR_HIGH, 0);
                 self.write(XAPIC_ICR_LOW, icr);
-                while self.read(XAPIC_ICR_LOW) & ICR_PENDING != 0 {
+                let start = super::X86_64::now_us();
+                while self.read(XAPIC_ICR_LOW) & ICR_PENDING != 0
+                    && super::X86_64::now_us() - start < IPI_TIMEOUT_US
+                {
                     core::hint::spin_loop();
                 }
             }
@@ -266,7 +272,6 @@ impl Apic {
 }
 
 fn delay_us(us: u64) {
-    use super::Arch;
     let start = super::X86_64::now_us();
     while super::X86_64::now_us() - start < us {
         core::hint::spin_loop();
