@@ -5,30 +5,37 @@ use core::cell::UnsafeCell;
 use crate::arch::{Arch, Current};
 use crate::percpu::MAX_CPUS;
 
-/// A global the kernel mutates from one CPU with interrupts masked (the demo kernel never
-/// enables them), including from its own exception handlers: the boot CPU, or any one CPU
-/// before the others are started.
+/// A global only the boot CPU touches, with interrupts masked (the demo kernel never enables
+/// them), including from its own exception handlers.
 ///
 /// Access goes through [`Global::with`], which hands out a `&mut T` for the duration of a
-/// closure. The caller must not re-enter `with` on the same global from inside the closure,
-/// nor fault inside it in a way whose handler touches the same global.
+/// closure, and panics on any other CPU. The caller must not re-enter `with` on the same
+/// global from inside the closure, nor fault inside it in a way whose handler touches the
+/// same global.
+// The ARMv7 kernel keeps all its state per CPU or in atomics.
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
 pub struct Global<T>(UnsafeCell<T>);
 
-// SAFETY: only one CPU ever touches a given `Global` (the boot CPU; the other CPUs run
-// code that uses none), with interrupts masked; exception handlers that touch a
-// global do so only when the interrupted code is outside `with` for that global (each use site
-// keeps its closures free of faulting accesses).
+// SAFETY: only the boot CPU ever reaches the value (`with` checks), with interrupts masked;
+// exception handlers that touch a global do so only when the interrupted code is outside
+// `with` for that global (each use site keeps its closures free of faulting accesses).
 unsafe impl<T> Sync for Global<T> {}
 
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
 impl<T> Global<T> {
     /// A global holding `value`.
     pub const fn new(value: T) -> Self {
         Global(UnsafeCell::new(value))
     }
 
-    /// Run `f` with exclusive access to the value.
+    /// Run `f` with exclusive access to the value. Panics on a CPU other than the boot CPU.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: one CPU, no interrupts, no re-entry (see the type's contract).
+        assert_eq!(
+            Current::cpu_id(),
+            0,
+            "a boot-CPU global used on another CPU"
+        );
+        // SAFETY: the boot CPU only, no interrupts, no re-entry (see the type's contract).
         f(unsafe { &mut *self.0.get() })
     }
 }
@@ -48,6 +55,20 @@ impl<T: Copy> PerCpu<T> {
     /// Every CPU's value starts as `value`.
     pub const fn new(value: T) -> Self {
         PerCpu(UnsafeCell::new([value; MAX_CPUS]))
+    }
+}
+
+impl<T: Copy> PerCpu<T> {
+    /// A copy of this CPU's value.
+    pub fn get(&self) -> T {
+        // SAFETY: this CPU's slot, read by value; no reference to it outlives the read.
+        unsafe { *self.this_cpu_ptr() }
+    }
+
+    /// Replace this CPU's value.
+    pub fn set(&self, value: T) {
+        // SAFETY: this CPU's slot, written by value; no reference to it outlives the write.
+        unsafe { *self.this_cpu_ptr() = value }
     }
 }
 

@@ -2,7 +2,7 @@
 //! arch, leaving on the exit system call or a fatal signal.
 
 use crate::arch::{sys, Arch, Current, UserLayout};
-use crate::cell::Global;
+use crate::cell::PerCpu;
 use crate::mm::{
     self, Mm, PageTables, Prot, Vma, PAGE_SIZE, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_WRITE,
 };
@@ -19,8 +19,8 @@ pub enum Exit {
     Killed(SigInfo),
 }
 
-/// The outcome of the running task, set just before the arch leaves user mode.
-static OUTCOME: Global<Option<Exit>> = Global::new(None);
+/// The outcome of the task running on each CPU, set just before the arch leaves user mode.
+static OUTCOME: PerCpu<Option<Exit>> = PerCpu::new(None);
 
 /// `-EFAULT`.
 pub const EFAULT: isize = -14;
@@ -65,15 +65,15 @@ pub fn new_mm() -> Option<Mm> {
 pub fn run(mm: &mut Mm, op: usize, a: usize, b: usize) -> Exit {
     let l = Current::user_layout();
     let (_, _, entry) = Current::user_text();
-    OUTCOME.with(|o| *o = None);
+    OUTCOME.set(None);
     mm.space.activate();
     mm::set_current(mm);
     Current::enter_user(l.text + entry, l.stack_top, [op, a, b]);
     mm::clear_current();
     Current::activate_kernel_space();
-    OUTCOME
-        .with(|o| o.take())
-        .unwrap_or(Exit::Killed(SigInfo::new(0, 0, 0)))
+    let outcome = OUTCOME.get();
+    OUTCOME.set(None);
+    outcome.unwrap_or(Exit::Killed(SigInfo::new(0, 0, 0)))
 }
 
 /// Run `f` in kernel mode with `mm` as the current address space (its user half reachable
@@ -89,7 +89,7 @@ pub fn with_mm<R>(mm: &mut Mm, f: impl FnOnce() -> R) -> R {
 
 /// End the current task with `exit` (from a system call or a signal).
 fn leave(exit: Exit) -> ! {
-    OUTCOME.with(|o| *o = Some(exit));
+    OUTCOME.set(Some(exit));
     Current::leave_user(0)
 }
 

@@ -117,8 +117,11 @@ struct Tables {
     l2: [L2Table; L2_TABLES],
 }
 
-// SAFETY: the kernel is single-CPU; descriptors are only touched through `Pgd`, with
-// volatile accesses, by the kernel thread or the fault handlers it nests.
+// SAFETY: descriptors are only touched through `Pgd`, with volatile accesses. A process
+// table (and its second-level tables, handed out by atomic bitmaps) is edited only by the
+// CPU whose address space it is, or its fault handlers; the reference table only by the
+// boot CPU (built before the other CPUs start; vmalloc mappings by the boot CPU's
+// scenarios), and read by every CPU.
 unsafe impl Sync for Tables {}
 
 #[allow(clippy::declare_interior_mutable_const)]

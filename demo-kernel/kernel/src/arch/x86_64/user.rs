@@ -1,23 +1,26 @@
 //! Ring 3: entering the user task with `iretq`, the `int 0x80` system call, leaving the task
 //! (exit or signal) back to the kernel code that entered it, and the user program itself.
 
-use core::sync::atomic::AtomicU64;
-
 use extable_runtime::arch::x86_64::PtRegs;
 
 use super::gdt::{USER_CS, USER_DS};
 use crate::arch::{sys, user_op};
+use crate::cell::PerCpu;
 use crate::task;
 
-/// The kernel stack pointer saved by [`enter_user`], restored by [`leave_user`].
-#[no_mangle]
-static user_return_rsp: AtomicU64 = AtomicU64::new(0);
+/// Each CPU's kernel stack pointer saved by [`enter_user`], restored by [`leave_user`].
+static USER_RETURN_RSP: PerCpu<u64> = PerCpu::new(0);
 
-/// Save the callee-saved registers and the stack pointer, then `iretq` to ring 3 at
-/// `entry` with stack `sp` and the three arguments from `args`. "Returns" when
+/// Save the callee-saved registers and the stack pointer (in `*ctx`), then `iretq` to ring
+/// 3 at `entry` with stack `sp` and the three arguments from `args`. "Returns" when
 /// [`leave_user_asm`] restores the saved state.
 #[unsafe(naked)]
-extern "C" fn enter_user_asm(entry: usize, sp: usize, args: *const [usize; 3]) -> usize {
+extern "C" fn enter_user_asm(
+    entry: usize,
+    sp: usize,
+    args: *const [usize; 3],
+    ctx: *mut u64,
+) -> usize {
     core::arch::naked_asm!(
         "push rbx",
         "push rbp",
@@ -25,7 +28,7 @@ extern "C" fn enter_user_asm(entry: usize, sp: usize, args: *const [usize; 3]) -
         "push r13",
         "push r14",
         "push r15",
-        "mov [rip + user_return_rsp], rsp",
+        "mov [rcx], rsp",
         "push {user_ds}",         // SS
         "push rsi",               // RSP
         "push 0x2",               // RFLAGS: IF clear, reserved bit 1
@@ -53,11 +56,11 @@ extern "C" fn enter_user_asm(entry: usize, sp: usize, args: *const [usize; 3]) -
 }
 
 /// Abandon the trap frame we are running on (the TSS.RSP0 stack) and return `value` from
-/// the pending [`enter_user_asm`].
+/// the pending [`enter_user_asm`] whose state is in `*ctx`.
 #[unsafe(naked)]
-extern "C" fn leave_user_asm(value: usize) -> ! {
+extern "C" fn leave_user_asm(value: usize, ctx: *const u64) -> ! {
     core::arch::naked_asm!(
-        "mov rsp, [rip + user_return_rsp]",
+        "mov rsp, [rsi]",
         "pop r15",
         "pop r14",
         "pop r13",
@@ -71,12 +74,12 @@ extern "C" fn leave_user_asm(value: usize) -> ! {
 
 /// Enter the user task (see [`crate::arch::Arch::enter_user`]).
 pub fn enter_user(entry: usize, sp: usize, args: [usize; 3]) -> usize {
-    enter_user_asm(entry, sp, &args)
+    enter_user_asm(entry, sp, &args, USER_RETURN_RSP.this_cpu_ptr())
 }
 
 /// Leave the user task (see [`crate::arch::Arch::leave_user`]).
 pub fn leave_user(value: usize) -> ! {
-    leave_user_asm(value)
+    leave_user_asm(value, USER_RETURN_RSP.this_cpu_ptr())
 }
 
 /// The `int 0x80` handler: number in rax, arguments in rdi, rsi, rdx, result in rax.
