@@ -2,7 +2,8 @@
 //! while the boot CPU loads, trims and unloads a module table and the others look its
 //! entries up.
 //!
-//! Each CPU builds its own user address space, then loops: a `copy_from_kernel_nofault` of
+//! Each CPU builds its own user address space, enters user mode once (a store and a load
+//! by the user task, served by a demand-zero fault on that CPU), then loops: a `copy_from_kernel_nofault` of
 //! two bad addresses (must return `Efault`) and a `copy_from_user` of 256 bytes that runs off
 //! the end of a mapped page into an unmapped one (must return exactly the bytes not copied,
 //! with the copied ones right), until the arch has counted [`FAULTS_PER_CPU`] memory faults
@@ -17,10 +18,11 @@ use extable_runtime::entry::Targets;
 use extable_runtime::table::{register_module, unregister_module, Module};
 use extable_runtime::{search_exception_tables, ExceptionTableEntry};
 
-use crate::arch::{Arch, Current};
+use crate::arch::{user_op, Arch, Current};
+use crate::mm::Mm;
 use crate::percpu::{self, MAX_CPUS};
 use crate::report::Detail;
-use crate::task;
+use crate::task::{self, Exit};
 use crate::uaccess::{self, copy_from_kernel_nofault, Efault};
 
 /// Memory faults each CPU must take (and have fixed).
@@ -132,12 +134,24 @@ fn report(d: &mut Detail, cpus: usize, finished: bool, recursive: usize) -> bool
 fn run_cpu(cpu: usize, cpus: usize) {
     let tally = &TALLY[cpu];
     match task::new_mm() {
-        Some(mut mm) => task::with_mm(&mut mm, || fault_loop(tally, cpu == 0, cpus)),
+        Some(mut mm) => {
+            if !user_round_trip(&mut mm) {
+                tally.wrong.fetch_add(1, Ordering::Relaxed);
+            }
+            task::with_mm(&mut mm, || fault_loop(tally, cpu == 0, cpus));
+        }
         None => {
             tally.wrong.fetch_add(1, Ordering::Relaxed);
         }
     }
     tally.done.store(true, Ordering::Release);
+}
+
+/// Enter user mode on this CPU: the task stores a byte in its (demand-zero) data area and
+/// loads it back, then exits with it.
+fn user_round_trip(mm: &mut Mm) -> bool {
+    let l = Current::user_layout();
+    task::run(mm, user_op::WRITE, l.data + 8, 0x5a) == Exit::Exited(0x5a)
 }
 
 /// Take [`FAULTS_PER_CPU`] faults (at most [`MAX_ROUNDS`] rounds), each round also cycling
