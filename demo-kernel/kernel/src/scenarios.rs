@@ -152,14 +152,11 @@ fn new_mm(d: &mut Detail) -> Option<Mm> {
     mm
 }
 
-fn describe(exit: Exit, d: &mut Detail) {
+/// Describe how a task ended: `exited CODE` or `killed by SIGNAME (CODENAME) signal N ...`.
+pub fn describe(exit: Exit, d: &mut Detail) {
     let _ = match exit {
         Exit::Exited(code) => write!(d, "exited {:#x}", code),
-        Exit::Killed(i) => write!(
-            d,
-            "killed by signal {} code {} addr {:#x}",
-            i.signo, i.code, i.addr
-        ),
+        Exit::Killed(i) => write!(d, "killed by {}", i),
     };
 }
 

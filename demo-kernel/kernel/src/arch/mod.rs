@@ -32,6 +32,11 @@ pub mod arm;
 #[cfg(target_arch = "arm")]
 pub use self::arm::Armv7 as Current;
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::Aarch64 as Current;
+
 /// Where the user task's pieces live in its address space (all user addresses, page aligned).
 #[derive(Clone, Copy, Debug)]
 pub struct UserLayout {
@@ -83,7 +88,7 @@ pub mod sys {
 /// What an architecture provides. Implemented by a zero-sized type; [`Current`] names the one
 /// being built. Every function is called on the single CPU with interrupts masked.
 pub trait Arch {
-    /// Architecture name for the banner and the `DONE` line ("x86_64", "armv7").
+    /// Architecture name for the banner and the `DONE` line ("x86_64", "armv7", "aarch64").
     const NAME: &'static str;
 
     /// The arch's page tables for one address space (a user task's, sharing the kernel half
@@ -93,7 +98,8 @@ pub trait Arch {
     /// Write bytes to the console (serial port / UART), polling, never faulting.
     fn console_write(bytes: &[u8]);
 
-    /// Stop the machine with `code` (QEMU isa-debug-exit on x86_64, semihosting on ARM).
+    /// Stop the machine with `code` (QEMU isa-debug-exit on x86_64, semihosting on ARM and
+    /// AArch64).
     fn exit(code: ExitCode) -> !;
 
     /// Microseconds since the arch's boot code started (TSC, generic timer...).

@@ -15,7 +15,7 @@ use crate::arch::{user_op, Arch, Current};
 use crate::mm::{self, Mm, PageTables, PAGE_SIZE};
 use crate::println;
 use crate::report::Detail;
-use crate::scenarios::{verdict, Scenario};
+use crate::scenarios::{describe, verdict, Scenario};
 use crate::signal::{
     SigInfo, BUS_ADRALN, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGILL, SIGSEGV,
 };
@@ -98,17 +98,6 @@ fn new_mm(d: &mut Detail) -> Option<Mm> {
         let _ = write!(d, "cannot build the user address space");
     }
     mm
-}
-
-fn describe(exit: Exit, d: &mut Detail) {
-    let _ = match exit {
-        Exit::Exited(code) => write!(d, "exited {:#x}", code),
-        Exit::Killed(i) => write!(
-            d,
-            "killed by signal {} code {} addr {:#x}",
-            i.signo, i.code, i.addr
-        ),
-    };
 }
 
 /// Run one user operation in a fresh address space.
