@@ -1,4 +1,4 @@
-//! Host harness for the demo kernels (issues 5 and 6): build a kernel with cargo (linked
+//! Host harness for the demo kernels (x86_64, ARMv7-A, AArch64): build a kernel with cargo (linked
 //! through `extable-link`, so its table comes out of the link sorted and checked by
 //! extable-tool), boot it in QEMU with a timeout, and parse its machine-readable lines.
 //!
@@ -22,6 +22,8 @@ pub enum Arch {
     X86_64,
     /// ARMv7-A on QEMU `virt` with a Cortex-A15.
     Armv7,
+    /// AArch64 on QEMU `virt` with `-cpu max` (PAN), two CPUs.
+    Aarch64,
 }
 
 /// How the kernel said it stopped (the code it handed to the exit device).
@@ -78,13 +80,14 @@ pub enum BootEnd {
 
 impl Arch {
     /// Every architecture, in the order the demo runs them.
-    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Armv7];
+    pub const ALL: [Arch; 3] = [Arch::X86_64, Arch::Armv7, Arch::Aarch64];
 
-    /// Short name ("x86_64", "armv7").
+    /// Short name ("x86_64", "armv7", "aarch64").
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
             Arch::Armv7 => "armv7",
+            Arch::Aarch64 => "aarch64",
         }
     }
 
@@ -93,13 +96,31 @@ impl Arch {
         match self {
             Arch::X86_64 => "x86_64-unknown-none",
             Arch::Armv7 => "armv7a-none-eabi",
+            Arch::Aarch64 => "aarch64-unknown-none",
         }
     }
 
     /// The QEMU command that boots `kernel`, with `cmdline` as the kernel command line:
-    /// TCG only, no reboot, serial on stdout, stdin closed by the caller.
+    /// TCG only, no reboot, serial on stdout, stdin closed by the caller. AArch64 boots with
+    /// [`Arch::default_cpus`] CPUs.
     pub fn qemu(self, kernel: &Path, cmdline: &str) -> Command {
+        self.qemu_smp(kernel, cmdline, self.default_cpus())
+    }
+
+    /// How many CPUs [`Arch::qemu`] gives the machine: 2 on AArch64 (its kernel brings the
+    /// second one up with PSCI), 1 elsewhere.
+    pub fn default_cpus(self) -> usize {
+        match self {
+            Arch::Aarch64 => 2,
+            Arch::X86_64 | Arch::Armv7 => 1,
+        }
+    }
+
+    /// [`Arch::qemu`] with `cpus` CPUs (`-smp`; AArch64 runs one host thread per CPU, so
+    /// the CPUs really run at once). Only AArch64 honours `cpus`.
+    pub fn qemu_smp(self, kernel: &Path, cmdline: &str, cpus: usize) -> Command {
         let mut c;
+        let mut accel = "tcg";
         match self {
             Arch::X86_64 => {
                 c = Command::new("qemu-system-x86_64");
@@ -111,10 +132,17 @@ impl Arch {
                 c.args(["-M", "virt", "-cpu", "cortex-a15", "-m", "128M"]);
                 c.arg("-semihosting");
             }
+            Arch::Aarch64 => {
+                c = Command::new("qemu-system-aarch64");
+                c.args(["-M", "virt", "-cpu", "max", "-m", "128M"]);
+                c.arg("-smp").arg(cpus.max(1).to_string());
+                c.arg("-semihosting");
+                accel = "tcg,thread=multi";
+            }
         }
         c.args([
             "-accel",
-            "tcg",
+            accel,
             "-no-reboot",
             "-nographic",
             "-monitor",
@@ -141,8 +169,9 @@ impl Arch {
                     .map_or(BootEnd::Unknown(c), BootEnd::Kernel),
                 c => BootEnd::Unknown(c),
             },
-            // Semihosting SYS_EXIT_EXTENDED: QEMU exits with the kernel's code.
-            Arch::Armv7 => {
+            // Semihosting SYS_EXIT_EXTENDED (ARM) / SYS_EXIT (AArch64): QEMU exits with the
+            // kernel's code.
+            Arch::Armv7 | Arch::Aarch64 => {
                 KernelExit::from_code(code as u32).map_or(BootEnd::Unknown(code), BootEnd::Kernel)
             }
         }
@@ -277,12 +306,79 @@ const ARMV7_DEDICATED: &[Dedicated] = &[
     },
 ];
 
+const AARCH64_DEDICATED: &[Dedicated] = &[
+    Dedicated {
+        name: "aarch64_oops_null",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000",
+            "Mem abort info:",
+            "  ESR = 0x0000000096000005",
+            "  EC = 0x25: DABT (current EL), IL = 32 bits",
+            "  SET = 0, FnV = 0",
+            "  EA = 0, S1PTW = 0",
+            "  FSC = 0x05: level 1 translation fault",
+            "Data abort info:",
+            "  CM = 0, WnR = 0, TnD = 0, TagAccess = 0",
+            "[0000000000000000] user address but active_mm is swapper",
+            "Internal error: Oops: 0000000096000005 [#1] SMP",
+            "+PAN",
+            "Kernel panic - not syncing: Oops: Fatal exception",
+            "RESULT aarch64_oops_null OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_paging",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel paging request at virtual address ffffff80c0000000",
+            "  FSC = 0x05: level 1 translation fault",
+            "swapper pgtable: 4k pages, 39-bit VAs, pgdp=",
+            "[ffffff80c0000000] pgd=0000000000000000",
+            "Internal error: Oops: 0000000096000005 [#1] SMP",
+            "RESULT aarch64_oops_paging OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_pan",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel access to user memory outside uaccess routines at virtual address 0000000000100000",
+            "  ESR = 0x000000009600000f",
+            "  FSC = 0x0f: level 3 permission fault",
+            "user pgtable: 4k pages, 39-bit VAs, pgdp=",
+            "Internal error: Oops: 000000009600000f [#1] SMP",
+            "+PAN",
+            "RESULT aarch64_oops_pan OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_bug",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "------------[ cut here ]------------",
+            "kernel BUG at src/arch/aarch64/scenarios.rs:",
+            "Internal error: Oops - BUG: 00000000f2000800 [#1] SMP",
+            "RESULT aarch64_oops_bug OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_undef",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Internal error: Oops - Undefined instruction: 0000000002000000 [#1] SMP",
+            "RESULT aarch64_oops_undef OOPS",
+        ],
+    },
+];
+
 impl Arch {
     /// The scenarios of `arch` that need their own boot, with how each must end.
     pub fn dedicated(self) -> &'static [Dedicated] {
         match self {
             Arch::X86_64 => X86_DEDICATED,
             Arch::Armv7 => ARMV7_DEDICATED,
+            Arch::Aarch64 => AARCH64_DEDICATED,
         }
     }
 }
@@ -447,7 +543,18 @@ impl Boot {
 
 /// Boot `kernel` for `arch` with `cmdline`, killing the emulator after `timeout`.
 pub fn boot(arch: Arch, kernel: &Path, cmdline: &str, timeout: Duration) -> Result<Boot, String> {
-    let mut cmd = arch.qemu(kernel, cmdline);
+    boot_smp(arch, kernel, cmdline, timeout, arch.default_cpus())
+}
+
+/// [`boot`] with `cpus` CPUs (see [`Arch::qemu_smp`]).
+pub fn boot_smp(
+    arch: Arch,
+    kernel: &Path,
+    cmdline: &str,
+    timeout: Duration,
+    cpus: usize,
+) -> Result<Boot, String> {
+    let mut cmd = arch.qemu_smp(kernel, cmdline, cpus);
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -247,7 +247,17 @@ macro_rules! user_word {
     };
 }
 
-user_word!(u8, u32, "[ex] ldtrb {v:w}, [{p}]", "[ex] sttrb {v:w}, [{p}]");
-user_word!(u16, u32, "[ex] ldtrh {v:w}, [{p}]", "[ex] sttrh {v:w}, [{p}]");
+user_word!(
+    u8,
+    u32,
+    "[ex] ldtrb {v:w}, [{p}]",
+    "[ex] sttrb {v:w}, [{p}]"
+);
+user_word!(
+    u16,
+    u32,
+    "[ex] ldtrh {v:w}, [{p}]",
+    "[ex] sttrh {v:w}, [{p}]"
+);
 user_word!(u32, u32, "[ex] ldtr {v:w}, [{p}]", "[ex] sttr {v:w}, [{p}]");
 user_word!(u64, u64, "[ex] ldtr {v}, [{p}]", "[ex] sttr {v}, [{p}]");

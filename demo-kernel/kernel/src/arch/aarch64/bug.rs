@@ -31,13 +31,14 @@ pub struct BugEntry {
 impl BugEntry {
     /// The address of the `brk`.
     pub fn bug_addr(&self) -> usize {
-        (&self.bug_addr_disp as *const i32 as usize).wrapping_add_signed(self.bug_addr_disp as isize)
+        (&self.bug_addr_disp as *const i32 as usize)
+            .wrapping_add_signed(self.bug_addr_disp as isize)
     }
 
     /// The file name.
     pub fn file(&self) -> &'static str {
-        let p = (&self.file_disp as *const i32 as usize).wrapping_add_signed(self.file_disp as isize)
-            as *const u8;
+        let p = (&self.file_disp as *const i32 as usize)
+            .wrapping_add_signed(self.file_disp as isize) as *const u8;
         // SAFETY: the field points at a NUL-terminated string the macro placed in
         // .rodata (the image is mapped for as long as the kernel runs).
         let s = unsafe { core::ffi::CStr::from_ptr(p.cast()) };

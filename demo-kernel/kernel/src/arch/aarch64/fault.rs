@@ -155,18 +155,78 @@ pub static FAULT_INFO: [FaultInfo; 64] = [
     bad("level 1 address size fault"),
     bad("level 2 address size fault"),
     bad("level 3 address size fault"),
-    fi(do_translation_fault, SIGSEGV, SEGV_MAPERR, "level 0 translation fault"),
-    fi(do_translation_fault, SIGSEGV, SEGV_MAPERR, "level 1 translation fault"),
-    fi(do_translation_fault, SIGSEGV, SEGV_MAPERR, "level 2 translation fault"),
-    fi(do_translation_fault, SIGSEGV, SEGV_MAPERR, "level 3 translation fault"),
-    fi(do_page_fault, SIGSEGV, SEGV_ACCERR, "level 0 access flag fault"),
-    fi(do_page_fault, SIGSEGV, SEGV_ACCERR, "level 1 access flag fault"),
-    fi(do_page_fault, SIGSEGV, SEGV_ACCERR, "level 2 access flag fault"),
-    fi(do_page_fault, SIGSEGV, SEGV_ACCERR, "level 3 access flag fault"),
-    fi(do_page_fault, SIGSEGV, SEGV_ACCERR, "level 0 permission fault"),
-    fi(do_page_fault, SIGSEGV, SEGV_ACCERR, "level 1 permission fault"),
-    fi(do_page_fault, SIGSEGV, SEGV_ACCERR, "level 2 permission fault"),
-    fi(do_page_fault, SIGSEGV, SEGV_ACCERR, "level 3 permission fault"),
+    fi(
+        do_translation_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "level 0 translation fault",
+    ),
+    fi(
+        do_translation_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "level 1 translation fault",
+    ),
+    fi(
+        do_translation_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "level 2 translation fault",
+    ),
+    fi(
+        do_translation_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "level 3 translation fault",
+    ),
+    fi(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "level 0 access flag fault",
+    ),
+    fi(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "level 1 access flag fault",
+    ),
+    fi(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "level 2 access flag fault",
+    ),
+    fi(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "level 3 access flag fault",
+    ),
+    fi(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "level 0 permission fault",
+    ),
+    fi(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "level 1 permission fault",
+    ),
+    fi(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "level 2 permission fault",
+    ),
+    fi(
+        do_page_fault,
+        SIGSEGV,
+        SEGV_ACCERR,
+        "level 3 permission fault",
+    ),
     sea("synchronous external abort"),
     bad("synchronous tag check fault"),
     bad("unknown 18"),
@@ -194,7 +254,12 @@ pub static FAULT_INFO: [FaultInfo; 64] = [
     bad("unknown 40"),
     bad("level -1 address size fault"),
     bad("unknown 42"),
-    fi(do_translation_fault, SIGSEGV, SEGV_MAPERR, "level -1 translation fault"),
+    fi(
+        do_translation_fault,
+        SIGSEGV,
+        SEGV_MAPERR,
+        "level -1 translation fault",
+    ),
     bad("unknown 44"),
     bad("unknown 45"),
     bad("unknown 46"),
@@ -515,7 +580,10 @@ pub fn show_pte(addr: usize) {
     } else if addr >= mmu::KIMAGE_VOFFSET {
         ("swapper", mmu::current_ttbr1())
     } else {
-        println!("[{:016x}] address between user and kernel address ranges", addr);
+        println!(
+            "[{:016x}] address between user and kernel address ranges",
+            addr
+        );
         return;
     };
     println!(
@@ -528,7 +596,12 @@ pub fn show_pte(addr: usize) {
     crate::print!("[{:016x}]", addr);
     for (name, d) in ["pgd", "pmd", "pte"].iter().zip(w.desc) {
         if let Some(d) = d {
-            crate::print!("{} {}={:016x}", if *name == "pgd" { "" } else { "," }, name, d);
+            crate::print!(
+                "{} {}={:016x}",
+                if *name == "pgd" { "" } else { "," },
+                name,
+                d
+            );
         }
     }
     println!();

@@ -21,8 +21,8 @@ use crate::mm::{Mm, PageTables, PAGE_SIZE};
 use crate::report::Detail;
 use crate::scenarios::{describe, verdict, Scenario};
 use crate::signal::{
-    SigInfo, BUS_ADRALN, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGILL, SIGSEGV, SIGTRAP,
-    TRAP_BRKPT,
+    signal_name, SigInfo, BUS_ADRALN, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGILL,
+    SIGSEGV, SIGTRAP, TRAP_BRKPT,
 };
 use crate::task::{self, Exit};
 use crate::uaccess::{copy_from_kernel_nofault, get_user, put_user, Efault, UserPtr};
@@ -47,7 +47,10 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario::new("aarch64_uaccess_err_zero", uaccess_err_zero),
     Scenario::new("aarch64_pan_fixup", pan_fixup),
     Scenario::new("aarch64_ttbr_split", ttbr_split),
-    Scenario::new("aarch64_sigbus_unaligned_exclusive", sigbus_unaligned_exclusive),
+    Scenario::new(
+        "aarch64_sigbus_unaligned_exclusive",
+        sigbus_unaligned_exclusive,
+    ),
     Scenario::new("aarch64_iabt_uxn", iabt_uxn),
     Scenario::new("aarch64_sigill", sigill),
     Scenario::new("aarch64_undef_hook_mrs", undef_hook_mrs),
@@ -205,15 +208,32 @@ pub fn register_hooks() {
 /// set; both dispatch through `fault_info[]` to SIGSEGV.
 fn dabt_decode(d: &mut Detail) -> bool {
     let l = Current::user_layout();
-    let Some(read) = run_once(d, user_op::READ, l.unmapped + 4, 0) else {
+    let probe = |op, addr, value| -> Option<(Exit, fault::LastAbort)> {
+        let mut mm = task::new_mm()?;
+        let exit = task::run(&mut mm, op, addr, value);
+        Some((exit, fault::last_abort()))
+    };
+    let (Some((read, r)), Some((write, w))) = (
+        probe(user_op::READ, l.unmapped + 4, 0),
+        probe(user_op::WRITE, l.rodata + 12, 7),
+    ) else {
+        let _ = write!(d, "cannot build the user address space");
         return false;
     };
-    let r = describe_abort(d);
-    let _ = write!(d, "; ");
-    let Some(write) = run_once(d, user_op::WRITE, l.rodata + 12, 7) else {
-        return false;
-    };
-    let w = describe_abort(d);
+    for (what, exit, a) in [("read", read, r), ("write", write, w)] {
+        let sig = match exit {
+            Exit::Killed(i) => signal_name(i.signo),
+            Exit::Exited(_) => "exited",
+        };
+        let _ = write!(
+            d,
+            "{what}: {sig} esr={:#010x} ({}){} far={:#x}; ",
+            a.esr,
+            esr_to_fault_info(a.esr).name,
+            if a.esr & ESR_WNR != 0 { " WnR" } else { "" },
+            a.far
+        );
+    }
     let read_ok = read == Exit::Killed(SigInfo::new(SIGSEGV, SEGV_MAPERR, l.unmapped + 4))
         && esr_ec(r.esr) == EC_DABT_LOW
         && r.esr & ESR_IL != 0
@@ -315,7 +335,10 @@ fn uaccess_err_zero(d: &mut Detail) -> bool {
     let good_addr = l.data + 8 * PAGE_SIZE;
     let staged = task::run(&mut mm, user_op::WRITE, good_addr, 0x77);
     let (bad, good) = task::with_mm(&mut mm, || {
-        (get_user_err_zero(l.unmapped + 8), get_user_err_zero(good_addr))
+        (
+            get_user_err_zero(l.unmapped + 8),
+            get_user_err_zero(good_addr),
+        )
     });
     let _ = write!(
         d,

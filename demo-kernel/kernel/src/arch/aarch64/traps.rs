@@ -16,7 +16,9 @@ use super::fault::{
 use super::{bug, smp, Frame, PSR_MODE_EL1H, PSR_MODE_MASK, PSR_PAN_BIT};
 use crate::println;
 use crate::report;
-use crate::signal::{force_sig, SigInfo, BUS_ADRALN, ILL_ILLOPC, SIGBUS, SIGILL, SIGTRAP, TRAP_BRKPT};
+use crate::signal::{
+    force_sig, SigInfo, BUS_ADRALN, ILL_ILLOPC, SIGBUS, SIGILL, SIGTRAP, TRAP_BRKPT,
+};
 
 /// Turn PSTATE.PAN on or off on this CPU.
 pub fn set_pan(on: bool) {
@@ -35,7 +37,9 @@ pub fn set_pan(on: bool) {
 pub fn pan_enabled() -> bool {
     let v: u64;
     // SAFETY: reads the PAN special register, no side effects.
-    unsafe { core::arch::asm!(".arch armv8.1-a", "mrs {}, pan", out(reg) v, options(nomem, nostack)) };
+    unsafe {
+        core::arch::asm!(".arch armv8.1-a", "mrs {}, pan", out(reg) v, options(nomem, nostack))
+    };
     v & PSR_PAN_BIT != 0
 }
 
@@ -77,8 +81,13 @@ pub fn register_undef_hook(hook: &'static UndefHook) -> bool {
         return true;
     }
     HOOKS.iter().any(|h| {
-        h.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        h.compare_exchange(
+            core::ptr::null_mut(),
+            p,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
+        .is_ok()
     })
 }
 
@@ -86,7 +95,12 @@ pub fn register_undef_hook(hook: &'static UndefHook) -> bool {
 pub fn unregister_undef_hook(hook: &'static UndefHook) {
     let p = hook as *const UndefHook as *mut UndefHook;
     for h in &HOOKS {
-        let _ = h.compare_exchange(p, core::ptr::null_mut(), Ordering::AcqRel, Ordering::Acquire);
+        let _ = h.compare_exchange(
+            p,
+            core::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 }
 
@@ -241,10 +255,7 @@ fn el0_svc(f: &mut Frame) {
 pub fn arm64_force_sig_fault(info: SigInfo, what: &str, esr: u64) -> ! {
     println!(
         "user: unhandled {} ({}) at {:#x}, esr {:#018x}",
-        what,
-        info.signo,
-        info.addr,
-        esr
+        what, info.signo, info.addr, esr
     );
     force_sig(info)
 }

@@ -17,7 +17,8 @@ use crate::println;
 use crate::report::Detail;
 use crate::scenarios::{describe, verdict, Scenario};
 use crate::signal::{
-    SigInfo, BUS_ADRALN, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGILL, SIGSEGV,
+    code_name, signal_name, SigInfo, BUS_ADRALN, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, SIGBUS,
+    SIGILL, SIGSEGV,
 };
 use crate::task::{self, Exit};
 
@@ -240,7 +241,9 @@ fn dabt_decode(d: &mut Detail) -> bool {
         };
         let _ = write!(
             d,
-            "{what}: signal {} code {}, dfsr={:#05x} ({}) dfar={:#010x}; ",
+            "{what}: {} ({}) signal {} code {}, dfsr={:#05x} ({}) dfar={:#010x}; ",
+            signal_name(sig.0),
+            code_name(sig.0, sig.1),
             sig.0,
             sig.1,
             a.fsr,
