@@ -370,6 +370,15 @@ const AARCH64_DEDICATED: &[Dedicated] = &[
             "RESULT aarch64_oops_undef OOPS",
         ],
     },
+    Dedicated {
+        name: "aarch64_oops_bad_vector",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unhandled 64-bit el1t sync exception on CPU0, ESR 0x00000000f2000001 -- BRK (AArch64)",
+            "Internal error: Oops - unhandled exception: 00000000f2000001 [#1] SMP",
+            "RESULT aarch64_oops_bad_vector OOPS",
+        ],
+    },
 ];
 
 impl Arch {

@@ -372,3 +372,8 @@ fn oops_bug_dies_with_the_failure_status() {
 fn oops_undefined_instruction_in_the_kernel_dies_with_the_failure_status() {
     dedicated("aarch64_oops_undef");
 }
+
+#[test]
+fn unexpected_vector_reports_itself_and_dies() {
+    dedicated("aarch64_oops_bad_vector");
+}

@@ -62,6 +62,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario::dedicated("aarch64_oops_pan", oops_pan),
     Scenario::dedicated("aarch64_oops_bug", oops_bug),
     Scenario::dedicated("aarch64_oops_undef", oops_undef),
+    Scenario::dedicated("aarch64_oops_bad_vector", oops_bad_vector),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -700,4 +701,23 @@ fn oops_undef(d: &mut Detail) -> bool {
     // SAFETY: traps; the kernel dies.
     unsafe { core::arch::asm!("udf #0x42", options(nostack)) };
     verdict(d, false, format_args!("executed an undefined instruction"))
+}
+
+/// A synchronous exception while running on SP_EL0 (PSTATE.SP = 0) is taken through the
+/// "current EL with SP0" vector, which this kernel never expects: the vector reports itself
+/// ("Unhandled 64-bit el1t sync exception"), die.
+fn oops_bad_vector(d: &mut Detail) -> bool {
+    // SAFETY: SP_EL0 gets the current stack, so the code keeps a valid stack after the
+    // switch; the `brk` then traps through the EL1t vector and the kernel dies.
+    unsafe {
+        core::arch::asm!(
+            "mov {t}, sp",
+            "msr sp_el0, {t}",
+            "msr spsel, #0",
+            "brk #0x1",
+            "msr spsel, #1",
+            t = out(reg) _,
+        )
+    };
+    verdict(d, false, format_args!("returned from the EL1t vector"))
 }

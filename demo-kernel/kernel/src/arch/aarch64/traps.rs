@@ -193,15 +193,7 @@ pub unsafe extern "C" fn el1h_64_sync_handler(frame: *mut Frame) {
             }
         }
         EC_UNKNOWN => die("Oops - Undefined instruction", f, esr),
-        _ => {
-            println!(
-                "Unhandled 64-bit el1h sync exception on CPU{}, ESR {:#018x} -- {}",
-                smp::cpu_id(),
-                esr,
-                esr_class_str(esr_ec(esr))
-            );
-            die("Oops - unhandled exception", f, esr)
-        }
+        _ => panic_unhandled(f, VECTOR_NAMES[4]),
     }
 }
 
@@ -329,24 +321,37 @@ pub fn die(what: &str, f: &Frame, esr: u64) -> ! {
     report::die(what)
 }
 
+/// The vectors by their offset / 0x80, named as Linux's `__panic_unhandled` names them.
 const VECTOR_NAMES: [&str; 16] = [
-    "el1t_64_sync",
-    "el1t_64_irq",
-    "el1t_64_fiq",
-    "el1t_64_error",
-    "el1h_64_sync",
-    "el1h_64_irq",
-    "el1h_64_fiq",
-    "el1h_64_error",
-    "el0t_64_sync",
-    "el0t_64_irq",
-    "el0t_64_fiq",
-    "el0t_64_error",
-    "el0t_32_sync",
-    "el0t_32_irq",
-    "el0t_32_fiq",
-    "el0t_32_error",
+    "64-bit el1t sync",
+    "64-bit el1t irq",
+    "64-bit el1t fiq",
+    "64-bit el1t error",
+    "64-bit el1h sync",
+    "64-bit el1h irq",
+    "64-bit el1h fiq",
+    "64-bit el1h error",
+    "64-bit el0t sync",
+    "64-bit el0t irq",
+    "64-bit el0t fiq",
+    "64-bit el0t error",
+    "32-bit el0t sync",
+    "32-bit el0t irq",
+    "32-bit el0t fiq",
+    "32-bit el0t error",
 ];
+
+/// Linux's `__panic_unhandled`: the vector, the CPU and the syndrome, then die.
+fn panic_unhandled(f: &Frame, vector: &str) -> ! {
+    println!(
+        "Unhandled {} exception on CPU{}, ESR {:#018x} -- {}",
+        vector,
+        smp::cpu_id(),
+        f.esr,
+        esr_class_str(esr_ec(f.esr))
+    );
+    die("Oops - unhandled exception", f, f.esr)
+}
 
 /// An exception through a vector this kernel never expects (Linux's `bad_mode` /
 /// `__panic_unhandled`).
@@ -357,14 +362,7 @@ const VECTOR_NAMES: [&str; 16] = [
 pub unsafe extern "C" fn aarch64_bad_mode(frame: *const Frame, vector: u32) -> ! {
     // SAFETY: the entry code passes its frame.
     let f = unsafe { &*frame };
-    println!(
-        "Unhandled {} exception on CPU{}, ESR {:#018x} -- {}",
-        VECTOR_NAMES[vector as usize & 15],
-        smp::cpu_id(),
-        f.esr,
-        esr_class_str(esr_ec(f.esr))
-    );
-    die("Oops - bad mode", f, f.esr)
+    panic_unhandled(f, VECTOR_NAMES[vector as usize & 15])
 }
 
 /// Whether `pstate` is EL1h.
