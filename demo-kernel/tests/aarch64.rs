@@ -80,6 +80,7 @@ const AARCH64_SCENARIOS: &[&str] = &[
     "aarch64_ttbr_split",
     "aarch64_sigbus_unaligned_exclusive",
     "aarch64_iabt_uxn",
+    "aarch64_pc_alignment",
     "aarch64_sigill",
     "aarch64_undef_hook_mrs",
     "aarch64_sigtrap_brk",
@@ -274,6 +275,15 @@ fn unaligned_exclusive_is_sigbus_adraln() {
             "fsc=0x21 (alignment fault)",
         ],
     );
+}
+
+#[test]
+fn pc_alignment_fault_is_sigbus_adraln() {
+    passed(
+        "aarch64_pc_alignment",
+        &["killed by SIGBUS (BUS_ADRALN) signal 7 code 1 addr 0x10002"],
+    );
+    console_shows("user: unhandled PC alignment exception (7) at 0x10002, esr 0x000000008a000000");
 }
 
 #[test]

@@ -52,6 +52,7 @@ pub static SCENARIOS: &[Scenario] = &[
         sigbus_unaligned_exclusive,
     ),
     Scenario::new("aarch64_iabt_uxn", iabt_uxn),
+    Scenario::new("aarch64_pc_alignment", pc_alignment),
     Scenario::new("aarch64_sigill", sigill),
     Scenario::new("aarch64_undef_hook_mrs", undef_hook_mrs),
     Scenario::new("aarch64_sigtrap_brk", sigtrap_brk),
@@ -472,6 +473,20 @@ fn iabt_uxn(d: &mut Detail) -> bool {
         && a.far == target
         && a.pc == target;
     verdict(d, pass, format_args!(""))
+}
+
+/// A jump to a misaligned address is a PC alignment fault (EC 0x22): SIGBUS/BUS_ADRALN at
+/// the target.
+fn pc_alignment(d: &mut Detail) -> bool {
+    let target = Current::user_layout().text + 2;
+    let Some(exit) = run_once(d, user_op::EXEC, target, 0) else {
+        return false;
+    };
+    verdict(
+        d,
+        exit == Exit::Killed(SigInfo::new(SIGBUS, BUS_ADRALN, target)),
+        format_args!(""),
+    )
 }
 
 fn describe_undef(d: &mut Detail) -> traps::LastUndef {

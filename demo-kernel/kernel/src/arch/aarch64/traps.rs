@@ -11,7 +11,7 @@ use extable_runtime::arch::aarch64::PtRegs;
 
 use super::fault::{
     self, esr_class_str, esr_ec, EC_BRK64, EC_DABT_CUR, EC_DABT_LOW, EC_IABT_CUR, EC_IABT_LOW,
-    EC_PC_ALIGN, EC_SP_ALIGN, EC_SVC64, EC_SYS64, EC_UNKNOWN,
+    EC_PC_ALIGN, EC_SP_ALIGN, EC_SVC64, EC_SYS64, EC_UNKNOWN, ESR_FNV,
 };
 use super::{bug, smp, Frame, PSR_MODE_EL1H, PSR_MODE_MASK, PSR_PAN_BIT};
 use crate::println;
@@ -185,7 +185,7 @@ pub unsafe extern "C" fn el1h_64_sync_handler(frame: *mut Frame) {
     let f = unsafe { &mut *frame };
     let esr = f.esr;
     match esr_ec(esr) {
-        EC_DABT_CUR | EC_IABT_CUR => fault::do_mem_abort(f.far as usize, esr, f),
+        EC_DABT_CUR | EC_IABT_CUR => fault::do_mem_abort(abort_address(f), esr, f),
         EC_SP_ALIGN | EC_PC_ALIGN => die("Oops - SP/PC alignment exception", f, esr),
         EC_BRK64 => {
             if !bug::bug_handler(f, esr) {
@@ -208,7 +208,7 @@ pub unsafe extern "C" fn el0t_64_sync_handler(frame: *mut Frame) {
     let esr = f.esr;
     match esr_ec(esr) {
         EC_SVC64 => el0_svc(f),
-        EC_DABT_LOW | EC_IABT_LOW => fault::do_mem_abort(f.far as usize, esr, f),
+        EC_DABT_LOW | EC_IABT_LOW => fault::do_mem_abort(abort_address(f), esr, f),
         EC_SP_ALIGN => arm64_force_sig_fault(
             SigInfo::new(SIGBUS, BUS_ADRALN, f.regs.sp as usize),
             "SP alignment exception",
@@ -230,6 +230,16 @@ pub unsafe extern "C" fn el0t_64_sync_handler(frame: *mut Frame) {
             "Oops - bad_el0_sync",
             esr,
         ),
+    }
+}
+
+/// The fault address of an abort: FAR_EL1, unless the syndrome says it is not valid (FnV),
+/// then 0.
+fn abort_address(f: &Frame) -> usize {
+    if f.esr & ESR_FNV != 0 {
+        0
+    } else {
+        f.far as usize
     }
 }
 
