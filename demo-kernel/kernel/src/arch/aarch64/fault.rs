@@ -592,16 +592,19 @@ pub fn show_pte(addr: usize) {
         mmu::VA_BITS,
         root
     );
-    let w = mmu::walk(root, addr);
-    crate::print!("[{:016x}]", addr);
-    for (name, d) in ["pgd", "pmd", "pte"].iter().zip(w.desc) {
+    // Three levels: p4d and pud are folded into the pgd, as Linux prints them.
+    let [l1, l2, l3] = mmu::walk(root, addr).desc;
+    let l1 = l1.unwrap_or(0);
+    crate::print!(
+        "[{:016x}] pgd={:016x}, p4d={:016x}, pud={:016x}",
+        addr,
+        l1,
+        l1,
+        l1
+    );
+    for (name, d) in [("pmd", l2), ("pte", l3)] {
         if let Some(d) = d {
-            crate::print!(
-                "{} {}={:016x}",
-                if *name == "pgd" { "" } else { "," },
-                name,
-                d
-            );
+            crate::print!(", {}={:016x}", name, d);
         }
     }
     println!();
