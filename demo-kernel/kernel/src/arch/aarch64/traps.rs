@@ -20,26 +20,38 @@ use crate::signal::{
     force_sig, SigInfo, BUS_ADRALN, ILL_ILLOPC, SIGBUS, SIGILL, SIGTRAP, TRAP_BRKPT,
 };
 
+/// `MSR PAN, #1` (ARMv8.1), encoded so that the assembler needs no `.arch` change.
+macro_rules! msr_pan_1 {
+    () => {
+        ".inst 0xd500419f"
+    };
+}
+
+/// `MSR PAN, #0`.
+macro_rules! msr_pan_0 {
+    () => {
+        ".inst 0xd500409f"
+    };
+}
+
 /// Turn PSTATE.PAN on or off on this CPU.
 pub fn set_pan(on: bool) {
     // SAFETY: PAN only restricts EL1 accesses to EL0-accessible pages; the kernel's user
     // accesses use the unprivileged LDTR/STTR forms, which PAN does not affect.
     unsafe {
         if on {
-            core::arch::asm!(".arch armv8.1-a", "msr pan, #1", options(nomem, nostack));
+            core::arch::asm!(msr_pan_1!(), options(nomem, nostack));
         } else {
-            core::arch::asm!(".arch armv8.1-a", "msr pan, #0", options(nomem, nostack));
+            core::arch::asm!(msr_pan_0!(), options(nomem, nostack));
         }
     }
 }
 
-/// Whether PSTATE.PAN is set on this CPU.
+/// Whether PSTATE.PAN is set on this CPU (the PAN special register, S3_0_C4_C2_3).
 pub fn pan_enabled() -> bool {
     let v: u64;
     // SAFETY: reads the PAN special register, no side effects.
-    unsafe {
-        core::arch::asm!(".arch armv8.1-a", "mrs {}, pan", out(reg) v, options(nomem, nostack))
-    };
+    unsafe { core::arch::asm!("mrs {}, s3_0_c4_c2_3", out(reg) v, options(nomem, nostack)) };
     v & PSR_PAN_BIT != 0
 }
 
