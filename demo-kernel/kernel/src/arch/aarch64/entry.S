@@ -254,8 +254,16 @@ el0t_64_sync:
 	bl	el0t_64_sync_handler
 	b	ret_to_user
 
+// Back to EL0 with the frame at sp. A frame whose pstate is not EL0t (AArch64) would
+// return to a privileged mode: a kernel bug, reported as an unexpected vector (16).
 ret_to_user:
+	ldr	x22, [sp, #S_PSTATE]
+	tst	x22, #0x1f
+	b.ne	1f
 	kernel_exit 0
+1:	mov	x0, sp
+	mov	x1, #16
+	bl	aarch64_bad_mode
 
 // usize aarch64_run_user(const PtRegs *regs, usize *ctx)
 // Save the callee-saved registers and sp in *ctx, build a frame from *regs below them and

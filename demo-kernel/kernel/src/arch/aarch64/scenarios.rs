@@ -649,7 +649,7 @@ fn smp_worker(cpu: usize) {
 fn smp_faults(d: &mut Detail) -> bool {
     let cpus = Aarch64::start_secondaries(smp_worker);
     smp_worker(0);
-    let deadline = Current::now_us() + 1_000_000;
+    let deadline = Current::now_us() + 2_000_000;
     while FINISHED.load(Ordering::Acquire) < cpus && Current::now_us() < deadline {
         core::hint::spin_loop();
     }

@@ -16,7 +16,7 @@ const PSCI_CPU_ON: u64 = 0xc400_0003;
 const PSCI_SUCCESS: i64 = 0;
 
 /// How long the boot CPU waits for a started CPU to check in, in microseconds.
-const CHECK_IN_US: u64 = 500_000;
+const CHECK_IN_US: u64 = 2_000_000;
 
 /// CPUs online, the boot CPU included.
 static ONLINE: AtomicUsize = AtomicUsize::new(1);

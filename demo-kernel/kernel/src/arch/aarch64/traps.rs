@@ -376,15 +376,20 @@ fn panic_unhandled(f: &Frame, vector: &str) -> ! {
 }
 
 /// An exception through a vector this kernel never expects (Linux's `bad_mode` /
-/// `__panic_unhandled`).
+/// `__panic_unhandled`), or (`vector` 16) a return to user mode with a privileged pstate.
 ///
 /// # Safety
-/// `frame` must point to the frame `inv_entry` built.
+/// `frame` must point to the frame `inv_entry` built, or the frame `ret_to_user` was about
+/// to return with.
 #[no_mangle]
 pub unsafe extern "C" fn aarch64_bad_mode(frame: *const Frame, vector: u32) -> ! {
     // SAFETY: the entry code passes its frame.
     let f = unsafe { &*frame };
-    panic_unhandled(f, VECTOR_NAMES[vector as usize & 15])
+    let name = VECTOR_NAMES
+        .get(vector as usize)
+        .copied()
+        .unwrap_or("ret_to_user with a privileged pstate");
+    panic_unhandled(f, name)
 }
 
 /// Whether `pstate` is EL1h.
