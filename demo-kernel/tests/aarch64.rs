@@ -162,7 +162,7 @@ fn data_abort_decodes_esr_far_and_dispatches_through_fault_info() {
         ],
     );
     console_shows(
-        "user: unhandled level 2 translation fault (11) at 0x300004, esr 0x0000000092000006",
+        "user[1]: unhandled exception: DABT (lower EL), ESR 0x0000000092000006, level 2 translation fault",
     );
 }
 
@@ -283,7 +283,7 @@ fn pc_alignment_fault_is_sigbus_adraln() {
         "aarch64_pc_alignment",
         &["killed by SIGBUS (BUS_ADRALN) signal 7 code 1 addr 0x10002"],
     );
-    console_shows("user: unhandled PC alignment exception (7) at 0x10002, esr 0x000000008a000000");
+    console_shows("user[1]: unhandled exception: PC Alignment, ESR 0x000000008a000000, SP/PC alignment exception");
 }
 
 #[test]

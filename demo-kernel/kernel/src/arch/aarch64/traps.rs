@@ -175,13 +175,11 @@ fn do_el0_undef(f: &mut Frame) {
     if instr.is_some_and(|i| call_undef_hook(&mut f.regs, i)) {
         return;
     }
-    println!(
-        "user: undefined instruction: pc={:#x} instr={:#010x} ({})",
-        pc,
-        instr.unwrap_or(0),
-        esr_class_str(esr_ec(f.esr))
-    );
-    force_sig(SigInfo::new(SIGILL, ILL_ILLOPC, pc))
+    arm64_force_sig_fault(
+        SigInfo::new(SIGILL, ILL_ILLOPC, pc),
+        "undefined instruction",
+        f.esr,
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -223,18 +221,18 @@ pub unsafe extern "C" fn el0t_64_sync_handler(frame: *mut Frame) {
         EC_DABT_LOW | EC_IABT_LOW => fault::do_mem_abort(abort_address(f), esr, f),
         EC_SP_ALIGN => arm64_force_sig_fault(
             SigInfo::new(SIGBUS, BUS_ADRALN, f.regs.sp as usize),
-            "SP alignment exception",
+            "SP/PC alignment exception",
             esr,
         ),
         EC_PC_ALIGN => arm64_force_sig_fault(
             SigInfo::new(SIGBUS, BUS_ADRALN, f.far as usize),
-            "PC alignment exception",
+            "SP/PC alignment exception",
             esr,
         ),
         EC_UNKNOWN | EC_SYS64 => do_el0_undef(f),
         EC_BRK64 => arm64_force_sig_fault(
             SigInfo::new(SIGTRAP, TRAP_BRKPT, f.regs.pc as usize),
-            "BRK handler",
+            "User debug trap",
             esr,
         ),
         _ => arm64_force_sig_fault(
@@ -265,11 +263,13 @@ fn el0_svc(f: &mut Frame) {
 }
 
 /// Signal the user task for a fault (Linux's `arm64_force_sig_fault`, with the
-/// `show_unhandled_signals` line).
+/// `arm64_show_signal` line: the task, the exception class, the syndrome, what happened).
 pub fn arm64_force_sig_fault(info: SigInfo, what: &str, esr: u64) -> ! {
     println!(
-        "user: unhandled {} ({}) at {:#x}, esr {:#018x}",
-        what, info.signo, info.addr, esr
+        "user[1]: unhandled exception: {}, ESR {:#018x}, {}",
+        esr_class_str(esr_ec(esr)),
+        esr,
+        what
     );
     force_sig(info)
 }
