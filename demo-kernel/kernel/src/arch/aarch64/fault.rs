@@ -6,7 +6,7 @@
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use extable_runtime::{FaultKind, Trap};
+use extable_runtime::{fixup_exception_with, FaultKind, FixupGuard, Trap};
 
 use super::mmu::{self, PAGE_SIZE, TASK_SIZE};
 use super::smp::{self, MAX_CPUS};
@@ -483,6 +483,10 @@ fn fault_kind(esr: u64) -> FaultKind {
     }
 }
 
+/// Each CPU's fixup guard: a fault inside a handler is detected per CPU, so CPUs fixing
+/// faults at the same time do not take each other's for a recursion.
+static FIXUP_GUARDS: [FixupGuard; MAX_CPUS] = [const { FixupGuard::new() }; MAX_CPUS];
+
 /// The kernel faulted (Linux's `__do_kernel_fault`): fixed through the exception table
 /// (never for an instruction abort), or `die_kernel_fault` with the reason.
 fn __do_kernel_fault(far: usize, esr: u64, f: &mut Frame) {
@@ -490,7 +494,8 @@ fn __do_kernel_fault(far: usize, esr: u64, f: &mut Frame) {
         let trap = Trap::new(esr_ec(esr), fault_kind(esr))
             .with_error_code(esr)
             .with_address(far);
-        if extable_runtime::fixup_exception(&mut f.regs, &trap) {
+        let guard = &FIXUP_GUARDS[smp::cpu_id()];
+        if fixup_exception_with(guard, &mut f.regs, &trap).is_ok() {
             return;
         }
     }

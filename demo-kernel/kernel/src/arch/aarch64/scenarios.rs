@@ -583,10 +583,61 @@ fn warn(d: &mut Detail) -> bool {
 /// Fixable faults each CPU takes in the SMP scenario (two per round).
 const SMP_ROUNDS: usize = 16;
 
+/// CPUs inside [`rendezvous_handler`] so far (never decremented: one fault per CPU).
+static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+/// How many CPUs the rendezvous waits for; 0 until the boot CPU knows.
+static RENDEZVOUS_CPUS: AtomicUsize = AtomicUsize::new(0);
+/// How long a CPU waits inside the handler for the others, in microseconds.
+const RENDEZVOUS_US: u64 = 500_000;
+
+/// An exception-table handler that holds each CPU inside the fixup path until every CPU is
+/// inside it too (bounded by [`RENDEZVOUS_US`]), then resumes at the fixup: faults being
+/// fixed on all CPUs at once, which a fixup guard shared by the CPUs would take for a
+/// fault inside a handler.
+fn rendezvous_handler(
+    entry: &extable_runtime::entry::ExceptionTableEntry,
+    regs: &mut dyn extable_runtime::ExRegs,
+    trap: &extable_runtime::Trap,
+) -> bool {
+    IN_HANDLER.fetch_add(1, Ordering::AcqRel);
+    let deadline = super::platform::uptime_us() + RENDEZVOUS_US;
+    loop {
+        let want = RENDEZVOUS_CPUS.load(Ordering::Acquire);
+        if want != 0 && IN_HANDLER.load(Ordering::Acquire) >= want {
+            break;
+        }
+        if super::platform::uptime_us() > deadline {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    extable_runtime::handlers::default(entry, regs, trap)
+}
+
+/// A load of 0x880 whose entry has [`rendezvous_handler`]: `true` when it faulted and was
+/// fixed.
+fn rendezvous_probe() -> bool {
+    let v: u64;
+    // SAFETY: the load faults (nothing is mapped at 0x880); its entry resumes after the
+    // block. It reads nothing Rust owns.
+    let r = unsafe {
+        extable_runtime::asm!(
+            "[ex] ldr {v}, [{a}]",
+            a = in(reg) 0x880usize,
+            v = out(reg) v,
+            handler = rendezvous_handler,
+            options(nostack),
+        )
+    };
+    let _ = v;
+    r.is_err()
+}
+
 /// What one CPU reports back.
 struct CpuReport {
     /// Bits: 1 = ran, 2 = every probe fixed, 4 = PAN on, 8 = VBAR is the vectors,
-    /// 16 = sp inside its own stack, 32 = cpu_id matches.
+    /// 16 = sp inside its own stack, 32 = cpu_id matches, 64 = its fault was fixed while
+    /// every CPU was in the fixup path.
     checks: AtomicU64,
     /// Aborts it took.
     faults: AtomicUsize,
@@ -599,7 +650,7 @@ static REPORTS: [CpuReport; MAX_CPUS] = [const {
     }
 }; MAX_CPUS];
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
-const ALL_CHECKS: u64 = 63;
+const ALL_CHECKS: u64 = 127;
 
 fn current_sp() -> usize {
     let sp: usize;
@@ -616,7 +667,7 @@ fn current_vbar() -> usize {
 }
 
 /// The work of every CPU: kernel faults fixed through the table (NULL and 0x880 probes),
-/// then the per-CPU state checked.
+/// one fixed while every CPU is in the fixup path, then the per-CPU state checked.
 fn smp_worker(cpu: usize) {
     let before = fault::aborts_on(cpu);
     let mut fixed = true;
@@ -628,6 +679,7 @@ fn smp_worker(cpu: usize) {
             fixed &= r == Err(Efault);
         }
     }
+    let together = rendezvous_probe();
     let top = sym_addr!(__stacks_end) - cpu * 0x10000;
     let sp = current_sp();
     let checks = 1
@@ -635,7 +687,8 @@ fn smp_worker(cpu: usize) {
         | (pan_enabled() as u64) << 2
         | ((current_vbar() == sym_addr!(aarch64_vectors)) as u64) << 3
         | ((sp < top && sp >= top - 0x10000) as u64) << 4
-        | ((smp::cpu_id() == cpu && Aarch64::cpu_id() == cpu) as u64) << 5;
+        | ((smp::cpu_id() == cpu && Aarch64::cpu_id() == cpu) as u64) << 5
+        | (together as u64) << 6;
     let r = &REPORTS[cpu];
     r.faults
         .store(fault::aborts_on(cpu) - before, Ordering::Relaxed);
@@ -648,6 +701,7 @@ fn smp_worker(cpu: usize) {
 /// faults that the table fixes and reports back.
 fn smp_faults(d: &mut Detail) -> bool {
     let cpus = Aarch64::start_secondaries(smp_worker);
+    RENDEZVOUS_CPUS.store(cpus, Ordering::Release);
     smp_worker(0);
     let deadline = Current::now_us() + 2_000_000;
     while FINISHED.load(Ordering::Acquire) < cpus && Current::now_us() < deadline {
