@@ -1,12 +1,12 @@
 //! Boots the ARMv7-A demo kernel in QEMU (`virt`, Cortex-A15, TCG) and asserts every
-//! scenario of issue 6: the data abort dispatch (DFSR/DFAR through fsr_info), the
+//! scenario: the data abort dispatch (DFSR/DFAR through fsr_info), the
 //! translation-fault copy from the reference table, the user page-fault paths, the kernel
 //! fixups, prefetch aborts, the undefined-instruction hooks, the Thumb-2 paths, and the
 //! dedicated oops boots, each of which must end with the kernel's failure status.
 //!
 //! The kernel is built once per test binary (release, linked through `extable-link`, so
 //! extable-tool sorts and checks its table in the link) and the main boot runs once; each
-//! test asserts the RESULT lines of one point of the issue.
+//! test asserts the RESULT lines of one fault path.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

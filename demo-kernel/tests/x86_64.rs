@@ -1,4 +1,4 @@
-//! Boots the x86_64 demo kernel in QEMU and asserts every scenario's outcome (issue 5).
+//! Boots the x86_64 demo kernel in QEMU and asserts every scenario's outcome.
 //!
 //! The kernel is built once per run, linked through `extable-link` (rust-lld, then
 //! extable-tool sorts and checks its table). The main boot runs every scenario; each

@@ -67,7 +67,7 @@ pub static SCENARIOS: &[Scenario] = &[
 ];
 
 // ---------------------------------------------------------------------------------------
-// Helpers.
+// Shared pieces of the scenarios.
 
 extern "C" {
     static a64_user_text_start: u8;
