@@ -588,7 +588,7 @@ static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
 /// How many CPUs the rendezvous waits for; 0 until the boot CPU knows.
 static RENDEZVOUS_CPUS: AtomicUsize = AtomicUsize::new(0);
 /// How long a CPU waits inside the handler for the others, in microseconds.
-const RENDEZVOUS_US: u64 = 500_000;
+const RENDEZVOUS_US: u64 = 2_000_000;
 
 /// An exception-table handler that holds each CPU inside the fixup path until every CPU is
 /// inside it too (bounded by [`RENDEZVOUS_US`]), then resumes at the fixup: faults being
