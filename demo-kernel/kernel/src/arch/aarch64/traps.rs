@@ -10,8 +10,8 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use extable_runtime::arch::aarch64::PtRegs;
 
 use super::fault::{
-    self, esr_class_str, esr_ec, EC_BRK64, EC_DABT_CUR, EC_DABT_LOW, EC_IABT_CUR, EC_IABT_LOW,
-    EC_PC_ALIGN, EC_SP_ALIGN, EC_SVC64, EC_SYS64, EC_UNKNOWN, ESR_FNV,
+    self, esr_class_str, esr_ec, esr_iss, EC_BRK64, EC_DABT_CUR, EC_DABT_LOW, EC_IABT_CUR,
+    EC_IABT_LOW, EC_PC_ALIGN, EC_SP_ALIGN, EC_SVC64, EC_SYS64, EC_UNKNOWN, ESR_FNV,
 };
 use super::{bug, smp, Frame, PSR_MODE_EL1H, PSR_MODE_MASK, PSR_PAN_BIT};
 use crate::println;
@@ -163,11 +163,27 @@ fn user_instr(pc: usize) -> Option<u32> {
     crate::uaccess::get_user(crate::uaccess::UserPtr::<u32>::new(pc)).ok()
 }
 
+/// The MRS/MSR/SYS instruction a trapped-system-instruction syndrome (EC 0x18) describes,
+/// rebuilt from its ISS (Op0, Op2, Op1, CRn, Rt, CRm, direction), as Linux's
+/// `do_sysinstr` reads it from the ESR rather than from user memory.
+pub fn sys64_instr(esr: u64) -> u32 {
+    let iss = esr_iss(esr) as u32;
+    let field = |shift: u32, bits: u32| (iss >> shift) & ((1 << bits) - 1);
+    let (op0, op2, op1) = (field(20, 2), field(17, 3), field(14, 3));
+    let (crn, rt, crm, read) = (field(10, 4), field(5, 5), field(1, 4), field(0, 1));
+    0xd500_0000 | read << 21 | op0 << 19 | op1 << 16 | crn << 12 | crm << 8 | op2 << 5 | rt
+}
+
 /// An undefined (or trapped system) instruction from EL0 (Linux's `do_el0_undef` /
-/// `do_el0_sys`): the hooks, else SIGILL with ILL_ILLOPC.
+/// `do_el0_sys`): the instruction (from the syndrome for a trapped system instruction,
+/// else read at the pc), the hooks, else SIGILL with ILL_ILLOPC.
 fn do_el0_undef(f: &mut Frame) {
     let pc = f.regs.pc as usize;
-    let instr = user_instr(pc);
+    let instr = if esr_ec(f.esr) == EC_SYS64 {
+        Some(sys64_instr(f.esr))
+    } else {
+        user_instr(pc)
+    };
     UNDEF_COUNT.fetch_add(1, Ordering::Relaxed);
     LAST_INSTR.store(instr.unwrap_or(0), Ordering::Relaxed);
     LAST_PC.store(pc, Ordering::Relaxed);
