@@ -355,6 +355,19 @@ const AARCH64_DEDICATED: &[Dedicated] = &[
         ],
     },
     Dedicated {
+        name: "aarch64_oops_exec_user",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel execution of user memory at virtual address 0000000000010000",
+            "  EC = 0x21: IABT (current EL), IL = 32 bits",
+            "  FSC = 0x0f: level 3 permission fault",
+            "Internal error: Oops: 000000008600000f [#1] SMP",
+            "pc : 0000000000010000",
+            "BTYPE=-c)",
+            "RESULT aarch64_oops_exec_user OOPS",
+        ],
+    },
+    Dedicated {
         name: "aarch64_oops_bug",
         end: BootEnd::Kernel(KernelExit::Oops),
         expect: &[

@@ -377,6 +377,17 @@ fn oops_pan_violation_dies_with_the_failure_status() {
 }
 
 #[test]
+fn oops_kernel_execution_of_user_memory_dies_with_the_failure_status() {
+    let b = dedicated("aarch64_oops_exec_user");
+    // An instruction abort has no "Data abort info".
+    assert!(
+        !b.transcript.contains("Data abort info:"),
+        "{}",
+        b.transcript
+    );
+}
+
+#[test]
 fn oops_bug_dies_with_the_failure_status() {
     dedicated("aarch64_oops_bug");
 }

@@ -61,6 +61,7 @@ pub static SCENARIOS: &[Scenario] = &[
     Scenario::dedicated("aarch64_oops_null", oops_null),
     Scenario::dedicated("aarch64_oops_paging", oops_paging),
     Scenario::dedicated("aarch64_oops_pan", oops_pan),
+    Scenario::dedicated("aarch64_oops_exec_user", oops_exec_user),
     Scenario::dedicated("aarch64_oops_bug", oops_bug),
     Scenario::dedicated("aarch64_oops_undef", oops_undef),
     Scenario::dedicated("aarch64_oops_bad_vector", oops_bad_vector),
@@ -755,6 +756,25 @@ fn oops_pan(d: &mut Detail) -> bool {
     let v = task::with_mm(&mut mm, || kernel_read(addr));
     describe(staged, d);
     verdict(d, false, format_args!("; read {:#x} from {:#x}", v, addr))
+}
+
+/// A kernel jump into the user task's text (mapped PXN): an instruction abort from EL1 with
+/// a permission fault, never fixed: "execution of user memory", die.
+fn oops_exec_user(d: &mut Detail) -> bool {
+    let Some(mut mm) = new_mm(d) else {
+        return false;
+    };
+    let target = Current::user_layout().text;
+    task::with_mm(&mut mm, || {
+        // SAFETY: the fetch faults (user pages are privileged-execute-never) and the
+        // kernel dies; nothing runs there.
+        unsafe { core::arch::asm!("blr {}", in(reg) target, clobber_abi("C")) };
+    });
+    verdict(
+        d,
+        false,
+        format_args!("executed user text at {:#x}", target),
+    )
 }
 
 /// `BUG()`: "kernel BUG at file:line!", die.

@@ -304,7 +304,7 @@ fn print_pstate(pstate: u64) {
     };
     let sign = |bit: u32| if pstate & (1 << bit) != 0 { '+' } else { '-' };
     println!(
-        "pstate: {:08x} ({}{}{}{} {}{}{}{} {}PAN {}UAO {}TCO {}DIT {}SSBS BTYPE=--)",
+        "pstate: {:08x} ({}{}{}{} {}{}{}{} {}PAN {}UAO {}TCO {}DIT {}SSBS BTYPE={})",
         pstate,
         flag(31, b'n'),
         flag(30, b'z'),
@@ -319,6 +319,7 @@ fn print_pstate(pstate: u64) {
         sign(25),
         sign(24),
         sign(12),
+        ["--", "jc", "-c", "j-"][((pstate >> 10) & 3) as usize],
     );
 }
 
