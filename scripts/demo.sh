@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: build the demo kernels (x86_64 and ARMv7-A), sort and check their exception
+# The main job: build the demo kernels (x86_64, ARMv7-A, AArch64), sort and check their exception
 # tables with extable-tool, boot them in QEMU and show every fault path they walk.
 set -euo pipefail
 cd "$(dirname "$0")/.."

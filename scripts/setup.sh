@@ -25,7 +25,7 @@ need_rust() {
 need_debian() {
   local missing=()
   command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-  command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+  command -v qemu-system-arm >/dev/null && command -v qemu-system-aarch64 >/dev/null || missing+=(qemu-system-arm)
   command -v qemu-arm >/dev/null && command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
   command -v arm-linux-gnueabihf-gcc >/dev/null || missing+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
   command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)

@@ -15,7 +15,7 @@ echo "== cargo fmt --check, cargo clippy: the bare-metal kernel crate (its own w
 (
   cd demo-kernel/kernel
   cargo fmt -- --check
-  for t in x86_64-unknown-none armv7a-none-eabi; do
+  for t in x86_64-unknown-none armv7a-none-eabi aarch64-unknown-none; do
     cargo clippy --release --target "$t" -- -D warnings
   done
 )

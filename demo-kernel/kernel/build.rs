@@ -8,6 +8,7 @@ fn main() {
     let script = match arch.as_str() {
         "x86_64" => "x86_64.ld",
         "arm" => "armv7.ld",
+        "aarch64" => "aarch64.ld",
         other => panic!("demo kernel: no linker script for target arch {other:?}"),
     };
     let dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));

@@ -1,4 +1,4 @@
-//! Host harness for the demo kernels (issues 5 and 6): build a kernel with cargo (linked
+//! Host harness for the demo kernels (x86_64, ARMv7-A, AArch64): build a kernel with cargo (linked
 //! through `extable-link`, so its table comes out of the link sorted and checked by
 //! extable-tool), boot it in QEMU with a timeout, and parse its machine-readable lines.
 //!
@@ -22,6 +22,8 @@ pub enum Arch {
     X86_64,
     /// ARMv7-A on QEMU `virt` with a Cortex-A15.
     Armv7,
+    /// AArch64 on QEMU `virt` with `-cpu max` (PAN), two CPUs.
+    Aarch64,
 }
 
 /// How the kernel said it stopped (the code it handed to the exit device).
@@ -78,13 +80,14 @@ pub enum BootEnd {
 
 impl Arch {
     /// Every architecture, in the order the demo runs them.
-    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Armv7];
+    pub const ALL: [Arch; 3] = [Arch::X86_64, Arch::Armv7, Arch::Aarch64];
 
-    /// Short name ("x86_64", "armv7").
+    /// Short name ("x86_64", "armv7", "aarch64").
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
             Arch::Armv7 => "armv7",
+            Arch::Aarch64 => "aarch64",
         }
     }
 
@@ -93,6 +96,7 @@ impl Arch {
         match self {
             Arch::X86_64 => "x86_64-unknown-none",
             Arch::Armv7 => "armv7a-none-eabi",
+            Arch::Aarch64 => "aarch64-unknown-none",
         }
     }
 
@@ -116,6 +120,11 @@ impl Arch {
             Arch::Armv7 => {
                 c = Command::new("qemu-system-arm");
                 c.args(["-M", "virt", "-cpu", "cortex-a15", "-m", "128M"]);
+                c.arg("-semihosting");
+            }
+            Arch::Aarch64 => {
+                c = Command::new("qemu-system-aarch64");
+                c.args(["-M", "virt", "-cpu", "max", "-m", "128M"]);
                 c.arg("-semihosting");
             }
         }
@@ -149,8 +158,9 @@ impl Arch {
                     .map_or(BootEnd::Unknown(c), BootEnd::Kernel),
                 c => BootEnd::Unknown(c),
             },
-            // Semihosting SYS_EXIT_EXTENDED: QEMU exits with the kernel's code.
-            Arch::Armv7 => {
+            // Semihosting SYS_EXIT_EXTENDED (ARM) / SYS_EXIT (AArch64): QEMU exits with the
+            // kernel's code.
+            Arch::Armv7 | Arch::Aarch64 => {
                 KernelExit::from_code(code as u32).map_or(BootEnd::Unknown(code), BootEnd::Kernel)
             }
         }
@@ -285,12 +295,103 @@ const ARMV7_DEDICATED: &[Dedicated] = &[
     },
 ];
 
+const AARCH64_DEDICATED: &[Dedicated] = &[
+    Dedicated {
+        name: "aarch64_oops_null",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000",
+            "Mem abort info:",
+            "  ESR = 0x0000000096000005",
+            "  EC = 0x25: DABT (current EL), IL = 32 bits",
+            "  SET = 0, FnV = 0",
+            "  EA = 0, S1PTW = 0",
+            "  FSC = 0x05: level 1 translation fault",
+            "Data abort info:",
+            "  CM = 0, WnR = 0, TnD = 0, TagAccess = 0",
+            "[0000000000000000] user address but active_mm is swapper",
+            "Internal error: Oops: 0000000096000005 [#1] SMP",
+            "+PAN",
+            "Kernel panic - not syncing: Oops: Fatal exception",
+            "RESULT aarch64_oops_null OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_paging",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel paging request at virtual address ffffff80c0000000",
+            "  FSC = 0x05: level 1 translation fault",
+            "swapper pgtable: 4k pages, 39-bit VAs, pgdp=",
+            "[ffffff80c0000000] pgd=0000000000000000, p4d=0000000000000000, pud=0000000000000000\n",
+            "Internal error: Oops: 0000000096000005 [#1] SMP",
+            "RESULT aarch64_oops_paging OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_pan",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel access to user memory outside uaccess routines at virtual address 0000000000100000",
+            "  ESR = 0x000000009600000f",
+            "  FSC = 0x0f: level 3 permission fault",
+            "user pgtable: 4k pages, 39-bit VAs, pgdp=",
+            "[0000000000100000] pgd=",
+            ", pte=",
+            "Internal error: Oops: 000000009600000f [#1] SMP",
+            "+PAN",
+            "RESULT aarch64_oops_pan OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_exec_user",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unable to handle kernel execution of user memory at virtual address 0000000000010000",
+            "  EC = 0x21: IABT (current EL), IL = 32 bits",
+            "  FSC = 0x0f: level 3 permission fault",
+            "Internal error: Oops: 000000008600000f [#1] SMP",
+            "pc : 0000000000010000",
+            "BTYPE=-c)",
+            "RESULT aarch64_oops_exec_user OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_bug",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "------------[ cut here ]------------",
+            "kernel BUG at src/arch/aarch64/scenarios.rs:",
+            "Internal error: Oops - BUG: 00000000f2000800 [#1] SMP",
+            "RESULT aarch64_oops_bug OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_undef",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Internal error: Oops - Undefined instruction: 0000000002000000 [#1] SMP",
+            "RESULT aarch64_oops_undef OOPS",
+        ],
+    },
+    Dedicated {
+        name: "aarch64_oops_bad_vector",
+        end: BootEnd::Kernel(KernelExit::Oops),
+        expect: &[
+            "Unhandled 64-bit el1t sync exception on CPU0, ESR 0x00000000f2000001 -- BRK (AArch64)",
+            "Internal error: Oops - unhandled exception: 00000000f2000001 [#1] SMP",
+            "RESULT aarch64_oops_bad_vector OOPS",
+        ],
+    },
+];
+
 impl Arch {
     /// The scenarios of `arch` that need their own boot, with how each must end.
     pub fn dedicated(self) -> &'static [Dedicated] {
         match self {
             Arch::X86_64 => X86_DEDICATED,
             Arch::Armv7 => ARMV7_DEDICATED,
+            Arch::Aarch64 => AARCH64_DEDICATED,
         }
     }
 }
@@ -598,13 +699,15 @@ fn parse_result(line: &str) -> Option<ResultLine> {
 }
 
 /// The detail of the `smp_fixups` line:
-/// `cpus=N faults=F0,F1,... wrong=W recursive=R module_cycles=K ...`.
+/// `cpus=N faults=F0,F1,... held=H wrong=W recursive=R module_cycles=K ...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmpFixups {
     /// CPUs online.
     pub cpus: usize,
     /// Memory faults each CPU took (and had fixed), by CPU number.
     pub faults: Vec<usize>,
+    /// CPUs whose fault was fixed while every CPU was held inside the fixup path.
+    pub held: usize,
     /// Outcomes that were not the expected ones (copies, probes, module lookups).
     pub wrong: usize,
     /// Faults the runtime refused as recursive.
@@ -631,6 +734,7 @@ pub fn parse_smp_fixups(detail: &str) -> Option<SmpFixups> {
     Some(SmpFixups {
         cpus: num("cpus")?,
         faults,
+        held: num("held")?,
         wrong: num("wrong")?,
         recursive: num("recursive")?,
         module_cycles: num("module_cycles")?,
@@ -638,8 +742,8 @@ pub fn parse_smp_fixups(detail: &str) -> Option<SmpFixups> {
 }
 
 impl Boot {
-    /// Check the `smp_fixups` line: PASS, `cpus` CPUs online, each with at least
-    /// [`SMP_FAULTS_PER_CPU`] faults, no wrong outcome, no recursion report, at least one
+    /// Check the `smp_fixups` line: PASS, `cpus` CPUs online, all of them held inside the
+    /// fixup path at once, each with at least [`SMP_FAULTS_PER_CPU`] faults, no wrong outcome, no recursion report, at least one
     /// module cycle. `Err` says what is wrong.
     pub fn check_smp_fixups(&self, cpus: usize) -> Result<SmpFixups, String> {
         let r = self
@@ -653,6 +757,7 @@ impl Boot {
             && s.cpus == cpus
             && s.faults.len() == cpus
             && s.faults.iter().all(|&f| f >= SMP_FAULTS_PER_CPU)
+            && s.held == cpus
             && s.wrong == 0
             && s.recursive == 0
             && s.module_cycles > 0;
@@ -725,16 +830,22 @@ mod tests {
     #[test]
     fn smp_fixups_line_parses() {
         let s = parse_smp_fixups(
-            "cpus=2 faults=10002,10040 wrong=0 recursive=1 module_cycles=7 lookups=9",
+            "cpus=2 faults=10002,10040 held=2 wrong=0 recursive=1 module_cycles=7 lookups=9",
         )
         .unwrap();
         assert_eq!(s.cpus, 2);
         assert_eq!(s.faults, vec![10002, 10040]);
-        assert_eq!((s.wrong, s.recursive, s.module_cycles), (0, 1, 7));
-        assert!(
-            parse_smp_fixups("cpus=2 faults=1,x wrong=0 recursive=0 module_cycles=1").is_none()
+        assert_eq!(
+            (s.held, s.wrong, s.recursive, s.module_cycles),
+            (2, 0, 1, 7)
         );
-        assert!(parse_smp_fixups("cpus=2 faults=1,2 wrong=0").is_none());
+        assert!(
+            parse_smp_fixups("cpus=2 faults=1,x held=2 wrong=0 recursive=0 module_cycles=1")
+                .is_none()
+        );
+        assert!(
+            parse_smp_fixups("cpus=2 faults=1,2 wrong=0 recursive=0 module_cycles=1").is_none()
+        );
     }
 
     #[test]

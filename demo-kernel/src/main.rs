@@ -4,7 +4,7 @@
 //! (oops) scenario on its own; finish with a summary. Exit status 0 when everything passed,
 //! 1 when a scenario failed or a boot ended wrongly, 2 when a kernel could not be built.
 //!
-//! Usage: `demo [x86_64|armv7]...` (default: every architecture).
+//! Usage: `demo [x86_64|armv7|aarch64]...` (default: every architecture).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -102,9 +102,10 @@ fn run_arch(arch: Arch) -> Result<(usize, usize), String> {
     }
     match main.check_smp_fixups(DEFAULT_CPUS) {
         Ok(s) => println!(
-            "{}: smp_fixups on {} CPUs at once: faults per CPU {:?}, wrong {}, recursive {}, {} module cycles",
+            "{}: smp_fixups on {} CPUs at once: {} held in the fixup path together, faults per CPU {:?}, wrong {}, recursive {}, {} module cycles",
             arch.name(),
             s.cpus,
+            s.held,
             s.faults,
             s.wrong,
             s.recursive,

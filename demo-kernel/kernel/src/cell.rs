@@ -12,8 +12,8 @@ use crate::percpu::MAX_CPUS;
 /// closure, and panics on any other CPU. The caller must not re-enter `with` on the same
 /// global from inside the closure, nor fault inside it in a way whose handler touches the
 /// same global.
-// The ARMv7 kernel keeps all its state per CPU or in atomics.
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
+// The ARMv7 and AArch64 kernels keep all their state per CPU or in atomics.
+#[cfg_attr(any(target_arch = "arm", target_arch = "aarch64"), allow(dead_code))]
 pub struct Global<T>(UnsafeCell<T>);
 
 // SAFETY: only the boot CPU ever reaches the value (`with` checks), with interrupts masked;
@@ -21,7 +21,7 @@ pub struct Global<T>(UnsafeCell<T>);
 // `with` for that global (each use site keeps its closures free of faulting accesses).
 unsafe impl<T> Sync for Global<T> {}
 
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
+#[cfg_attr(any(target_arch = "arm", target_arch = "aarch64"), allow(dead_code))]
 impl<T> Global<T> {
     /// A global holding `value`.
     pub const fn new(value: T) -> Self {

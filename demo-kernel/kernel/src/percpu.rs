@@ -2,14 +2,15 @@
 //! memory-fault count.
 //!
 //! A CPU finds its own slot through [`Arch::cpu_id`] (GS base on x86_64, TPIDRPRW on
-//! ARMv7), which the arch's boot code sets before the CPU can take a fault. The fault paths
+//! ARMv7, TPIDR_EL1 on AArch64), which the arch's boot code sets before the CPU can take a fault. The fault paths
 //! hand [`guard`] to `extable_runtime::fixup_exception_with`, so two CPUs fixing faults at
 //! the same time never see each other's handler nesting as a recursive fault.
 //!
-//! It also keeps the bring-up bookkeeping both architectures share: what the other CPUs run
-//! and how many are online ([`prepare_secondaries`], [`secondary_main`], [`wait_online`]).
+//! It also keeps the bring-up bookkeeping every architecture shares: what the other CPUs run
+//! and how many are online ([`prepare_secondaries`], [`secondary_main`], [`wait_online`]),
+//! and the one-CPU-at-a-time start of the PSCI architectures ([`start_numbered`]).
 
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use extable_runtime::FixupGuard;
 
@@ -78,4 +79,33 @@ pub fn secondary_main(cpu: usize) {
     // SAFETY: `prepare_secondaries` only ever stores a `fn(usize)`, and it is not null.
     let entry = unsafe { core::mem::transmute::<*mut (), fn(usize)>(entry) };
     entry(cpu);
+}
+
+/// Set by the first [`claim_start`]: the other CPUs are started once per boot.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// `true` for the first caller only: whoever gets it starts the other CPUs; every later
+/// [`Arch::start_secondaries`] just reports [`online`].
+pub fn claim_start() -> bool {
+    !STARTED.swap(true, Ordering::AcqRel)
+}
+
+/// The bring-up of the architectures that start one CPU by number (PSCI `CPU_ON` on ARMv7
+/// and AArch64): on the first call, record `entry`, call `cpu_on(n)` for CPU 1, 2, ... until
+/// it refuses one (there is no such CPU) or [`MAX_CPUS`] are asked for, then wait at most
+/// `timeout_us` until every started CPU is online. Returns `Some((started, online))`, the
+/// boot CPU counted in both; `None` when the CPUs were already started.
+// x86_64 starts its CPUs all at once (INIT-SIPI-SIPI to all but itself).
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub fn start_numbered(
+    entry: fn(usize),
+    timeout_us: u64,
+    mut cpu_on: impl FnMut(usize) -> bool,
+) -> Option<(usize, usize)> {
+    if !claim_start() {
+        return None;
+    }
+    prepare_secondaries(entry);
+    let started = 1 + (1..MAX_CPUS).take_while(|&cpu| cpu_on(cpu)).count();
+    Some((started, wait_online(started, timeout_us)))
 }

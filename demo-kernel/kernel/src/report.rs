@@ -28,7 +28,7 @@ pub enum ExitCode {
 
 /// A scenario's one-line detail, formatted without allocation (truncated when too long).
 pub struct Detail {
-    buf: [u8; 200],
+    buf: [u8; 256],
     len: usize,
 }
 
@@ -36,7 +36,7 @@ impl Detail {
     /// An empty detail.
     pub const fn new() -> Self {
         Detail {
-            buf: [0; 200],
+            buf: [0; 256],
             len: 0,
         }
     }

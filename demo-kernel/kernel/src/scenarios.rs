@@ -6,6 +6,9 @@
 
 mod smp;
 
+pub use smp::hold_in_fixup;
+pub(crate) use smp::load_held_in_fixup;
+
 use core::fmt::Write;
 
 use crate::arch::{user_op, Arch, Current};
@@ -155,14 +158,11 @@ fn new_mm(d: &mut Detail) -> Option<Mm> {
     mm
 }
 
-fn describe(exit: Exit, d: &mut Detail) {
+/// Describe how a task ended: `exited CODE` or `killed by SIGNAME (CODENAME) signal N ...`.
+pub fn describe(exit: Exit, d: &mut Detail) {
     let _ = match exit {
         Exit::Exited(code) => write!(d, "exited {:#x}", code),
-        Exit::Killed(i) => write!(
-            d,
-            "killed by signal {} code {} addr {:#x}",
-            i.signo, i.code, i.addr
-        ),
+        Exit::Killed(i) => write!(d, "killed by {}", i),
     };
 }
 

@@ -35,6 +35,11 @@ pub mod arm;
 #[cfg(target_arch = "arm")]
 pub use self::arm::Armv7 as Current;
 
+#[cfg(target_arch = "aarch64")]
+pub mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use self::aarch64::Aarch64 as Current;
+
 /// Where the user task's pieces live in its address space (all user addresses, page aligned).
 #[derive(Clone, Copy, Debug)]
 pub struct UserLayout {
@@ -88,7 +93,7 @@ pub mod sys {
 /// scenarios, and the other CPUs (see [`Arch::start_secondaries`]) only run the code they are
 /// handed.
 pub trait Arch {
-    /// Architecture name for the banner and the `DONE` line ("x86_64", "armv7").
+    /// Architecture name for the banner and the `DONE` line ("x86_64", "armv7", "aarch64").
     const NAME: &'static str;
 
     /// The arch's page tables for one address space (a user task's, sharing the kernel half
@@ -98,7 +103,8 @@ pub trait Arch {
     /// Write bytes to the console (serial port / UART), polling, never faulting.
     fn console_write(bytes: &[u8]);
 
-    /// Stop the machine with `code` (QEMU isa-debug-exit on x86_64, semihosting on ARM).
+    /// Stop the machine with `code` (QEMU isa-debug-exit on x86_64, semihosting on ARM and
+    /// AArch64).
     fn exit(code: ExitCode) -> !;
 
     /// Microseconds since the arch's boot code started (TSC, generic timer...).
@@ -145,6 +151,11 @@ pub trait Arch {
 
     /// Scenarios only this architecture has (run after the common ones).
     fn scenarios() -> &'static [Scenario];
+
+    /// A kernel load of `addr` (which must fault) whose exception-table entry has
+    /// [`crate::scenarios::hold_in_fixup`] as its handler: `true` when it faulted and was
+    /// fixed. The faulting instruction is the arch's; what the handler does is shared.
+    fn load_held_in_fixup(addr: usize) -> bool;
 
     /// Memory-access faults (page faults, data/prefetch aborts) taken since boot, if the
     /// arch counts them: lets scenarios show that an access was refused without faulting.

@@ -2,7 +2,10 @@
 //! while the boot CPU loads, trims and unloads a module table and the others look its
 //! entries up.
 //!
-//! Each CPU builds its own user address space, enters user mode once (a store and a load
+//! First every CPU takes one fault whose handler ([`hold_in_fixup`]) keeps it inside the
+//! fixup path until all CPUs are there: faults being fixed on every CPU at the same moment,
+//! which a recursion guard shared by the CPUs would take for a fault inside a handler.
+//! Then each CPU builds its own user address space, enters user mode once (a store and a load
 //! by the user task, served by a demand-zero fault on that CPU), then loops: a `copy_from_kernel_nofault` of
 //! two bad addresses (must return `Efault`) and a `copy_from_user` of 256 bytes that runs off
 //! the end of a mapped page into an unmapped one (must return exactly the bytes not copied,
@@ -53,6 +56,8 @@ struct Tally {
     lookups: AtomicUsize,
     /// Module lookups that found an entry (the others found none).
     found: AtomicUsize,
+    /// The CPU's [`hold_in_fixup`] load was fixed while every CPU was in the fixup path.
+    held: AtomicBool,
     /// The CPU finished its loop.
     done: AtomicBool,
 }
@@ -63,9 +68,69 @@ static TALLY: [Tally; MAX_CPUS] = [const {
         wrong: AtomicUsize::new(0),
         lookups: AtomicUsize::new(0),
         found: AtomicUsize::new(0),
+        held: AtomicBool::new(false),
         done: AtomicBool::new(false),
     }
 }; MAX_CPUS];
+
+/// The address [`Arch::load_held_in_fixup`] loads (unmapped on every arch).
+const HOLD_ADDR: usize = 0x880;
+/// How long [`hold_in_fixup`] waits for the other CPUs, in microseconds.
+const HOLD_US: u64 = 2_000_000;
+/// CPUs that entered [`hold_in_fixup`] (one fault per CPU, once per boot).
+static HELD: AtomicUsize = AtomicUsize::new(0);
+/// How many CPUs [`hold_in_fixup`] waits for (set before [`GO`]).
+static HOLD_FOR: AtomicUsize = AtomicUsize::new(0);
+
+/// An exception-table handler (of [`Arch::load_held_in_fixup`]'s load) that keeps this CPU
+/// inside the fixup path, its recursion guard held, until every CPU online is inside too
+/// (at most [`HOLD_US`]), then resumes at the fixup as the default handler does. Records in
+/// this CPU's tally whether all CPUs were there.
+pub fn hold_in_fixup(
+    entry: &ExceptionTableEntry,
+    regs: &mut dyn extable_runtime::ExRegs,
+    trap: &extable_runtime::Trap,
+) -> bool {
+    HELD.fetch_add(1, Ordering::AcqRel);
+    let want = HOLD_FOR.load(Ordering::Acquire);
+    let start = Current::now_us();
+    while HELD.load(Ordering::Acquire) < want && Current::now_us() - start < HOLD_US {
+        core::hint::spin_loop();
+    }
+    let all_there = HELD.load(Ordering::Acquire) >= want;
+    TALLY[Current::cpu_id()]
+        .held
+        .store(all_there, Ordering::Release);
+    extable_runtime::handlers::default(entry, regs, trap)
+}
+
+/// Define `load_held_in_fixup(addr: usize) -> bool` for [`Arch::load_held_in_fixup`]: the
+/// arch's load instruction `$insn` (operands `{v}` loaded, `{a}` the address) under a table
+/// entry with [`hold_in_fixup`] as its handler.
+macro_rules! load_held_in_fixup {
+    ($insn:literal) => {
+        /// A kernel load of `addr` (which must fault) whose entry has
+        /// [`crate::scenarios::hold_in_fixup`] as its handler: `true` when it faulted and was
+        /// fixed.
+        pub fn load_held_in_fixup(addr: usize) -> bool {
+            let v: usize;
+            // SAFETY: the load faults (nothing is mapped at `addr`); its entry resumes after
+            // the block. It reads nothing Rust owns.
+            let r = unsafe {
+                extable_runtime::asm!(
+                    $insn,
+                    a = in(reg) addr,
+                    v = out(reg) v,
+                    handler = crate::scenarios::hold_in_fixup,
+                    options(nostack),
+                )
+            };
+            let _ = v;
+            r.is_err()
+        }
+    };
+}
+pub(crate) use load_held_in_fixup;
 
 /// Set once every CPU is up: they all start their loops together.
 static GO: AtomicBool = AtomicBool::new(false);
@@ -76,6 +141,7 @@ static CYCLES: AtomicUsize = AtomicUsize::new(0);
 pub fn smp_fixups(d: &mut Detail) -> bool {
     let recursive_before = crate::console::fatal_reports();
     let cpus = Current::start_secondaries(secondary);
+    HOLD_FOR.store(cpus, Ordering::Release);
     GO.store(true, Ordering::Release);
     run_cpu(0, cpus);
     let start = Current::now_us();
@@ -102,7 +168,9 @@ fn report(d: &mut Detail, cpus: usize, finished: bool, recursive: usize) -> bool
     let mut wrong = 0;
     let mut lookups = 0;
     let mut found = 0;
+    let mut held = 0;
     for (c, t) in TALLY.iter().enumerate().take(cpus) {
+        held += usize::from(t.held.load(Ordering::Acquire));
         let faults = t.faults.load(Ordering::Acquire);
         pass &= faults >= FAULTS_PER_CPU;
         wrong += t.wrong.load(Ordering::Acquire);
@@ -111,10 +179,11 @@ fn report(d: &mut Detail, cpus: usize, finished: bool, recursive: usize) -> bool
         let _ = write!(d, "{}{}", if c == 0 { "" } else { "," }, faults);
     }
     let cycles = CYCLES.load(Ordering::Acquire);
-    pass &= wrong == 0 && cycles > 0;
+    pass &= wrong == 0 && cycles > 0 && held == cpus;
     let _ = write!(
         d,
-        " wrong={} recursive={} module_cycles={} lookups={} found={}{}",
+        " held={} wrong={} recursive={} module_cycles={} lookups={} found={}{}",
+        held,
         wrong,
         recursive,
         cycles,
@@ -133,6 +202,9 @@ fn report(d: &mut Detail, cpus: usize, finished: bool, recursive: usize) -> bool
 /// the module tables until the others are done; the others look their entries up.
 fn run_cpu(cpu: usize, cpus: usize) {
     let tally = &TALLY[cpu];
+    if !Current::load_held_in_fixup(HOLD_ADDR) {
+        tally.held.store(false, Ordering::Release);
+    }
     match task::new_mm() {
         Some(mut mm) => {
             if !user_round_trip(&mut mm) {

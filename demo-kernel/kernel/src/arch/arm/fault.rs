@@ -13,7 +13,9 @@ use super::mmu::{self, TASK_SIZE};
 use super::traps::{arm_notify_die, die};
 use crate::mm::{self, Access, PAGE_SIZE};
 use crate::println;
-use crate::signal::{force_sig, SigInfo, BUS_ADRALN, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV};
+use crate::signal::{
+    force_sig, SigInfo, BUS_ADRALN, BUS_OBJERR, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGKILL, SIGSEGV,
+};
 
 /// DFSR/IFSR: the access was a write (WnR).
 pub const FSR_WRITE: u32 = 1 << 11;
@@ -30,11 +32,6 @@ pub const FSR_LNX_PF: u32 = 1 << 31;
 const FS_L1_PERM: usize = 0x0d;
 /// Fault status of a second-level (page) permission fault.
 const FS_L2_PERM: usize = 0x0f;
-
-/// Signal number of SIGKILL (the "terminal exception" entry).
-const SIGKILL: u32 = 9;
-/// `si_code` for SIGBUS: object-specific hardware error.
-const BUS_OBJERR: u32 = 3;
 
 /// The five-bit fault status of a short-descriptor FSR: bits 3:0 and bit 10 (`fsr_fs`).
 pub const fn fsr_fs(fsr: u32) -> usize {

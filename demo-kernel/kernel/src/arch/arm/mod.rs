@@ -215,6 +215,10 @@ impl Arch for Armv7 {
         scenarios::SCENARIOS
     }
 
+    fn load_held_in_fixup(addr: usize) -> bool {
+        scenarios::load_held_in_fixup(addr)
+    }
+
     fn faults_taken() -> Option<usize> {
         Some(fault::aborts())
     }

@@ -15,9 +15,10 @@ use crate::arch::{user_op, Arch, Current};
 use crate::mm::{self, Mm, PageTables, PAGE_SIZE};
 use crate::println;
 use crate::report::Detail;
-use crate::scenarios::{verdict, Scenario};
+use crate::scenarios::{describe, verdict, Scenario};
 use crate::signal::{
-    SigInfo, BUS_ADRALN, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGILL, SIGSEGV,
+    code_name, signal_name, SigInfo, BUS_ADRALN, ILL_ILLOPC, SEGV_ACCERR, SEGV_MAPERR, SIGBUS,
+    SIGILL, SIGSEGV,
 };
 use crate::task::{self, Exit};
 
@@ -98,17 +99,6 @@ fn new_mm(d: &mut Detail) -> Option<Mm> {
         let _ = write!(d, "cannot build the user address space");
     }
     mm
-}
-
-fn describe(exit: Exit, d: &mut Detail) {
-    let _ = match exit {
-        Exit::Exited(code) => write!(d, "exited {:#x}", code),
-        Exit::Killed(i) => write!(
-            d,
-            "killed by signal {} code {} addr {:#x}",
-            i.signo, i.code, i.addr
-        ),
-    };
 }
 
 /// Run one user operation in a fresh address space.
@@ -251,7 +241,9 @@ fn dabt_decode(d: &mut Detail) -> bool {
         };
         let _ = write!(
             d,
-            "{what}: signal {} code {}, dfsr={:#05x} ({}) dfar={:#010x}; ",
+            "{what}: {} ({}) signal {} code {}, dfsr={:#05x} ({}) dfar={:#010x}; ",
+            signal_name(sig.0),
+            code_name(sig.0, sig.1),
             sig.0,
             sig.1,
             a.fsr,
@@ -755,3 +747,5 @@ fn oops_pabt(d: &mut Detail) -> bool {
     unsafe { core::arch::asm!("blx {}", in(reg) target, options(nostack)) };
     verdict(d, false, format_args!("executed at {:#x}", target))
 }
+
+crate::scenarios::load_held_in_fixup!("[ex] ldr {v}, [{a}]");

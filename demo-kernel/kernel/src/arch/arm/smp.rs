@@ -4,10 +4,8 @@
 //! as the context id, takes its own stacks, vectors and TPIDRPRW there, then turns its MMU on
 //! in [`arm_secondary_start`].
 
-use core::sync::atomic::{AtomicBool, Ordering};
-
 use super::mmu;
-use crate::percpu::{self, MAX_CPUS};
+use crate::percpu;
 
 /// PSCI 0.2 `CPU_ON`, SMC32 calling convention.
 const PSCI_CPU_ON: u32 = 0x8400_0003;
@@ -19,9 +17,6 @@ const ONLINE_TIMEOUT_US: u64 = 1_000_000;
 extern "C" {
     fn arm_secondary_entry();
 }
-
-/// Whether [`start_secondaries`] ran (the CPUs are started once per boot).
-static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// This CPU's number, from TPIDRPRW (set by the boot code of every CPU before it can fault).
 pub fn cpu_id() -> usize {
@@ -58,18 +53,12 @@ fn psci_cpu_on(target_mpidr: u32, entry: usize, context: usize) -> i32 {
 /// Start CPUs 1, 2, ... until PSCI refuses one (there is no such CPU); returns how many
 /// CPUs are online.
 pub fn start_secondaries(entry: fn(usize)) -> usize {
-    if STARTED.swap(true, Ordering::AcqRel) {
+    let entry_pa = arm_secondary_entry as *const () as usize;
+    let Some((started, online)) = percpu::start_numbered(entry, ONLINE_TIMEOUT_US, |cpu| {
+        psci_cpu_on(cpu as u32, entry_pa, cpu) == PSCI_SUCCESS
+    }) else {
         return percpu::online();
-    }
-    percpu::prepare_secondaries(entry);
-    let mut started = 1;
-    for cpu in 1..MAX_CPUS {
-        if psci_cpu_on(cpu as u32, arm_secondary_entry as *const () as usize, cpu) != PSCI_SUCCESS {
-            break;
-        }
-        started += 1;
-    }
-    let online = percpu::wait_online(started, ONLINE_TIMEOUT_US);
+    };
     crate::println!(
         "armv7: PSCI CPU_ON (hvc) started {} secondary CPU(s): {} online",
         started - 1,

@@ -186,6 +186,10 @@ impl Arch for X86_64 {
         scenarios::SCENARIOS
     }
 
+    fn load_held_in_fixup(addr: usize) -> bool {
+        scenarios::load_held_in_fixup(addr)
+    }
+
     fn faults_taken() -> Option<usize> {
         Some(fault::PAGE_FAULTS.load(Ordering::Relaxed))
     }

@@ -454,3 +454,5 @@ fn hang(_d: &mut Detail) -> bool {
         unsafe { core::arch::asm!("cli", "hlt", options(nomem, nostack)) };
     }
 }
+
+crate::scenarios::load_held_in_fixup!("[ex] mov {v}, qword ptr [{a}]");

@@ -5,7 +5,7 @@
 //! link address, takes the next CPU number, and sets up its own GDT, TSS, IST stacks and GS
 //! base (which [`cpu_id`] reads) before it runs the shared entry.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::AtomicU32;
 
 use super::paging::{self, DIRECT_MAP_SIZE};
 use super::Arch;
@@ -124,9 +124,6 @@ extern "C" {
 /// The next CPU number an application processor takes (the boot CPU is 0).
 #[no_mangle]
 static x86_64_ap_next: AtomicU32 = AtomicU32::new(1);
-
-/// Whether [`start_secondaries`] ran (the CPUs are started once per boot).
-static STARTED: AtomicBool = AtomicBool::new(false);
 
 /// Each CPU's GS base points at its entry: `gs:[0]` is the CPU number.
 static CPU_NUMBERS: [usize; MAX_CPUS] = {
@@ -305,7 +302,7 @@ fn install_trampoline() -> Option<()> {
 
 /// Start the application processors; returns how many CPUs are online.
 pub fn start_secondaries(entry: fn(usize)) -> usize {
-    if STARTED.swap(true, Ordering::AcqRel) {
+    if !percpu::claim_start() {
         return percpu::online();
     }
     let listed = acpi::madt_cpus().unwrap_or(1);
