@@ -157,6 +157,13 @@ pub trait Arch {
     /// fixed. The faulting instruction is the arch's; what the handler does is shared.
     fn load_held_in_fixup(addr: usize) -> bool;
 
+    /// Whether this CPU runs with the protections the boot CPU set against the kernel
+    /// touching user memory outside uaccess (SMEP/SMAP on x86_64, PAN on AArch64); checked
+    /// on every CPU by `smp_fixups`. ARMv7 has none.
+    fn user_access_protected() -> bool {
+        true
+    }
+
     /// Memory-access faults (page faults, data/prefetch aborts) taken since boot, if the
     /// arch counts them: lets scenarios show that an access was refused without faulting.
     fn faults_taken() -> Option<usize> {

@@ -4,15 +4,19 @@
 //!
 //! First every CPU takes one fault whose handler ([`hold_in_fixup`]) keeps it inside the
 //! fixup path until all CPUs are there: faults being fixed on every CPU at the same moment,
-//! which a recursion guard shared by the CPUs would take for a fault inside a handler.
-//! Then each CPU builds its own user address space, enters user mode once (a store and a load
-//! by the user task, served by a demand-zero fault on that CPU), then loops: a `copy_from_kernel_nofault` of
-//! two bad addresses (must return `Efault`) and a `copy_from_user` of 256 bytes that runs off
-//! the end of a mapped page into an unmapped one (must return exactly the bytes not copied,
-//! with the copied ones right), until the arch has counted [`FAULTS_PER_CPU`] memory faults
-//! on that CPU. Every CPU but the boot one also looks each of the module's entries up once a
-//! round: each lookup must find the right entry or none. The boot CPU, between its own
-//! faults, runs [`module_cycle`], and goes on until every other CPU is done.
+//! which a recursion guard shared by the CPUs would take for a fault inside a handler. Each
+//! CPU checks it runs with the boot CPU's protections against kernel access to user memory
+//! ([`Arch::user_access_protected`]).
+//!
+//! Then each CPU builds its own user address space, enters user mode once (a store and a
+//! load by the user task, served by a demand-zero fault on that CPU), then loops: a
+//! `copy_from_kernel_nofault` of two bad addresses (must return `Efault`) and a
+//! `copy_from_user` of 256 bytes that runs off the end of a mapped page into an unmapped one
+//! (must return exactly the bytes not copied, with the copied ones right), until the arch has
+//! counted [`FAULTS_PER_CPU`] memory faults on that CPU. Every CPU but the boot one also
+//! looks each of the module's entries up once a round: each lookup must find the right entry
+//! or none. The boot CPU, between its own faults, runs [`module_cycle`], and goes on until
+//! every other CPU is done.
 
 use core::fmt::Write;
 use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
@@ -204,6 +208,9 @@ fn run_cpu(cpu: usize, cpus: usize) {
     let tally = &TALLY[cpu];
     if !Current::load_held_in_fixup(HOLD_ADDR) {
         tally.held.store(false, Ordering::Release);
+    }
+    if !Current::user_access_protected() {
+        tally.wrong.fetch_add(1, Ordering::Relaxed);
     }
     match task::new_mm() {
         Some(mut mm) => {

@@ -239,6 +239,11 @@ impl Arch for Aarch64 {
         scenarios::load_held_in_fixup(addr)
     }
 
+    /// PSTATE.PAN, set by the boot code of every CPU.
+    fn user_access_protected() -> bool {
+        traps::pan_enabled()
+    }
+
     fn faults_taken() -> Option<usize> {
         Some(fault::aborts())
     }

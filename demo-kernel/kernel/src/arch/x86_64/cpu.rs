@@ -116,6 +116,12 @@ pub fn enable_smep_smap() -> (bool, bool) {
     (smep, smap)
 }
 
+/// Whether this CPU has SMEP and SMAP on exactly where the boot CPU turned them on.
+pub fn protections_like_boot_cpu() -> bool {
+    let cr4 = read_cr4();
+    (cr4 & CR4_SMEP != 0) == has_smep() && (cr4 & CR4_SMAP != 0) == smap_on()
+}
+
 /// On a CPU started after the boot CPU: turn on what [`enable_smep_smap`] turned on there.
 pub fn enable_smep_smap_like_boot_cpu() {
     if has_smep() {

@@ -190,6 +190,11 @@ impl Arch for X86_64 {
         scenarios::load_held_in_fixup(addr)
     }
 
+    /// CR4.SMEP and CR4.SMAP as the boot CPU set them.
+    fn user_access_protected() -> bool {
+        cpu::protections_like_boot_cpu()
+    }
+
     fn faults_taken() -> Option<usize> {
         Some(fault::PAGE_FAULTS.load(Ordering::Relaxed))
     }
