@@ -14,6 +14,7 @@
 //! * With the `hosted` feature, the `hosted` module recovers real `SIGSEGV`/`SIGBUS` in Linux user
 //!   space through the same tables and handlers.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 #[cfg(any(test, all(feature = "hosted", target_os = "linux")))]
@@ -31,8 +32,11 @@ pub mod table;
 pub mod trap;
 pub mod uaccess;
 
-/// Linux user space only: the feature is ignored on other targets.
+// Linux user space only: the feature is ignored on other targets. (A plain comment: an outer
+// doc comment here would be merged with the module's own docs and resolve their links from
+// the crate root.)
 #[cfg(all(feature = "hosted", target_os = "linux"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "hosted", target_os = "linux"))))]
 pub mod hosted;
 
 pub use entry::ExceptionTableEntry;
