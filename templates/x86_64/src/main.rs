@@ -204,14 +204,23 @@ extern "C" fn kmain() -> ! {
 
     let report = table::init_main_table();
     println!("main table: {} entries, {:?}", report.entries, report.order);
-    expect(report.order == Order::SortedByTool, "main table sorted by extable-tool");
+    expect(
+        report.order == Order::SortedByTool,
+        "main table sorted by extable-tool",
+    );
 
     static WORD: u64 = 0x1234_5678;
     let mapped = probe(&WORD as *const u64 as usize);
     let unmapped = probe(UNMAPPED);
     println!("probe(mapped) = {mapped:x?}, probe({UNMAPPED:#x}) = {unmapped:?}");
-    expect(matches!(mapped, Ok(0x1234_5678)), "probe reads a mapped word");
-    expect(unmapped.is_err(), "probe of an unmapped address returns Err");
+    expect(
+        matches!(mapped, Ok(0x1234_5678)),
+        "probe reads a mapped word",
+    );
+    expect(
+        unmapped.is_err(),
+        "probe of an unmapped address returns Err",
+    );
 
     static MODULE: Module = Module::new("example");
     // SAFETY: the table is the module's own, and nothing looks it up before it is registered.
@@ -220,8 +229,14 @@ extern "C" fn kmain() -> ! {
     let found = search_exception_tables(module_read as *const () as usize).is_some();
     // SAFETY: module_read only reads the address, and its table covers that read.
     let value = unsafe { module_read(UNMAPPED) };
-    println!("module table: {} entries; module_read({UNMAPPED:#x}) = {value}", report.entries);
-    expect(found && value == -14, "module entry found and its fault fixed");
+    println!(
+        "module table: {} entries; module_read({UNMAPPED:#x}) = {value}",
+        report.entries
+    );
+    expect(
+        found && value == -14,
+        "module entry found and its fault fixed",
+    );
 
     println!("TEMPLATE OK");
     exit(SUCCESS)
@@ -240,7 +255,10 @@ fn module_table() -> &'static mut [ExceptionTableEntry] {
 /// An interrupt gate (present, ring 0, 64-bit) to `handler` in the code segment 0x08.
 const fn gate(handler: usize) -> [u64; 2] {
     let (lo, mid, hi) = (handler & 0xffff, (handler >> 16) & 0xffff, handler >> 32);
-    [(lo | 0x08 << 16 | 0x8e00 << 32 | mid << 48) as u64, hi as u64]
+    [
+        (lo | 0x08 << 16 | 0x8e00 << 32 | mid << 48) as u64,
+        hi as u64,
+    ]
 }
 
 /// Install the IDT: #GP and #PF only; any other exception triple-faults (QEMU exits).
