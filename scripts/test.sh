@@ -51,5 +51,5 @@ for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unk
   # The hosted tests with real signals; not emitted.rs and the trybuild cases, which drive
   # the host's rustc and are covered by the host run above.
   cargo test -p extable-runtime --target "$t" --lib --test hosted --test tables \
-    --test properties --test uaccess --test uaccess_limit --test macros
+    --test properties --test uaccess --test uaccess_limit --test macros --test trap_fields
 done

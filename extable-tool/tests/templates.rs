@@ -129,9 +129,10 @@ fn boot(qemu: &[&str], kernel: &Path) -> Output {
         .expect("run qemu under timeout")
 }
 
-/// The boot's console must show each step and end with `TEMPLATE OK`, with QEMU's exit
-/// status `want`.
-fn judge(arch: &str, out: &Output, want: i32) {
+/// The boot's console must show each step, the trap of the probe's fault as `Trap`'s
+/// documentation describes it for this kernel (`trap`), and end with `TEMPLATE OK`, with
+/// QEMU's exit status `want`.
+fn judge(arch: &str, out: &Output, trap: &str, want: i32) {
     let console = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     let report = format!(
         "{arch} template: {}\n{console}{}",
@@ -145,6 +146,7 @@ fn judge(arch: &str, out: &Output, want: i32) {
         ") = Err(Fault",
         "module table: 1 entries; module_read(",
         ") = -14",
+        trap,
         "TEMPLATE OK",
     ] {
         assert!(console.contains(needle), "missing {needle:?}: {report}");
@@ -164,7 +166,9 @@ fn x86_64_template_boots_and_recovers() {
         "isa-debug-exit,iobase=0xf4,iosize=4",
     ];
     // isa-debug-exit: the kernel writes 0x10, QEMU exits with 0x10 << 1 | 1.
-    judge("x86_64", &boot(&qemu, &kernel), 0x21);
+    // #PF (vector 14), not present on a read in ring 0 (error code 0), CR2 = 0x8000_0000.
+    let trap = "Trap { nr: 14, kind: NotMapped, error_code: 0, address: Some(2147483648) }";
+    judge("x86_64", &boot(&qemu, &kernel), trap, 0x21);
 }
 
 #[test]
@@ -178,7 +182,10 @@ fn aarch64_template_boots_and_recovers() {
         "cortex-a57",
         "-semihosting",
     ];
-    judge("aarch64", &boot(&qemu, &kernel), 0);
+    // A data abort at EL1 (EC 0x25 = 37), ESR_EL1 0x96000010 (IL, synchronous external
+    // abort: nothing at that physical address), FAR_EL1 = 0x1_0000_0000.
+    let trap = "Trap { nr: 37, kind: Bus, error_code: 2516582416, address: Some(4294967296) }";
+    judge("aarch64", &boot(&qemu, &kernel), trap, 0);
 }
 
 #[test]
