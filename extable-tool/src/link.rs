@@ -79,7 +79,11 @@ fn forward_linker_messages(stderr: &[u8]) {
 fn missing_table_hint(stderr: &[u8]) -> Option<String> {
     use extable_runtime::entry::{START_SYMBOL, STOP_SYMBOL};
     let text = String::from_utf8_lossy(stderr);
-    let undefined = |sym: &str| text.contains(&format!("undefined symbol: {sym}"));
+    // lld: "undefined symbol: SYM"; GNU ld: "undefined reference to `SYM'".
+    let undefined = |sym: &str| {
+        text.lines()
+            .any(|l| l.contains("undefined") && l.contains(sym))
+    };
     (undefined(START_SYMBOL) || undefined(STOP_SYMBOL)).then(|| {
         format!(
             "extable-tool: {START_SYMBOL}/{STOP_SYMBOL} are undefined because no output \
@@ -178,6 +182,8 @@ mod tests {
         let lld = b"rust-lld: error: undefined symbol: __stop___ex_table\n>>> referenced by x.o\n";
         let hint = missing_table_hint(lld).expect("a hint");
         assert!(hint.contains("KEEP(*(__ex_table))"), "{hint}");
+        let ld = b"k.c:(.text+0x5): undefined reference to `__start___ex_table'\n";
+        assert!(missing_table_hint(ld).is_some());
         assert!(missing_table_hint(b"rust-lld: error: undefined symbol: memcpy\n").is_none());
     }
 
