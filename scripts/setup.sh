@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what the demo and the tests need, idempotently: rustup targets and components,
-# QEMU (system and user mode) and the ARM cross toolchains from Debian's packages.
+# Install what the demo and the tests need, idempotently: rustup targets and components, the
+# declared MSRV toolchain (minimal profile), QEMU (system and user mode) and the ARM cross
+# toolchains from Debian's packages.
 # Sourced by demo.sh and test.sh; safe to run again (it only installs what is missing).
 set -euo pipefail
 
@@ -20,6 +21,17 @@ need_rust() {
   for c in rust-src rustfmt clippy; do
     rustup component list --installed | grep -q "^$c" || rustup component add "$c"
   done
+}
+
+# The workspace's `rust-version`: the tests build the library crates with it.
+msrv() {
+  sed -n 's/^rust-version = "\(.*\)"$/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../Cargo.toml"
+}
+
+need_msrv() {
+  local v
+  v=$(msrv)
+  rustup toolchain list | grep -q "^$v[.-]" || rustup toolchain install "$v" --profile minimal
 }
 
 need_debian() {
@@ -42,4 +54,5 @@ need_debian() {
 }
 
 need_rust
+need_msrv
 need_debian

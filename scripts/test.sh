@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The tests: formatting, lints, every host test (runtime with real signals, macros, tool,
-# the demo kernels booted in QEMU), and the hosted tests on ARMv7 (A32 and T32) and AArch64
-# Linux under qemu-user.
+# The tests: formatting, lints, the docs, the MSRV build, packaging of the published crates,
+# every host test (runtime with real signals, macros, tool, the demo kernels and the kernel
+# templates booted in QEMU), and the hosted tests on ARMv7 (A32 and T32) and AArch64 Linux
+# under qemu-user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -20,6 +21,24 @@ echo "== cargo fmt --check, cargo clippy: the bare-metal kernel crate (its own w
   done
 )
 
+echo "== cargo fmt --check, cargo clippy: the kernel templates (projects of their own)"
+for t in x86_64 aarch64; do
+  (cd "templates/$t" && cargo fmt -- --check && cargo clippy --release -- -D warnings)
+done
+
+echo "== cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+
+msrv=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+echo "== the library crates build with the declared MSRV ($msrv)"
+cargo "+$msrv" build -p extable-macros -p extable-runtime -p extable-tool --all-features \
+  --target-dir target/msrv
+
+echo "== cargo package: the published crates, in dependency order, each verified"
+# One invocation: cargo packages extable-macros first and verifies each crate against the
+# packaged versions of the others, so no crate needs its dependencies on crates.io.
+cargo package --allow-dirty -p extable-macros -p extable-runtime -p extable-tool
+
 echo "== cargo test (host: x86_64 Linux)"
 cargo test --workspace
 
@@ -32,5 +51,5 @@ for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unk
   # The hosted tests with real signals; not emitted.rs and the trybuild cases, which drive
   # the host's rustc and are covered by the host run above.
   cargo test -p extable-runtime --target "$t" --lib --test hosted --test tables \
-    --test properties --test uaccess --test uaccess_limit --test macros
+    --test properties --test uaccess --test uaccess_limit --test macros --test trap_fields
 done

@@ -4,6 +4,11 @@
 //!
 //! # Marks
 //!
+//! Marks work in `extable_runtime::asm!` and in the `asm!` blocks of an `#[extable]`
+//! function, which the attribute rewrites; nowhere else. A plain `core::arch::asm!` passes
+//! `[ex] ...` to the assembler as it is, which rejects it ("unexpected token at start of
+//! statement") once the function is code-generated, and no entry is emitted.
+//!
 //! A template line of `asm!` that starts with a mark covers the one instruction on it:
 //!
 //! | mark              | the fault resumes at                                            |
@@ -31,7 +36,8 @@
 //! `uaccess` (the built-ins of `extable_runtime::handlers`) or a path to any function of type
 //! `extable_runtime::Handler` (generic instances such as `efault::<0, 255>` too).
 //!
-//! Misuse is a compile error on the culprit: a mark that does not start its line, a mark
+//! Misuse is a compile error on the culprit: an unknown mark such as `[exx]` (named, with
+//! `[ex]` suggested), a mark that does not start its line, a mark
 //! on a directive, a label or an empty line, a malformed mark or target, a `fixup` label
 //! with outputs, `nomem`/`readonly`/`pure`/`noreturn` with a recorded fault, an unknown
 //! handler or one of the wrong type.

@@ -157,6 +157,12 @@ pub fn scan(lit: &LitStr) -> syn::Result<ScannedLit> {
                 target,
             });
         } else {
+            if let Some(mark) = unknown_mark(trimmed) {
+                return Err(err(
+                    lit,
+                    format!("unknown mark `{mark}`: the mark is `[ex]` (or `[ex => LABEL]`)"),
+                ));
+            }
             if let Some(i) = find_stray_mark(line) {
                 return Err(err(
                     lit,
@@ -173,6 +179,15 @@ pub fn scan(lit: &LitStr) -> syn::Result<ScannedLit> {
         lit: lit.clone(),
         lines,
     })
+}
+
+/// A bracketed word at the start of a line that is not `[ex`: a misspelt mark such as
+/// `[exx]` or `[EX => 3f]` (no instruction of the supported targets starts with `[`).
+fn unknown_mark(line: &str) -> Option<&str> {
+    let close = line.strip_prefix('[')?.find(']')? + 1;
+    let word = line[1..close].split("=>").next()?.trim();
+    let is_word = !word.is_empty() && word.chars().all(|c| c.is_alphanumeric() || c == '_');
+    (is_word && word != "ex").then(|| &line[..=close])
 }
 
 /// The position of a mark that is not at the start of its line.

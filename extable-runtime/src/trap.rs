@@ -23,16 +23,32 @@ pub enum FaultKind {
 /// The trap a handler is asked to fix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trap {
-    /// The architecture's trap number: the x86 vector (14 for #PF, 13 for #GP), the ARM fault
-    /// status (FSR), the AArch64 exception class, or the signal number in the hosted backend.
-    /// The `fault` handler hands this value to the fixup in the return register.
+    /// The trap number, which the `fault` handler hands to the fixup in the return register.
+    ///
+    /// | backend          | `nr`                                                  |
+    /// |------------------|-------------------------------------------------------|
+    /// | x86_64 kernel    | the vector (14 for #PF, 13 for #GP)                   |
+    /// | ARM kernel       | the fault status register (DFSR/IFSR)                 |
+    /// | AArch64 kernel   | the exception class (`ESR_EL1.EC`, 0x25 for a data abort) |
+    /// | hosted (all)     | the signal number (`SIGSEGV`, `SIGBUS`)               |
+    ///
+    /// A kernel fills the kernel rows; the hosted backend fills its row itself.
     pub nr: u32,
     /// The fault class.
     pub kind: FaultKind,
-    /// The error code the CPU pushed (x86), the syndrome (ESR/FSR) on ARM, or the signal's
-    /// `si_code` in the hosted backend; 0 when there is none.
+    /// The architecture's error word; 0 when there is none.
+    ///
+    /// | backend          | `error_code`                                                    |
+    /// |------------------|-----------------------------------------------------------------|
+    /// | x86_64 kernel    | the error code the CPU pushed (`orig_ax` of the frame)          |
+    /// | ARM kernel       | the fault status register (DFSR/IFSR)                           |
+    /// | AArch64 kernel   | the syndrome (`ESR_EL1`)                                        |
+    /// | hosted x86_64    | `REG_ERR` of the `ucontext`: the #PF/#GP error code the kernel saw |
+    /// | hosted ARM       | `error_code` of the `ucontext`: the kernel's FSR (0 under qemu-user) |
+    /// | hosted AArch64   | the signal's `si_code` (`SEGV_MAPERR` 1, `SEGV_ACCERR` 2, ...)   |
     pub error_code: u64,
-    /// The faulting data address when the CPU reports one (CR2, DFAR, FAR_EL1, `si_addr`).
+    /// The faulting data address when the CPU reports one: CR2 (x86_64 #PF), DFAR (ARM),
+    /// `FAR_EL1` (AArch64), `si_addr` (hosted; none for an x86_64 #GP, which reports none).
     pub address: Option<usize>,
 }
 

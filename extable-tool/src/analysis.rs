@@ -1,6 +1,6 @@
 //! One file understood: its table, its layout and its sort marker.
 
-use extable_runtime::entry::{SECTION, SORT_MARKER_SYMBOL};
+use extable_runtime::entry::{SECTION, SORT_MARKER_SYMBOL, START_SYMBOL};
 
 use crate::arch::{self, x86, LinuxMachine};
 use crate::elf::{file_type, Image, Section};
@@ -126,9 +126,7 @@ fn check_file_type(ty: u16) -> Result<(), Problem> {
 
 fn find_table_section<'i, 'd>(image: &'i Image<'d>) -> Result<&'i Section<'d>, Problem> {
     let mut found = image.sections_named(SECTION);
-    let section = found
-        .next()
-        .ok_or_else(|| Problem::refused(format!("no {SECTION} section")))?;
+    let section = found.next().ok_or_else(|| no_table_section(image))?;
     if found.next().is_some() {
         return Err(Problem::refused(format!("more than one {SECTION} section")));
     }
@@ -138,6 +136,33 @@ fn find_table_section<'i, 'd>(image: &'i Image<'d>) -> Result<&'i Section<'d>, P
         )));
     }
     Ok(section)
+}
+
+/// What a linker script needs so that the table has an output section of its own, which the
+/// runtime bounds by its start/stop symbols and this tool finds by name.
+pub(crate) const TABLE_SECTION_FIX: &str = "give the table an output section of its own in \
+the linker script: `__ex_table : ALIGN(4) { __start___ex_table = .; KEEP(*(__ex_table)) \
+__stop___ex_table = .; }` (or INCLUDE extable-runtime's link/extable-<arch>.ld)";
+
+/// The refusal for a file without an `__ex_table` section; when the start symbol lies in
+/// another section, the linker script merged the table there: say so, and what to add.
+fn no_table_section(image: &Image<'_>) -> Problem {
+    let merged_into = table_start_section(image).map(|s| s.display_name());
+    match merged_into {
+        Some(name) => Problem::refused(format!(
+            "no {SECTION} section: the table is merged into {name}; {TABLE_SECTION_FIX}"
+        )),
+        None => Problem::refused(format!("no {SECTION} section")),
+    }
+}
+
+/// The section `__start___ex_table` is defined in, if any.
+pub(crate) fn table_start_section<'i, 'd>(image: &'i Image<'d>) -> Option<&'i Section<'d>> {
+    let sym = image
+        .symbols
+        .iter()
+        .find(|s| s.name == START_SYMBOL.as_bytes())?;
+    image.sections.get(sym.section?)
 }
 
 fn locate_marker(image: &Image<'_>, name: &'static str) -> Option<Marker> {

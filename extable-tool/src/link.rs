@@ -1,9 +1,10 @@
 //! The linker wrapper: run the real linker, then sort and check its output in place.
 
 use std::ffi::{OsStr, OsString};
+use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::error::{Error, Problem};
 use crate::{sort_file, Options, SortOutcome};
@@ -31,21 +32,30 @@ pub enum LinkOutcome {
 
 /// Run `linker args...`, then sort and check the output named by `-o` in place.
 pub fn link(linker: &OsStr, args: &[OsString], opts: &Options) -> Result<LinkOutcome, Error> {
-    let status = Command::new(linker).args(args).status().map_err(|e| {
-        Problem::io(format!("cannot run the linker: {e}")).in_file(&PathBuf::from(linker))
-    })?;
-    if !status.success() {
-        return Ok(LinkOutcome::LinkerFailed(status.code().unwrap_or(1)));
+    let run = Command::new(linker)
+        .args(args)
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| {
+            Problem::io(format!("cannot run the linker: {e}")).in_file(&PathBuf::from(linker))
+        })?;
+    forward_linker_messages(&run.stderr);
+    if !run.status.success() {
+        return Ok(LinkOutcome::LinkerFailed(run.status.code().unwrap_or(1)));
     }
     let output = output_path(args);
     let has_table = crate::Mapped::open(&output)
         .ok()
         .and_then(|m| {
             let image = crate::elf::Image::parse(m.bytes()).ok()?;
+            // A table merged into another section still defines the start symbol: sort_file
+            // refuses it, saying what the linker script lacks.
             let found = image
                 .sections_named(extable_runtime::entry::SECTION)
                 .next()
-                .is_some();
+                .is_some()
+                || crate::analysis::table_start_section(&image).is_some();
             Some(found)
         })
         .unwrap_or(true); // unreadable or malformed: let sort report it
@@ -53,6 +63,35 @@ pub fn link(linker: &OsStr, args: &[OsString], opts: &Options) -> Result<LinkOut
         return Ok(LinkOutcome::NoTable(output));
     }
     sort_file(&output, None, opts).map(LinkOutcome::Sorted)
+}
+
+/// Copy the real linker's messages to stderr, adding what to do when they say that the table's
+/// start or stop symbol is undefined (the linker script has no `__ex_table` output section).
+fn forward_linker_messages(stderr: &[u8]) {
+    let mut out = std::io::stderr().lock();
+    let _ = out.write_all(stderr);
+    if let Some(hint) = missing_table_hint(stderr) {
+        let _ = writeln!(out, "{hint}");
+    }
+}
+
+/// The hint for linker messages about undefined table bounds, if they contain any.
+fn missing_table_hint(stderr: &[u8]) -> Option<String> {
+    use extable_runtime::entry::{START_SYMBOL, STOP_SYMBOL};
+    let text = String::from_utf8_lossy(stderr);
+    // lld: "undefined symbol: SYM"; GNU ld: "undefined reference to `SYM'".
+    let undefined = |sym: &str| {
+        text.lines()
+            .any(|l| l.contains("undefined") && l.contains(sym))
+    };
+    (undefined(START_SYMBOL) || undefined(STOP_SYMBOL)).then(|| {
+        format!(
+            "extable-tool: {START_SYMBOL}/{STOP_SYMBOL} are undefined because no output \
+             section is named {}: {}",
+            extable_runtime::entry::SECTION,
+            crate::analysis::TABLE_SECTION_FIX
+        )
+    })
 }
 
 /// The output file of a GNU-style link (`-o F`, `-oF`, `--output F`, `--output=F`, also
@@ -136,6 +175,16 @@ mod tests {
         assert_eq!(output_path(&os(&["--output=x/y"])), PathBuf::from("x/y"));
         assert_eq!(output_path(&os(&["--output", "z"])), PathBuf::from("z"));
         assert_eq!(output_path(&os(&["a.o"])), PathBuf::from("a.out"));
+    }
+
+    #[test]
+    fn undefined_table_bounds_get_a_hint() {
+        let lld = b"rust-lld: error: undefined symbol: __stop___ex_table\n>>> referenced by x.o\n";
+        let hint = missing_table_hint(lld).expect("a hint");
+        assert!(hint.contains("KEEP(*(__ex_table))"), "{hint}");
+        let ld = b"k.c:(.text+0x5): undefined reference to `__start___ex_table'\n";
+        assert!(missing_table_hint(ld).is_some());
+        assert!(missing_table_hint(b"rust-lld: error: undefined symbol: memcpy\n").is_none());
     }
 
     #[test]

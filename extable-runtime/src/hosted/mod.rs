@@ -3,7 +3,7 @@
 //!
 //! [`install`] installs signal handlers (`sigaction` with `SA_SIGINFO`, on an alternate
 //! stack). On a fault, the faulting pc from the `ucontext` goes through
-//! [`fixup_exception_with`](crate::fixup_exception_with); the handler's changes to pc and
+//! [`crate::fixup_exception_with`]; the handler's changes to pc and
 //! registers are written back into the `ucontext`, so returning from the signal resumes at
 //! the fixup. Without an entry, the previously installed handler runs, or the default action
 //! is restored and the fault repeats: a real crash stays a crash.
