@@ -544,6 +544,12 @@ impl Boot {
         r
     }
 
+    /// [`Boot::check_smp_fixups`], panicking with the transcript when it fails (for tests).
+    pub fn expect_smp_fixups(&self, cpus: usize) -> SmpFixups {
+        self.check_smp_fixups(cpus)
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.transcript))
+    }
+
     /// Panic with the transcript unless the console shows `text` (for tests).
     pub fn expect_console(&self, text: &str) {
         assert!(

@@ -8,29 +8,22 @@
 //! extable-tool sorts and checks its table in the link) and the main boot runs once; each
 //! test asserts the RESULT lines of one fault path.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod common;
 
-use demo_kernel::{
-    boot, boot_with_cpus, build_kernel, Arch, Boot, BootEnd, KernelExit, Verdict,
-    DEDICATED_TIMEOUT, MAIN_TIMEOUT,
-};
+use std::path::Path;
+
+use demo_kernel::{Arch, Boot, BootEnd, KernelExit, Verdict};
 
 const ARCH: Arch = Arch::Armv7;
 
 /// The kernel, built once.
 fn kernel() -> &'static Path {
-    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
-    KERNEL.get_or_init(|| {
-        let linker = Path::new(env!("CARGO_BIN_EXE_extable-link"));
-        build_kernel(ARCH, Some(linker)).unwrap_or_else(|e| panic!("{e}"))
-    })
+    common::kernel(ARCH)
 }
 
-/// The main boot (every non-dedicated scenario), run once.
+/// The main boot, run once.
 fn main_boot() -> &'static Boot {
-    static BOOT: OnceLock<Boot> = OnceLock::new();
-    BOOT.get_or_init(|| boot(ARCH, kernel(), "", MAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}")))
+    common::main_boot(ARCH)
 }
 
 /// Assert that `scenario` passed in the main boot and that its detail contains each of
@@ -44,31 +37,9 @@ fn console_shows(line: &str) {
     main_boot().expect_console(line);
 }
 
-/// Boot dedicated scenario `name` and judge it by the harness's expectations.
+/// Boot dedicated scenario `name`; it must end in an oops, as the harness's table says.
 fn dedicated(name: &str) -> Boot {
-    let d = ARCH
-        .dedicated()
-        .iter()
-        .find(|d| d.name == name)
-        .unwrap_or_else(|| panic!("{name} is not a dedicated ARMv7 scenario"));
-    let b = boot(
-        ARCH,
-        kernel(),
-        &format!("scenario={name}"),
-        DEDICATED_TIMEOUT,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    if let Err(why) = d.judge(&b) {
-        panic!("{name}: {why}\n{}", b.transcript);
-    }
-    assert_eq!(b.end, BootEnd::Kernel(KernelExit::Oops), "{}", b.transcript);
-    assert_eq!(
-        b.results().len(),
-        1,
-        "a dedicated boot runs one scenario\n{}",
-        b.transcript
-    );
-    b
+    common::dedicated_oops(ARCH, name)
 }
 
 #[test]
@@ -387,9 +358,7 @@ fn oops_kernel_prefetch_abort_dies_with_the_failure_status() {
 #[test]
 fn smp_fixups_run_on_two_cpus_at_once() {
     main_boot().expect_console("armv7: PSCI CPU_ON (hvc) started 1 secondary CPU(s): 2 online");
-    let s = main_boot()
-        .check_smp_fixups(2)
-        .unwrap_or_else(|e| panic!("{e}\n{}", main_boot().transcript));
+    let s = main_boot().expect_smp_fixups(2);
     println!("armv7 smp_fixups with 2 CPUs: {s:?}");
 }
 
@@ -397,20 +366,5 @@ fn smp_fixups_run_on_two_cpus_at_once() {
 /// with `cpus=1`).
 #[test]
 fn one_cpu_boot_still_passes_every_scenario() {
-    let b = boot_with_cpus(ARCH, kernel(), "", 1, MAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        b.end,
-        BootEnd::Kernel(KernelExit::Passed),
-        "{}",
-        b.transcript
-    );
-    let done = b.done().expect("DONE line");
-    assert_eq!(
-        (done.total, done.failed),
-        (main_boot().done().expect("DONE").total, 0),
-        "{}",
-        b.transcript
-    );
-    b.check_smp_fixups(1)
-        .unwrap_or_else(|e| panic!("{e}\n{}", b.transcript));
+    common::one_cpu_boot(ARCH);
 }

@@ -4,31 +4,20 @@
 //! extable-tool sorts and checks its table). The main boot runs every scenario; each
 //! dedicated scenario (oops paths, #DF, triple fault, hang) gets a boot of its own.
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+mod common;
 
-use demo_kernel::{
-    boot, boot_with_cpus, build_kernel, Arch, Boot, BootEnd, KernelExit, ResultLine, Verdict,
-    DEDICATED_TIMEOUT, MAIN_TIMEOUT,
-};
+use std::path::Path;
+
+use demo_kernel::{boot, Arch, Boot, BootEnd, KernelExit, ResultLine, Verdict, DEDICATED_TIMEOUT};
 
 const ARCH: Arch = Arch::X86_64;
 
 fn kernel() -> &'static Path {
-    static KERNEL: OnceLock<PathBuf> = OnceLock::new();
-    KERNEL.get_or_init(|| {
-        let wrapper = Path::new(env!("CARGO_BIN_EXE_extable-link"));
-        build_kernel(ARCH, Some(wrapper)).unwrap_or_else(|e| panic!("{e}"))
-    })
+    common::kernel(ARCH)
 }
 
 fn main_boot() -> &'static Boot {
-    static BOOT: OnceLock<Boot> = OnceLock::new();
-    BOOT.get_or_init(|| {
-        let b = boot(ARCH, kernel(), "", MAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-        println!("{}", b.transcript);
-        b
-    })
+    common::main_boot(ARCH)
 }
 
 /// The scenario's line, which must say PASS; its detail must contain every `needle`.
@@ -276,23 +265,7 @@ fn smap_brackets_uaccess_and_catches_direct_reads() {
 
 /// Boot a dedicated scenario and check it ended as the harness's table says.
 fn dedicated(name: &str) -> Boot {
-    let d = ARCH
-        .dedicated()
-        .iter()
-        .find(|d| d.name == name)
-        .unwrap_or_else(|| panic!("no dedicated scenario {name}"));
-    let b = boot(
-        ARCH,
-        kernel(),
-        &format!("scenario={name}"),
-        DEDICATED_TIMEOUT,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    println!("{}", b.transcript);
-    if let Err(why) = d.judge(&b) {
-        panic!("{name}: {why}\n{}", b.transcript);
-    }
-    b
+    common::dedicated(ARCH, name)
 }
 
 fn oops(name: &str, extra: &[&str]) {
@@ -381,9 +354,7 @@ fn an_unknown_scenario_fails_the_boot() {
 fn smp_fixups_run_on_two_cpus_at_once() {
     main_boot().expect_console("x86_64: MADT lists 2 CPUs; INIT-SIPI-SIPI through the ");
     main_boot().expect_console("trampoline at 0x8000: 2 online");
-    let s = main_boot()
-        .check_smp_fixups(2)
-        .unwrap_or_else(|e| panic!("{e}\n{}", main_boot().transcript));
+    let s = main_boot().expect_smp_fixups(2);
     println!("x86_64 smp_fixups with 2 CPUs: {s:?}");
 }
 
@@ -391,20 +362,5 @@ fn smp_fixups_run_on_two_cpus_at_once() {
 /// with `cpus=1`).
 #[test]
 fn one_cpu_boot_still_passes_every_scenario() {
-    let b = boot_with_cpus(ARCH, kernel(), "", 1, MAIN_TIMEOUT).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        b.end,
-        BootEnd::Kernel(KernelExit::Passed),
-        "{}",
-        b.transcript
-    );
-    let done = b.done().expect("DONE line");
-    assert_eq!(
-        (done.total, done.failed),
-        (MAIN_SCENARIOS.len(), 0),
-        "{}",
-        b.transcript
-    );
-    b.check_smp_fixups(1)
-        .unwrap_or_else(|e| panic!("{e}\n{}", b.transcript));
+    common::one_cpu_boot(ARCH);
 }

@@ -92,20 +92,29 @@ pub fn claim_start() -> bool {
 
 /// The bring-up of the architectures that start one CPU by number (PSCI `CPU_ON` on ARMv7
 /// and AArch64): on the first call, record `entry`, call `cpu_on(n)` for CPU 1, 2, ... until
-/// it refuses one (there is no such CPU) or [`MAX_CPUS`] are asked for, then wait at most
-/// `timeout_us` until every started CPU is online. Returns `Some((started, online))`, the
-/// boot CPU counted in both; `None` when the CPUs were already started.
+/// it refuses one (there is no such CPU) or [`MAX_CPUS`] are asked for, wait at most
+/// `timeout_us` until every started CPU is online and print what `how` started. Returns how
+/// many CPUs are online, the boot CPU included; later calls start nothing.
 // x86_64 starts its CPUs all at once (INIT-SIPI-SIPI to all but itself).
 #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
 pub fn start_numbered(
     entry: fn(usize),
     timeout_us: u64,
+    how: &str,
     mut cpu_on: impl FnMut(usize) -> bool,
-) -> Option<(usize, usize)> {
+) -> usize {
     if !claim_start() {
-        return None;
+        return online();
     }
     prepare_secondaries(entry);
-    let started = 1 + (1..MAX_CPUS).take_while(|&cpu| cpu_on(cpu)).count();
-    Some((started, wait_online(started, timeout_us)))
+    let started = (1..MAX_CPUS).take_while(|&cpu| cpu_on(cpu)).count();
+    let online = wait_online(started + 1, timeout_us);
+    crate::println!(
+        "{}: {} started {} secondary CPU(s): {} online",
+        Current::NAME,
+        how,
+        started,
+        online
+    );
+    online
 }

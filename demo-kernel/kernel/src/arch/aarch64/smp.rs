@@ -50,17 +50,9 @@ fn psci_cpu_on(mpidr: u64, entry_phys: usize, context: u64) -> i64 {
 pub fn start_secondaries(entry: fn(usize)) -> usize {
     let phys = mmu::virt_to_phys(core::ptr::addr_of!(aarch64_secondary_entry) as usize);
     // On virt, MPIDR.Aff0 is the CPU number.
-    let Some((started, online)) = percpu::start_numbered(entry, CHECK_IN_US, |cpu| {
+    percpu::start_numbered(entry, CHECK_IN_US, "PSCI CPU_ON (hvc)", |cpu| {
         psci_cpu_on(cpu as u64, phys, cpu as u64) == PSCI_SUCCESS
-    }) else {
-        return percpu::online();
-    };
-    crate::println!(
-        "aarch64: PSCI CPU_ON (hvc) started {} secondary CPU(s): {} online",
-        started - 1,
-        online
-    );
-    online
+    })
 }
 
 /// A secondary CPU, running at its linked address with its stack, vectors, TPIDR_EL1 and

@@ -54,17 +54,9 @@ fn psci_cpu_on(target_mpidr: u32, entry: usize, context: usize) -> i32 {
 /// CPUs are online.
 pub fn start_secondaries(entry: fn(usize)) -> usize {
     let entry_pa = arm_secondary_entry as *const () as usize;
-    let Some((started, online)) = percpu::start_numbered(entry, ONLINE_TIMEOUT_US, |cpu| {
+    percpu::start_numbered(entry, ONLINE_TIMEOUT_US, "PSCI CPU_ON (hvc)", |cpu| {
         psci_cpu_on(cpu as u32, entry_pa, cpu) == PSCI_SUCCESS
-    }) else {
-        return percpu::online();
-    };
-    crate::println!(
-        "armv7: PSCI CPU_ON (hvc) started {} secondary CPU(s): {} online",
-        started - 1,
-        online
-    );
-    online
+    })
 }
 
 /// The Rust entry of a secondary CPU, on its own SVC stack with its vectors installed.
