@@ -10,10 +10,10 @@ use extable_runtime::{fixup_exception_with, FaultKind, Trap};
 
 use super::mmu::{self, PAGE_SIZE, TASK_SIZE};
 use super::smp;
-use crate::percpu::MAX_CPUS;
 use super::traps::{arm64_force_sig_fault, die};
 use super::Frame;
 use crate::mm::{self, Access};
+use crate::percpu::MAX_CPUS;
 use crate::println;
 use crate::signal::{
     SigInfo, BUS_ADRALN, BUS_OBJERR, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGKILL, SIGSEGV, SI_KERNEL,
