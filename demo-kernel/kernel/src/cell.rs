@@ -1,6 +1,8 @@
-//! Kernel-global mutable state: one value the boot CPU owns, or one value per CPU.
+//! Kernel-global mutable state: one value the boot CPU owns, one value per CPU, or a list of
+//! hooks handlers read.
 
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use crate::arch::{Arch, Current};
 use crate::percpu::MAX_CPUS;
@@ -77,5 +79,59 @@ impl<T> PerCpu<T> {
     pub fn this_cpu_ptr(&self) -> *mut T {
         // SAFETY: `cpu_id() < MAX_CPUS`: in bounds of the array.
         unsafe { (self.0.get() as *mut T).add(Current::cpu_id()) }
+    }
+}
+
+/// A list of at most `N` hooks (`&'static T`) that code adds and removes at run time while
+/// exception handlers read it (Linux's `undef_hook` list), without locks: each slot holds one
+/// hook or none.
+// x86_64 has no hook lists.
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+pub struct HookList<T: 'static, const N: usize>([AtomicPtr<T>; N]);
+
+#[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+impl<T: 'static, const N: usize> HookList<T, N> {
+    /// An empty list.
+    pub const fn new() -> Self {
+        HookList([const { AtomicPtr::new(core::ptr::null_mut()) }; N])
+    }
+
+    /// Add `hook`; `false` when the list is full. Adding a hook twice is a no-op.
+    pub fn register(&self, hook: &'static T) -> bool {
+        let p = hook as *const T as *mut T;
+        if self.0.iter().any(|h| h.load(Ordering::Acquire) == p) {
+            return true;
+        }
+        self.0.iter().any(|h| {
+            h.compare_exchange(
+                core::ptr::null_mut(),
+                p,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        })
+    }
+
+    /// Remove `hook` (nothing when it is not in the list).
+    pub fn unregister(&self, hook: &'static T) {
+        let p = hook as *const T as *mut T;
+        for h in &self.0 {
+            let _ = h.compare_exchange(
+                p,
+                core::ptr::null_mut(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
+    /// The first hook in the list for which `matches` holds.
+    pub fn find(&self, matches: impl Fn(&T) -> bool) -> Option<&'static T> {
+        self.0.iter().find_map(|h| {
+            // SAFETY: only `&'static T`s (or null) are ever stored.
+            let hook: &'static T = unsafe { h.load(Ordering::Acquire).as_ref() }?;
+            matches(hook).then_some(hook)
+        })
     }
 }

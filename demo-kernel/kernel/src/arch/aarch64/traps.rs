@@ -5,7 +5,7 @@
 //! (SIGTRAP from EL0, BUG/WARN at EL1), `arm64_force_sig_fault`, `die` with `__show_regs`,
 //! and `bad_mode` for the vectors that are never expected.
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use extable_runtime::arch::aarch64::PtRegs;
 
@@ -14,6 +14,7 @@ use super::fault::{
     EC_IABT_LOW, EC_PC_ALIGN, EC_SP_ALIGN, EC_SVC64, EC_SYS64, EC_UNKNOWN, ESR_FNV,
 };
 use super::{bug, smp, Frame, PSR_MODE_EL1H, PSR_MODE_MASK, PSR_PAN_BIT};
+use crate::cell::HookList;
 use crate::println;
 use crate::report;
 use crate::signal::{
@@ -81,53 +82,27 @@ pub struct UndefHook {
     pub func: fn(&mut PtRegs, u32) -> bool,
 }
 
-const MAX_HOOKS: usize = 8;
-static HOOKS: [AtomicPtr<UndefHook>; MAX_HOOKS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_HOOKS];
+/// The registered hooks.
+static HOOKS: HookList<UndefHook, 8> = HookList::new();
 
 /// Add `hook` (Linux's `register_undef_hook`); `false` when the list is full. Registering
 /// a hook twice is a no-op.
 pub fn register_undef_hook(hook: &'static UndefHook) -> bool {
-    let p = hook as *const UndefHook as *mut UndefHook;
-    if HOOKS.iter().any(|h| h.load(Ordering::Acquire) == p) {
-        return true;
-    }
-    HOOKS.iter().any(|h| {
-        h.compare_exchange(
-            core::ptr::null_mut(),
-            p,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_ok()
-    })
+    HOOKS.register(hook)
 }
 
 /// Remove `hook` (Linux's `unregister_undef_hook`).
 pub fn unregister_undef_hook(hook: &'static UndefHook) {
-    let p = hook as *const UndefHook as *mut UndefHook;
-    for h in &HOOKS {
-        let _ = h.compare_exchange(
-            p,
-            core::ptr::null_mut(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-    }
+    HOOKS.unregister(hook);
 }
 
 /// Run the first registered hook that matches (Linux's `call_undef_hook`).
 fn call_undef_hook(regs: &mut PtRegs, instr: u32) -> bool {
-    let hook = HOOKS.iter().find_map(|h| {
-        // SAFETY: only `&'static UndefHook`s are stored.
-        let hook = unsafe { h.load(Ordering::Acquire).as_ref() }?;
-        (instr & hook.instr_mask == hook.instr_val
-            && regs.pstate & hook.pstate_mask == hook.pstate_val)
-            .then_some(hook)
+    let hook = HOOKS.find(|h| {
+        instr & h.instr_mask == h.instr_val && regs.pstate & h.pstate_mask == h.pstate_val
     });
     hook.is_some_and(|h| (h.func)(regs, instr))
 }
-
 /// What the last undefined-instruction trap saw, for the scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LastUndef {

@@ -2,12 +2,13 @@
 //! arch/arm/kernel/traps.c (seed 003): `register_undef_hook` / `call_undef_hook` /
 //! `do_undefinstr`, `arm_notify_die`, `die` with `__show_regs`, and `bad_mode`.
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use extable_runtime::arch::arm::{PtRegs, MODE_MASK, PSR_T_BIT, USR_MODE};
 use extable_runtime::ExRegs;
 
 use super::fault::Outcome;
+use crate::cell::HookList;
 use crate::println;
 use crate::report;
 use crate::signal::{force_sig, SigInfo, ILL_ILLOPC, SIGILL};
@@ -32,56 +33,28 @@ pub struct UndefHook {
     pub func: fn(&mut PtRegs, u32) -> Outcome,
 }
 
-const MAX_HOOKS: usize = 8;
-static HOOKS: [AtomicPtr<UndefHook>; MAX_HOOKS] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_HOOKS];
+/// The registered hooks.
+static HOOKS: HookList<UndefHook, 8> = HookList::new();
 
 /// Add `hook` (Linux's `register_undef_hook`); `false` when the list is full. Registering
 /// a hook twice is a no-op.
 pub fn register_undef_hook(hook: &'static UndefHook) -> bool {
-    let p = hook as *const UndefHook as *mut UndefHook;
-    if HOOKS.iter().any(|h| h.load(Ordering::Acquire) == p) {
-        return true;
-    }
-    HOOKS.iter().any(|h| {
-        h.compare_exchange(
-            core::ptr::null_mut(),
-            p,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_ok()
-    })
+    HOOKS.register(hook)
 }
 
 /// Remove `hook` (Linux's `unregister_undef_hook`).
 pub fn unregister_undef_hook(hook: &'static UndefHook) {
-    let p = hook as *const UndefHook as *mut UndefHook;
-    for h in &HOOKS {
-        let _ = h.compare_exchange(
-            p,
-            core::ptr::null_mut(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-    }
+    HOOKS.unregister(hook);
 }
 
 /// Run the first registered hook that matches (Linux's `call_undef_hook`).
 fn call_undef_hook(regs: &mut PtRegs, instr: u32) -> Outcome {
     let cpsr = regs.cpsr();
-    let hook = HOOKS.iter().find_map(|h| {
-        // SAFETY: only `&'static UndefHook`s are stored.
-        let hook = unsafe { h.load(Ordering::Acquire).as_ref() }?;
-        (instr & hook.instr_mask == hook.instr_val && cpsr & hook.cpsr_mask == hook.cpsr_val)
-            .then_some(hook)
-    });
-    match hook {
+    match HOOKS.find(|h| instr & h.instr_mask == h.instr_val && cpsr & h.cpsr_mask == h.cpsr_val) {
         Some(h) => (h.func)(regs, instr),
         None => Outcome::Unhandled,
     }
 }
-
 /// What the last undefined-instruction trap saw, for the scenarios.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LastUndef {
