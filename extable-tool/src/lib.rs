@@ -79,6 +79,7 @@ pub mod check;
 pub mod dump;
 pub mod elf;
 pub mod error;
+pub mod json;
 pub mod layout;
 pub mod link;
 pub mod records;
@@ -98,6 +99,8 @@ pub use report::{Finding, Report, Severity};
 pub struct Options {
     /// Force this layout instead of detecting it.
     pub layout: Option<Layout>,
+    /// Keep symbol names as they are in `.symtab` instead of demangling Rust and C++ names.
+    pub no_demangle: bool,
 }
 
 /// What [`sort_file`] did.
@@ -188,7 +191,8 @@ fn analyse_mapped<T>(
 ) -> Result<T, Error> {
     let image =
         elf::Image::parse(mapped.bytes()).map_err(|m| Problem::malformed(m).in_file(path))?;
-    let analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
+    let mut analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
+    analysis.symbols.set_demangle(!opts.no_demangle);
     f(mapped, &analysis)
 }
 

@@ -25,6 +25,24 @@ pub struct Symbols<'i, 'd> {
     function_starts: Vec<u64>,
     /// Loaded executable sections, by address: (start, end, section index).
     code: Vec<(u64, u64, usize)>,
+    /// Whether names are demangled in [`Self::describe`].
+    demangle: bool,
+}
+
+/// The readable form of a Rust (legacy or v0) or C++ (Itanium) symbol name, as
+/// `addr2line -C` prints it; other names unchanged. Rust hashes are left out.
+pub fn demangle(name: &str) -> String {
+    if let Ok(d) = rustc_demangle::try_demangle(name) {
+        return format!("{d:#}");
+    }
+    if name.starts_with("_Z") {
+        if let Ok(sym) = cpp_demangle::Symbol::new(name) {
+            if let Ok(d) = sym.demangle() {
+                return d;
+            }
+        }
+    }
+    name.to_string()
 }
 
 fn with_offset(name: &str, off: u64) -> String {
@@ -94,7 +112,13 @@ impl<'i, 'd> Symbols<'i, 'd> {
             functions,
             function_starts,
             code,
+            demangle: true,
         }
+    }
+
+    /// Print names as they are in `.symtab` (`false`) or demangled (`true`, the default).
+    pub fn set_demangle(&mut self, on: bool) {
+        self.demangle = on;
     }
 
     /// `name+0xoff` (or `name`) for the symbol that covers `addr` (a sized symbol around it,
@@ -112,6 +136,9 @@ impl<'i, 'd> Symbols<'i, 'd> {
         let found = self.named[..at].iter().rev().take(8).find(|n| covers(n));
         if let Some(n) = found {
             let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
+            if self.demangle {
+                return with_offset(&demangle(&name), addr - n.addr);
+            }
             return with_offset(&name, addr - n.addr);
         }
         let section = self
