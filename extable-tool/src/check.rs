@@ -212,6 +212,7 @@ fn run(
             }
         }
     }
+    check_instructions(&mut cx);
     let report = Report {
         file: file.to_string(),
         layout: a.layout.name().to_string(),
@@ -230,6 +231,17 @@ fn run(
         report,
         moved,
         sorted: sorted_table,
+    }
+}
+
+/// The instruction-level rules ([`crate::insn`]).
+fn check_instructions(cx: &mut Ctx<'_, '_, '_>) {
+    for f in crate::insn::check(cx.a) {
+        let mut addrs = cx.entry_addrs(&f.entry);
+        if let Some(at) = f.instruction {
+            addrs.push(cx.addr("instruction", at));
+        }
+        cx.push(f.severity, f.rule, Some(f.index), addrs, f.message);
     }
 }
 

@@ -79,6 +79,7 @@ pub mod check;
 pub mod dump;
 pub mod elf;
 pub mod error;
+pub mod insn;
 pub mod json;
 pub mod layout;
 pub mod link;

@@ -88,3 +88,119 @@ pub fn code_address(machine: u16, value: u64) -> u64 {
         value
     }
 }
+
+/// How a machine's instructions are laid out, for the instruction-level rules
+/// ([`crate::insn`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Isa {
+    /// Every instruction is this many bytes wide and aligned to it (arm64, A32, powerpc,
+    /// MIPS, LoongArch).
+    Fixed(u64),
+    /// Instructions are 2, 4 or 6 bytes, aligned to 2; their length follows from their
+    /// first halfword (riscv, s390, Thumb-2).
+    Halfword(fn(u16) -> u64),
+    /// x86 in this bitness: lengths from 1 to 15 bytes, found by decoding.
+    X86(u32),
+}
+
+impl Isa {
+    /// The alignment every instruction start has.
+    pub fn granule(self) -> u64 {
+        match self {
+            Isa::Fixed(g) => g,
+            Isa::Halfword(_) => 2,
+            Isa::X86(_) => 1,
+        }
+    }
+
+    /// Whether instruction starts must be found by decoding from a known start, rather
+    /// than by alignment alone.
+    pub fn variable_length(self) -> bool {
+        !matches!(self, Isa::Fixed(_))
+    }
+
+    /// The length of the instruction whose bytes begin `code` (at address `ip`), or `None`
+    /// when they do not decode.
+    pub fn length(self, code: &[u8], ip: u64, endian: Endian) -> Option<u64> {
+        match self {
+            Isa::Fixed(g) => (code.len() as u64 >= g).then_some(g),
+            Isa::Halfword(len) => {
+                let first = code.get(..2)?;
+                let n = len(endian.u16(first));
+                (code.len() as u64 >= n).then_some(n)
+            }
+            Isa::X86(bitness) => x86::length(bitness, code, ip),
+        }
+    }
+}
+
+/// The instruction set of `machine` at `addr`, for a file with ELF header flags `flags`;
+/// `thumb` says whether the code at `addr` is Thumb (ARM only: from mapping symbols).
+/// `None` for machines without instruction-level rules.
+pub fn isa(machine: u16, flags: u32, thumb: bool) -> Option<Isa> {
+    use object::elf;
+    match machine {
+        m if x86::MACHINES.contains(&m) => Some(Isa::X86(x86::bitness(m))),
+        m if arm64::MACHINES.contains(&m)
+            || powerpc::MACHINES.contains(&m)
+            || loongarch::MACHINES.contains(&m) =>
+        {
+            Some(Isa::Fixed(4))
+        }
+        m if arm::MACHINES.contains(&m) => Some(arm::isa(thumb)),
+        m if mips::MACHINES.contains(&m) => Some(mips::isa(flags)),
+        m if riscv::MACHINES.contains(&m) => Some(Isa::Halfword(riscv::length)),
+        m if s390::MACHINES.contains(&m) => Some(Isa::Halfword(s390::length)),
+        m if m == elf::EM_PARISC.0 => Some(Isa::Fixed(4)),
+        _ => None,
+    }
+}
+
+/// A short name of `machine` for messages.
+pub fn machine_name(machine: u16) -> &'static str {
+    let names: [(&[u16], &str); 8] = [
+        (x86::MACHINES, "x86"),
+        (arm64::MACHINES, "AArch64"),
+        (arm::MACHINES, "ARM"),
+        (powerpc::MACHINES, "powerpc"),
+        (mips::MACHINES, "MIPS"),
+        (loongarch::MACHINES, "LoongArch"),
+        (riscv::MACHINES, "RISC-V"),
+        (s390::MACHINES, "s390"),
+    ];
+    names
+        .iter()
+        .find(|(m, _)| m.contains(&machine))
+        .map_or("this machine", |(_, n)| n)
+}
+
+/// What an instruction that an entry marks is, as far as the memory-access rule cares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    /// Whether it can access memory (or fault like an access: cache maintenance by
+    /// address, system instructions).
+    pub may_access_memory: bool,
+    /// Its text, for messages.
+    pub text: String,
+}
+
+/// Decode the instruction at `ip` (bytes `code`) for the memory-access rule, on the
+/// machines that have it (x86, arm64); `None` elsewhere or when it does not decode.
+pub fn decode(isa: Isa, machine: u16, code: &[u8], ip: u64) -> Option<Decoded> {
+    match isa {
+        Isa::X86(bitness) => x86::decode(bitness, code, ip),
+        Isa::Fixed(4) if arm64::MACHINES.contains(&machine) => arm64::decode(code),
+        _ => None,
+    }
+}
+
+/// Whether entries of type `ty` in `layout` always mark an instruction that accesses
+/// memory, in every kernel version that uses the layout (type numbers that were reused
+/// for something else are not).
+pub fn type_implies_memory_access(layout: Layout, ty: u16) -> bool {
+    match layout {
+        Layout::LinuxX86 => ty == x86::EX_TYPE_UACCESS,
+        Layout::LinuxArm64 => arm64::MEMORY_TYPES.contains(&ty),
+        _ => false,
+    }
+}
