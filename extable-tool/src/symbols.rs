@@ -30,10 +30,11 @@ pub struct Symbols<'i, 'd> {
 }
 
 /// The readable form of a Rust (legacy or v0) or C++ (Itanium) symbol name, as
-/// `addr2line -C` prints it; other names unchanged. Rust hashes are left out.
+/// binutils' `addr2line -C` and `c++filt` print it (Rust hashes and crate disambiguators
+/// kept: they tell apart two versions of one crate); other names unchanged.
 pub fn demangle(name: &str) -> String {
     if let Ok(d) = rustc_demangle::try_demangle(name) {
-        return format!("{d:#}");
+        return d.to_string();
     }
     if name.starts_with("_Z") {
         if let Ok(sym) = cpp_demangle::Symbol::new(name) {
@@ -359,5 +360,28 @@ impl StartCache {
             *slot = (addr, symbols.is_function_start(addr));
         }
         slot.1
+    }
+}
+
+#[cfg(test)]
+mod demangle_tests {
+    use super::demangle;
+
+    #[test]
+    fn rust_legacy_v0_and_cpp_names_are_demangled() {
+        assert_eq!(
+            demangle("_ZN4core3fmt5write17h0123456789abcdefE"),
+            "core::fmt::write::h0123456789abcdef"
+        );
+        assert_eq!(
+            demangle("_RNvNtCs1234_7mycrate3foo3bar"),
+            "mycrate[3c1c0]::foo::bar"
+        );
+        assert_eq!(
+            demangle("_ZN2ns4copyEPvPKvm"),
+            "ns::copy(void*, void const*, unsigned long)"
+        );
+        assert_eq!(demangle("plain_c"), "plain_c");
+        assert_eq!(demangle("_Znot_mangled"), "_Znot_mangled");
     }
 }
