@@ -27,6 +27,11 @@ SECTIONS {
 }
 ";
 
+/// [`LINUX_SCRIPT`] at x86-64 Linux's kernel base, where addresses exceed 2^53.
+fn high_script() -> String {
+    LINUX_SCRIPT.replace("0x400000", "0xffffffff81000000")
+}
+
 /// Assemble `src` with `cc` and link it (with `script` when given) into `dir/out`.
 fn build(cc: &str, dir: &Path, src: &str, script: Option<&str>) -> PathBuf {
     std::fs::write(dir.join("x.s"), src).unwrap();
@@ -476,4 +481,112 @@ fn arm_a32_and_thumb2_instruction_starts() {
         Some(LINUX_SCRIPT),
     );
     assert!(rules(&check_json(&out, &[]).1).contains(&"insn-misaligned".to_string()));
+}
+
+/// `cmd | jq . | python3 -m json.tool`, parsed.
+fn through_jq_and_python(cmd: &[&str]) -> Value {
+    let out = run(cmd);
+    let jq = pipe("jq", &["."], &out.stdout);
+    let py = pipe("python3", &["-m", "json.tool"], &jq);
+    serde_json::from_slice(&py).expect("json")
+}
+
+fn pipe(cmd: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{cmd} failed");
+    out.stdout
+}
+
+/// `nm` addresses by symbol name.
+fn nm(path: &Path) -> std::collections::HashMap<String, String> {
+    let out = Command::new("nm").arg(path).output().unwrap();
+    stdout(&out)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let addr = u64::from_str_radix(w.next()?, 16).ok()?;
+            let name = w.nth(1)?;
+            Some((name.to_string(), format!("{addr:#x}")))
+        })
+        .collect()
+}
+
+fn readelf_section_addr(path: &Path, name: &str) -> String {
+    let out = Command::new("readelf")
+        .arg("-SW")
+        .arg(path)
+        .output()
+        .unwrap();
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == name))
+        .unwrap()
+        .to_string();
+    let words: Vec<_> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == name).unwrap();
+    format!("{:#x}", u64::from_str_radix(words[at + 2], 16).unwrap())
+}
+
+#[test]
+fn json_addresses_survive_jq_and_python_and_match_readelf_and_nm() {
+    if !have("gcc") || !have("jq") || !have("python3") {
+        return;
+    }
+    let dir = tempdir();
+    // Named labels, so that nm lists every insn and fixup; the third entry marks the xor
+    // after the load (a warning, to have addresses in findings too).
+    let src = x86_source(&x86_entries(&[
+        ("insn_a", "fix_a", 3),
+        ("insn_b", "shared_exit", 3),
+        ("insn_b2", "shared_exit", 3),
+    ]))
+    .replace("1:  movb (%rdi), %al", "1:\ninsn_a: movb (%rdi), %al")
+    .replace("3:  xorl %eax, %eax", "3:\nfix_a: xorl %eax, %eax")
+    .replace(
+        "4:  movzbl (%rax), %edx\n    xorl",
+        "4:\ninsn_b: movzbl (%rax), %edx\ninsn_b2: xorl",
+    );
+    let out = build("gcc", dir.path(), &src, Some(&high_script()));
+    let syms = nm(&out);
+    assert!(syms["insn_a"].starts_with("0xffffffff81"), "{syms:?}");
+
+    let v = through_jq_and_python(&["dump", "--format", "json", "--no-lines", s(&out)]);
+    assert_eq!(v["schema"], "extable-tool/1");
+    let d = &v["files"][0]["dump"];
+    assert_eq!(d["table_addr"], readelf_section_addr(&out, "__ex_table"));
+    let want = [
+        ("insn_a", "fix_a"),
+        ("insn_b", "shared_exit"),
+        ("insn_b2", "shared_exit"),
+    ];
+    let entries = d["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), want.len());
+    for (e, (insn, fixup)) in entries.iter().zip(want) {
+        assert_eq!(e["insn"]["addr"], syms[insn], "{e}");
+        assert_eq!(e["fixup"]["addr"], syms[fixup], "{e}");
+    }
+
+    let v = through_jq_and_python(&["check", "--format", "json", s(&out)]);
+    assert_eq!(v["files"][0]["status"], "warnings");
+    let f = &v["files"][0]["report"]["findings"][0];
+    assert_eq!(f["rule"], "insn-no-memory-access");
+    let addrs = f["addresses"].as_array().unwrap();
+    assert_eq!(addrs[0]["addr"], syms["insn_b2"]);
+    assert_eq!(addrs[1]["addr"], syms["shared_exit"]);
+    // And jq reads them as text, digit for digit.
+    let raw = run(&["check", "--format", "json", s(&out)]).stdout;
+    let first = pipe(
+        "jq",
+        &["-r", ".files[0].report.findings[0].addresses[0].addr"],
+        &raw,
+    );
+    assert_eq!(String::from_utf8(first).unwrap().trim(), syms["insn_b2"]);
 }
