@@ -224,12 +224,9 @@ fn check_instruction_starts(
             continue;
         };
         let mut walker = Walker {
-            isa,
-            bytes,
-            start,
+            lengths: isa.lengths(bytes, start, code.a.image.endian),
             pc: start,
             last: start,
-            endian: code.a.image.endian,
         };
         for &(_, insn, index) in group {
             match walker.reach(insn) {
@@ -257,24 +254,18 @@ enum Reach {
 
 /// A linear decoding of one function, advanced to ascending addresses.
 struct Walker<'b> {
-    isa: Isa,
-    bytes: &'b [u8],
-    start: u64,
+    /// The lengths of the instructions from `pc` on.
+    lengths: Box<dyn Iterator<Item = u64> + 'b>,
     /// The next instruction start.
     pc: u64,
     /// The last instruction start below `pc`.
     last: u64,
-    endian: crate::elf::Endian,
 }
 
 impl Walker<'_> {
     fn reach(&mut self, addr: u64) -> Reach {
         while self.pc < addr {
-            let off = (self.pc - self.start) as usize;
-            let Some(rest) = self.bytes.get(off..) else {
-                return Reach::Unknown;
-            };
-            let Some(len) = self.isa.length(rest, self.pc, self.endian) else {
+            let Some(len) = self.lengths.next() else {
                 return Reach::Unknown;
             };
             self.last = self.pc;

@@ -119,17 +119,25 @@ impl Isa {
         !matches!(self, Isa::Fixed(_))
     }
 
-    /// The length of the instruction whose bytes begin `code` (at address `ip`), or `None`
-    /// when they do not decode.
-    pub fn length(self, code: &[u8], ip: u64, endian: Endian) -> Option<u64> {
+    /// The lengths of the instructions that follow one another from the start of `code`
+    /// (at address `ip`), until the bytes end or do not decode.
+    pub fn lengths<'b>(
+        self,
+        code: &'b [u8],
+        ip: u64,
+        endian: Endian,
+    ) -> Box<dyn Iterator<Item = u64> + 'b> {
         match self {
-            Isa::Fixed(g) => (code.len() as u64 >= g).then_some(g),
+            Isa::X86(bitness) => Box::new(x86::lengths(bitness, code, ip)),
+            Isa::Fixed(g) => Box::new(core::iter::repeat_n(g, code.len() / g as usize)),
             Isa::Halfword(len) => {
-                let first = code.get(..2)?;
-                let n = len(endian.u16(first));
-                (code.len() as u64 >= n).then_some(n)
+                let mut off = 0usize;
+                Box::new(core::iter::from_fn(move || {
+                    let n = len(endian.u16(code.get(off..off + 2)?));
+                    off += n as usize;
+                    (off <= code.len()).then_some(n)
+                }))
             }
-            Isa::X86(bitness) => x86::length(bitness, code, ip),
         }
     }
 }
@@ -202,5 +210,57 @@ pub fn type_implies_memory_access(layout: Layout, ty: u16) -> bool {
         Layout::LinuxX86 => ty == x86::EX_TYPE_UACCESS,
         Layout::LinuxArm64 => arm64::MEMORY_TYPES.contains(&ty),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod isa_tests {
+    use super::*;
+
+    #[test]
+    fn halfword_lengths_follow_the_first_halfword() {
+        // Thumb-2: ldr.w (f8d0 ...) is 32-bit, ldr r1, [r0, #4] (6841) 16-bit.
+        assert_eq!(arm::thumb_length(0xf8d0), 4);
+        assert_eq!(arm::thumb_length(0xe92d), 4); // push.w
+        assert_eq!(arm::thumb_length(0x6841), 2);
+        assert_eq!(arm::thumb_length(0xe7fe), 2); // b .
+                                                  // RISC-V: c.nop 0001, addi 0013.
+        assert_eq!(riscv::length(0x0001), 2);
+        assert_eq!(riscv::length(0x0013), 4);
+        // s390: br %r14 07fe, l 5810, lg e310, brasl c0e5.
+        assert_eq!(s390::length(0x07fe), 2);
+        assert_eq!(s390::length(0x5810), 4);
+        assert_eq!(s390::length(0xe310), 6);
+        assert_eq!(s390::length(0xc0e5), 6);
+    }
+
+    #[test]
+    fn arm64_encoding_groups() {
+        for (word, no_memory) in [
+            (0xf940_0001, false), // ldr x1, [x0]
+            (0x3800_0401, false), // strb w1, [x0], #0
+            (0xd50b_7b20, false), // dc cvau, x0
+            (0x9100_0422, true),  // add x2, x1, #1
+            (0x8b02_0020, true),  // add x0, x1, x2
+            (0xd65f_03c0, true),  // ret
+            (0x1400_0000, true),  // b .
+            (0x1e60_4020, true),  // fmov d0, d1
+        ] {
+            assert_eq!(arm64::cannot_access_memory(word), no_memory, "{word:#x}");
+        }
+        let d = arm64::decode(&0x9100_0422u32.to_le_bytes()).unwrap();
+        assert!(!d.may_access_memory);
+        assert!(d.text.starts_with("add x2, x1"), "{}", d.text);
+    }
+
+    #[test]
+    fn x86_memory_operands_and_lengths() {
+        // mov al, [rdi]; xor eax, eax; rep movsb
+        let code = [0x8a, 0x07, 0x31, 0xc0, 0xf3, 0xa4];
+        let lens: Vec<u64> = Isa::X86(64).lengths(&code, 0, Endian::Little).collect();
+        assert_eq!(lens, [2, 2, 2]);
+        assert!(x86::decode(64, &code, 0).unwrap().may_access_memory);
+        assert!(!x86::decode(64, &code[2..], 2).unwrap().may_access_memory);
+        assert!(x86::decode(64, &code[4..], 4).unwrap().may_access_memory);
     }
 }

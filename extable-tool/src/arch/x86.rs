@@ -92,9 +92,18 @@ fn decode_one(bitness: u32, code: &[u8], ip: u64) -> Option<iced_x86::Instructio
     (!insn.is_invalid()).then_some(insn)
 }
 
-/// The length of the instruction at the start of `code`, decoded with iced-x86.
-pub fn length(bitness: u32, code: &[u8], ip: u64) -> Option<u64> {
-    decode_one(bitness, code, ip).map(|i| i.len() as u64)
+/// The lengths of the instructions from the start of `code` on, decoded with iced-x86,
+/// until the bytes end or do not decode.
+pub fn lengths(bitness: u32, code: &[u8], ip: u64) -> impl Iterator<Item = u64> + '_ {
+    let mut decoder = iced_x86::Decoder::with_ip(bitness, code, ip, iced_x86::DecoderOptions::NONE);
+    let mut insn = iced_x86::Instruction::default();
+    core::iter::from_fn(move || {
+        if !decoder.can_decode() {
+            return None;
+        }
+        decoder.decode_out(&mut insn);
+        (!insn.is_invalid()).then_some(insn.len() as u64)
+    })
 }
 
 /// The instruction at the start of `code`: whether it has a memory operand (explicit, or
