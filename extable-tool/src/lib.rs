@@ -38,15 +38,20 @@
 //!
 //! # Exit codes
 //!
-//! `0` done / clean (warnings and notes allowed); `1` refused or errors found; `2` a file
-//! could not be read, parsed or written (missing, read-only, truncated, malformed). With
-//! several files the worst code wins. Every error is one line naming the file.
+//! `0` done / clean (warnings and notes allowed); `1` refused or errors found (or warnings,
+//! with `check --deny-warnings`); `2` a file could not be read, parsed or written (missing,
+//! read-only, truncated, malformed) or the command line is wrong. With several files the
+//! worst code wins. Every error is one line naming the file. `--format json` prints one
+//! document in the [`json`] schema instead.
 //!
 //! # Sorting as part of the build: the linker wrapper
 //!
-//! When its first argument is not a subcommand, `extable-tool` acts as the linker: it runs
-//! the real linker (`$EXTABLE_TOOL_LINKER`, default `rust-lld`) with the same arguments, then
-//! sorts and checks the output named by `-o` in place. A failed check fails the link.
+//! Invoked as a linker, `extable-tool` runs the real linker (`$EXTABLE_TOOL_LINKER`, default
+//! `rust-lld`) with the same arguments, then sorts and checks the output named by `-o` in
+//! place. A failed check fails the link. It is invoked as a linker when its program name is
+//! `extable-ld` (a symlink or a copy), or when its arguments can only be a link: `-flavor`
+//! first, or `-o` with object files (`.o`, `.a`, `.rlib`, `.so`, `@response`). Any other
+//! first argument that is not a subcommand is a usage error with a suggestion.
 //! rustc invokes the linker of `x86_64-unknown-none` and `armv7a-none-eabi` (both
 //! `linker-flavor = gnu-lld`) as `LINKER -flavor gnu ... -o OUT ...` with its sysroot's
 //! `rust-lld` on `PATH`, so the wrapper needs no more configuration than:
