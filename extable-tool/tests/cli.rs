@@ -287,3 +287,39 @@ fn rust_and_cpp_symbols_are_demangled_unless_asked_not_to() {
     assert_eq!(raw[0], format!("{legacy}+0x1"));
     assert_eq!(raw[2], format!("{cpp}+0x1"));
 }
+
+#[test]
+fn link_mode_prints_one_summary_line() {
+    if !asm::available(Arch::X86_64) {
+        return;
+    }
+    let dir = tempdir();
+    let order = shuffled(&(0..8).collect::<Vec<usize>>(), 5);
+    std::fs::write(
+        dir.path().join("x.s"),
+        asm::source(Arch::X86_64, Layout::Extable, 8, &order, 1, false),
+    )
+    .unwrap();
+    let out = tool()
+        .args([
+            "link",
+            "--",
+            "gcc",
+            "-nostdlib",
+            "-static",
+            "-no-pie",
+            "-o",
+            "k",
+            "x.s",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("extable-tool: k: extable table, 8 entries: sorted, "),
+        "{err}"
+    );
+}
