@@ -6,6 +6,7 @@
 //! | `fixup-misaligned`      | error    | fixup not aligned to the instruction size of its ISA      |
 //! | `insn-mid-instruction`  | error    | insn inside an instruction, decoding its function         |
 //! | `insn-no-memory-access` | warning  | the type means a memory access; the instruction has none  |
+//! |                         | or note  | (a note where correct kernels have such dead entries)     |
 //!
 //! They run when the file has code bytes (a section without file bytes is skipped) and the
 //! machine has rules ([`arch::isa`]): alignment on the fixed-width ISAs (arm64, A32, powerpc,
@@ -14,13 +15,15 @@
 //! symbol's start (or, in Thumb code, from the last `$t` mapping symbol, whichever is later)
 //! up to the insn, which must be an instruction start; a function that does not decode up
 //! to it (data in code) is not judged. Only the functions that contain entries are
-//! decoded, each once. The memory-access rule runs where the entry's type makes it certain
-//! ([`arch::type_implies_memory_access`]) and a decoder says what the instruction is (x86
-//! with iced-x86, arm64 by encoding group with yaxpeax-arm for the text).
+//! decoded, each once. The memory-access rule runs where the entry's type means an access
+//! ([`arch::memory_access`]) and a decoder says what the instruction is (x86 with
+//! iced-x86, arm64 by encoding group with yaxpeax-arm for the text). It warns where the type
+//! makes the access certain (arm64) and notes a dead entry where correct kernels have some
+//! (x86 `UACCESS`).
 
 use crate::analysis::Analysis;
 use crate::arch::arm::Mapped;
-use crate::arch::{self, Isa};
+use crate::arch::{self, Access, Isa};
 use crate::elf::{Class, Image};
 use crate::report::Severity;
 use crate::table::{Entry, Extra};
@@ -146,15 +149,15 @@ pub fn check(a: &Analysis<'_, '_>) -> Vec<InsnFinding> {
             }
         }
         if let Extra::Data { ty, .. } = e.extra {
-            if arch::type_implies_memory_access(a.layout, ty) {
-                typed.push((index, e));
+            if let Some(access) = arch::memory_access(a.layout, ty) {
+                typed.push((index, e, access));
             }
         }
     }
     let mid = check_instruction_starts(&code, &mut walks, &mut out);
-    for (index, e) in typed {
+    for (index, e, access) in typed {
         if !mid.contains(&index) {
-            check_memory_access(&code, index, &e, &mut out);
+            check_memory_access(&code, index, &e, access, &mut out);
         }
     }
     out
@@ -301,6 +304,7 @@ fn check_memory_access(
     code: &Code<'_, '_, '_>,
     index: usize,
     e: &Entry,
+    access: Access,
     out: &mut Vec<InsnFinding>,
 ) {
     let (Some(isa), Some(bytes)) = (code.isa(e.insn), code.bytes_from(e.insn)) else {
@@ -316,14 +320,18 @@ fn check_memory_access(
         return;
     };
     let type_name = arch::fixup_type_name(code.a.layout, ty).unwrap_or("?");
+    let (severity, consequence) = match access {
+        Access::Always => (Severity::Warning, ""),
+        Access::Usually => (Severity::Note, ": the entry can never be used"),
+    };
     out.push(InsnFinding {
-        severity: Severity::Warning,
+        severity,
         rule: "insn-no-memory-access",
         index,
         entry: *e,
         instruction: None,
         message: format!(
-            "type {ty} ({type_name}) marks a memory access, but insn {:#x} <{}> is `{}`, which accesses no memory",
+            "type {ty} ({type_name}) marks a memory access, but insn {:#x} <{}> is `{}`, which accesses no memory{consequence}",
             e.insn,
             code.a.symbols.describe(e.insn),
             decoded.text

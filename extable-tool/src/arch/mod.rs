@@ -202,14 +202,26 @@ pub fn decode(isa: Isa, machine: u16, code: &[u8], ip: u64) -> Option<Decoded> {
     }
 }
 
-/// Whether entries of type `ty` in `layout` always mark an instruction that accesses
-/// memory, in every kernel version that uses the layout (type numbers that were reused
-/// for something else are not).
-pub fn type_implies_memory_access(layout: Layout, ty: u16) -> bool {
+/// How sure a type makes it that the instruction accesses memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Every entry of the type marks a load, a store or an access by address, in every
+    /// kernel version that uses the layout: a counter-example is a defect.
+    Always,
+    /// The type means a memory access, but correct kernels have entries of it on
+    /// instructions that cannot fault (Linux 6.1 i386's `__copy_user_intel` marks two
+    /// `movl` between registers as `UACCESS`): such an entry can never be used.
+    Usually,
+}
+
+/// What the type `ty` of a `layout` entry says about the instruction's memory access;
+/// `None` when nothing (types whose numbers were reused for other meanings across kernel
+/// versions say nothing).
+pub fn memory_access(layout: Layout, ty: u16) -> Option<Access> {
     match layout {
-        Layout::LinuxX86 => ty == x86::EX_TYPE_UACCESS,
-        Layout::LinuxArm64 => arm64::MEMORY_TYPES.contains(&ty),
-        _ => false,
+        Layout::LinuxX86 => (ty == x86::EX_TYPE_UACCESS).then_some(Access::Usually),
+        Layout::LinuxArm64 => arm64::MEMORY_TYPES.contains(&ty).then_some(Access::Always),
+        _ => None,
     }
 }
 
