@@ -35,6 +35,8 @@ pub struct Analysis<'i, 'd> {
     pub marker: Option<Marker>,
     /// Symbol and section lookups.
     pub symbols: Symbols<'i, 'd>,
+    /// Whether `check` runs the instruction-level rules ([`crate::insn`]); on by default.
+    pub instructions: bool,
 }
 
 /// The first `STT_OBJECT` symbol named `name` (as `scripts/sorttable` looks it up).
@@ -74,6 +76,7 @@ impl<'i, 'd> Analysis<'i, 'd> {
             layout,
             marker,
             symbols,
+            instructions: true,
         })
     }
 

@@ -212,7 +212,9 @@ fn run(
             }
         }
     }
-    check_instructions(&mut cx);
+    if a.instructions {
+        check_instructions(&mut cx);
+    }
     let report = Report {
         file: file.to_string(),
         layout: a.layout.name().to_string(),

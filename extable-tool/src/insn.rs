@@ -156,7 +156,7 @@ pub fn check(a: &Analysis<'_, '_>) -> Vec<InsnFinding> {
     }
     let mid = check_instruction_starts(&code, &mut walks, &mut out);
     for (index, e, access) in typed {
-        if !mid.contains(&index) {
+        if mid.binary_search(&index).is_err() {
             check_memory_access(&code, index, &e, access, &mut out);
         }
     }
@@ -212,15 +212,35 @@ fn isa_name(code: &Code<'_, '_, '_>, isa: Isa) -> String {
 }
 
 /// Decode each function that contains entries once, from its start (`walks`: start,
-/// insn, entry index), and report the insns that fall inside an instruction. Returns the
-/// indices reported.
+/// insn, entry index), and report the insns that fall inside an instruction. The functions
+/// are split between two threads. Returns the indices reported, sorted.
 fn check_instruction_starts(
     code: &Code<'_, '_, '_>,
     walks: &mut [(u64, u64, usize)],
     out: &mut Vec<InsnFinding>,
 ) -> Vec<usize> {
     walks.sort_unstable();
-    let mut reported = Vec::new();
+    // Split at a function boundary near the middle.
+    let mut mid = walks.len() / 2;
+    while mid > 0 && mid < walks.len() && walks[mid].0 == walks[mid - 1].0 {
+        mid += 1;
+    }
+    let (first, second) = walks.split_at(mid);
+    let (mut a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| walk_functions(code, second));
+        let mine = walk_functions(code, first);
+        (mine, other.join().unwrap_or_default())
+    });
+    a.extend(b);
+    let mut reported: Vec<usize> = a.iter().map(|f| f.index).collect();
+    reported.sort_unstable();
+    out.extend(a);
+    reported
+}
+
+/// [`check_instruction_starts`] over `walks`, sorted by function start.
+fn walk_functions(code: &Code<'_, '_, '_>, walks: &[(u64, u64, usize)]) -> Vec<InsnFinding> {
+    let mut out = Vec::new();
     for group in walks.chunk_by(|x, y| x.0 == y.0) {
         let start = group[0].0;
         let (Some(isa), Some(bytes)) = (code.isa(start), code.bytes_from(start)) else {
@@ -235,14 +255,11 @@ fn check_instruction_starts(
             match walker.reach(insn) {
                 Reach::Start => {}
                 Reach::Unknown => break,
-                Reach::Inside(at) => {
-                    reported.push(index);
-                    out.push(mid_instruction(code, index, at));
-                }
+                Reach::Inside(at) => out.push(mid_instruction(code, index, at)),
             }
         }
     }
-    reported
+    out
 }
 
 /// Where an address falls when a function is decoded from its start.

@@ -107,6 +107,10 @@ pub struct Options {
     pub layout: Option<Layout>,
     /// Keep symbol names as they are in `.symtab` instead of demangling Rust and C++ names.
     pub no_demangle: bool,
+    /// Skip the instruction-level rules ([`insn`]), which decode the functions that
+    /// contain entries: for tables with entries in most of the code, where decoding it
+    /// all costs more than the rest of the check.
+    pub no_instructions: bool,
 }
 
 /// What [`sort_file`] did.
@@ -199,6 +203,7 @@ fn analyse_mapped<T>(
         elf::Image::parse(mapped.bytes()).map_err(|m| Problem::malformed(m).in_file(path))?;
     let mut analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
     analysis.symbols.set_demangle(!opts.no_demangle);
+    analysis.instructions = !opts.no_instructions;
     f(mapped, &analysis)
 }
 

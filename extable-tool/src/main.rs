@@ -47,11 +47,28 @@ struct Common {
     no_demangle: bool,
 }
 
+/// Options of the commands that check.
+#[derive(clap::Args, Debug)]
+struct Rules {
+    /// Skip the instruction-level rules (alignment, instruction starts, memory access),
+    /// which decode the functions that contain entries.
+    #[arg(long)]
+    no_instructions: bool,
+}
+
 impl Common {
     fn options(&self) -> Options {
         Options {
             layout: self.layout,
             no_demangle: self.no_demangle,
+            no_instructions: false,
+        }
+    }
+
+    fn checking(&self, rules: &Rules) -> Options {
+        Options {
+            no_instructions: rules.no_instructions,
+            ..self.options()
         }
     }
 }
@@ -62,6 +79,8 @@ enum Command {
     Sort {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        rules: Rules,
         /// Write the result here instead of in place (one input only).
         #[arg(short, long)]
         output: Option<PathBuf>,
@@ -76,6 +95,8 @@ enum Command {
     Check {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        rules: Rules,
         /// Exit 1 when a file has warnings (as for errors).
         #[arg(long)]
         deny_warnings: bool,
@@ -175,16 +196,29 @@ fn main() -> ExitCode {
     exit(match cli.command {
         Command::Sort {
             common,
+            rules,
             output,
             verbose,
             files,
-        } => sort(&common, output, verbose, &files),
+        } => sort(
+            common.format,
+            &common.checking(&rules),
+            output,
+            verbose,
+            &files,
+        ),
         Command::Check {
             common,
+            rules,
             deny_warnings,
             deny,
             files,
-        } => check(&common, deny_warnings || !deny.is_empty(), &files),
+        } => check(
+            common.format,
+            &common.checking(&rules),
+            deny_warnings || !deny.is_empty(),
+            &files,
+        ),
         Command::Dump {
             common,
             no_lines,
@@ -299,17 +333,22 @@ fn print_json(doc: &Document) {
     println!("{}", serde_json::to_string_pretty(doc).unwrap_or_default());
 }
 
-fn sort(common: &Common, output: Option<PathBuf>, verbose: bool, files: &[PathBuf]) -> i32 {
+fn sort(
+    format: Format,
+    opts: &Options,
+    output: Option<PathBuf>,
+    verbose: bool,
+    files: &[PathBuf],
+) -> i32 {
     if output.is_some() && files.len() != 1 {
         eprintln!("extable-tool: -o needs exactly one input file");
         return 2;
     }
-    let opts = common.options();
     let mut worst = 0;
     let mut doc = Document::new("sort");
     for f in files {
-        match extable_tool::sort_file(f, output.as_deref(), &opts) {
-            Ok(outcome) => match common.format {
+        match extable_tool::sort_file(f, output.as_deref(), opts) {
+            Ok(outcome) => match format {
                 Format::Text => {
                     print_lines(&outcome.report.lines_at_least(shown(verbose)), true);
                     println!(
@@ -332,7 +371,7 @@ fn sort(common: &Common, output: Option<PathBuf>, verbose: bool, files: &[PathBu
             },
             Err(e) => {
                 worst = worst.max(e.exit_code());
-                match common.format {
+                match format {
                     Format::Text => {
                         report_error_text(&e, verbose);
                     }
@@ -341,23 +380,22 @@ fn sort(common: &Common, output: Option<PathBuf>, verbose: bool, files: &[PathBu
             }
         }
     }
-    if common.format == Format::Json {
+    if format == Format::Json {
         print_json(&doc);
     }
     worst
 }
 
-fn check(common: &Common, deny_warnings: bool, files: &[PathBuf]) -> i32 {
-    let opts = common.options();
+fn check(format: Format, opts: &Options, deny_warnings: bool, files: &[PathBuf]) -> i32 {
     let mut worst = 0;
     let mut doc = Document::new("check");
     for f in files {
-        match extable_tool::check_file(f, &opts) {
+        match extable_tool::check_file(f, opts) {
             Ok(report) => {
                 if report.has_errors() || (deny_warnings && report.has_warnings()) {
                     worst = worst.max(1);
                 }
-                match common.format {
+                match format {
                     Format::Text => {
                         print_lines(&report.lines(), false);
                         println!("{}", report.summary());
@@ -370,14 +408,14 @@ fn check(common: &Common, deny_warnings: bool, files: &[PathBuf]) -> i32 {
             }
             Err(e) => {
                 worst = worst.max(e.exit_code());
-                match common.format {
+                match format {
                     Format::Text => eprintln!("{e}"),
                     Format::Json => doc.files.push(FileResult::failed(f, &e)),
                 }
             }
         }
     }
-    if common.format == Format::Json {
+    if format == Format::Json {
         print_json(&doc);
     }
     worst
