@@ -241,6 +241,10 @@ fn x86_insn_inside_an_instruction_is_an_error() {
         f["message"].as_str().unwrap().contains("<get_8+0x1>"),
         "{f}"
     );
+    // The instruction-level rules can be turned off.
+    let (code, v) = check_json(&out, &["--no-instructions"]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(rules(&v).is_empty(), "{v:#}");
 }
 
 #[test]
