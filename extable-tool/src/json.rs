@@ -152,3 +152,28 @@ impl Document {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_serialize_to_the_documented_names() {
+        let names = serde_json::to_string(&Status::ALL).unwrap();
+        assert_eq!(
+            names,
+            r#"["clean","warnings","errors","sorted","unchanged","listed","refused","unreadable"]"#
+        );
+    }
+
+    #[test]
+    fn addresses_are_hex_strings() {
+        let a = crate::report::Address {
+            role: "insn",
+            addr: 0xffff_ffff_8100_0000,
+            symbol: "f".into(),
+        };
+        let v = serde_json::to_value(&a).unwrap();
+        assert_eq!(v["addr"], "0xffffffff81000000");
+    }
+}

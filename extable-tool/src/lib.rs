@@ -124,6 +124,28 @@ pub struct SortOutcome {
     pub written: Option<PathBuf>,
 }
 
+impl SortOutcome {
+    /// One line: `FILE: LAYOUT table, N entries: sorted, M entries moved` (or `already
+    /// sorted and marked, file unchanged`), with the number of warnings when there are any.
+    pub fn summary(&self) -> String {
+        use report::count;
+        let what = match self.written {
+            Some(_) => format!("sorted, {} moved", count(self.moved, "entry", "entries")),
+            None => "already sorted and marked, file unchanged".into(),
+        };
+        let warnings = match self.report.warnings {
+            0 => String::new(),
+            n => format!(" ({})", count(n, "warning", "warnings")),
+        };
+        format!(
+            "{}: {} table, {}: {what}{warnings}",
+            self.report.file,
+            self.report.layout,
+            count(self.report.entries, "entry", "entries")
+        )
+    }
+}
+
 /// A file mapped read-only.
 pub struct Mapped {
     file: File,

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use extable_tool::json::{Document, FileResult, Status};
 use extable_tool::link::{self, LinkOutcome};
-use extable_tool::report::count;
 use extable_tool::{Error, Layout, Options, Severity};
 
 /// Sort, check and dump exception tables (`__ex_table`) in ELF files.
@@ -278,10 +277,7 @@ fn run_link(linker: &OsStr, args: &[OsString], opts: Options, verbose: bool) -> 
         Ok(LinkOutcome::NoTable(_)) => 0,
         Ok(LinkOutcome::Sorted(outcome)) => {
             print_lines(&outcome.report.lines_at_least(shown(verbose)), true);
-            eprintln!(
-                "extable-tool: {}",
-                sort_summary(&outcome.report, outcome.moved, outcome.written.is_some())
-            );
+            eprintln!("extable-tool: {}", outcome.summary());
             0
         }
         Err(e) => report_error_text(&e, verbose),
@@ -308,26 +304,6 @@ fn report_error_text(e: &Error, verbose: bool) -> i32 {
     e.exit_code()
 }
 
-/// `FILE: LAYOUT table, N entries: sorted, M moved` (or `already sorted`), plus the
-/// warning count when there are any.
-fn sort_summary(report: &extable_tool::Report, moved: usize, written: bool) -> String {
-    let what = if written {
-        format!("sorted, {} moved", count(moved, "entry", "entries"))
-    } else {
-        "already sorted and marked, file unchanged".into()
-    };
-    let warnings = match report.warnings {
-        0 => String::new(),
-        n => format!(" ({})", count(n, "warning", "warnings")),
-    };
-    format!(
-        "{}: {} table, {}: {what}{warnings}",
-        report.file,
-        report.layout,
-        count(report.entries, "entry", "entries")
-    )
-}
-
 /// Print `doc` on stdout.
 fn print_json(doc: &Document) {
     println!("{}", serde_json::to_string_pretty(doc).unwrap_or_default());
@@ -351,10 +327,7 @@ fn sort(
             Ok(outcome) => match format {
                 Format::Text => {
                     print_lines(&outcome.report.lines_at_least(shown(verbose)), true);
-                    println!(
-                        "{}",
-                        sort_summary(&outcome.report, outcome.moved, outcome.written.is_some())
-                    );
+                    println!("{}", outcome.summary());
                 }
                 Format::Json => {
                     let status = match outcome.written {
