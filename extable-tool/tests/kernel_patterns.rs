@@ -601,3 +601,34 @@ fn json_addresses_survive_jq_and_python_and_match_readelf_and_nm() {
     );
     assert_eq!(String::from_utf8(first).unwrap().trim(), syms["insn_b2"]);
 }
+
+#[test]
+fn thumb2_literal_pools_inside_a_function_do_not_desynchronise_the_decoding() {
+    let cc = "arm-linux-gnueabihf-gcc";
+    if !have(cc) {
+        return;
+    }
+    // A literal pool in the middle of the function ($d, then $t again). Decoded as Thumb,
+    // its last halfword (0xe8e8) would begin a 32-bit instruction that swallows the first
+    // halfword of the `bl` after the pool, and the `bl`'s second halfword (0xf8..) would
+    // begin another: out of step, the load at 1b would seem to be inside an instruction.
+    // The decoding restarts at the $t that follows the pool.
+    let src = |insn: &str| {
+        arm_source(true, insn).replace(
+            "    movs r2, #0\n",
+            "    ldr r2, =0xe8e80000\n    b 8f\n    .ltorg\n8:  bl _start\n",
+        )
+    };
+    let dir = tempdir();
+    let out = build(cc, dir.path(), &src("1b"), Some(LINUX_SCRIPT));
+    let syms = Command::new("nm").arg(&out).output().unwrap();
+    assert!(stdout(&syms).contains(" $d"), "{}", stdout(&syms));
+    assert_clean(&out);
+    let out = build(
+        cc,
+        dir.path(),
+        &src("1b+2").replace("ldr r1, [r0, #4]", "ldr.w r1, [r0, #4]"),
+        Some(LINUX_SCRIPT),
+    );
+    assert_finds(&out, "insn-mid-instruction", "error", 0);
+}
