@@ -14,7 +14,8 @@
 //! ISAs (x86, riscv, s390, Thumb-2) the function that contains the insn is decoded from its
 //! symbol's start (or, in Thumb code, from the last `$t` mapping symbol, whichever is later)
 //! up to the insn, which must be an instruction start; a function that does not decode up
-//! to it (data in code) is not judged. Only the functions that contain entries are
+//! to it (data in code) is not judged, and an insn found inside an instruction is decoded
+//! to again from the last label before it, which must agree. Only the functions that contain entries are
 //! decoded, each once. The memory-access rule runs where the entry's type means an access
 //! ([`arch::memory_access`]) and a decoder says what the instruction is (x86 with
 //! iced-x86, arm64 by encoding group with yaxpeax-arm for the text). It warns where the type
@@ -255,11 +256,49 @@ fn walk_functions(code: &Code<'_, '_, '_>, walks: &[(u64, u64, usize)]) -> Vec<I
             match walker.reach(insn) {
                 Reach::Start => {}
                 Reach::Unknown => break,
-                Reach::Inside(at) => out.push(mid_instruction(code, index, at)),
+                Reach::Inside(at) => {
+                    if let Some(at) = confirm_inside(code, isa, start, insn, at) {
+                        out.push(mid_instruction(code, index, at));
+                    }
+                }
             }
         }
     }
     out
+}
+
+/// Decode again from the last label between the function's start and `insn` (labels
+/// mark instruction starts; code after data or in another mode decodes out of step from
+/// the function's start). The instruction `insn` is inside, or `None` when it is a label
+/// or an instruction start from there.
+fn confirm_inside(
+    code: &Code<'_, '_, '_>,
+    isa: Isa,
+    start: u64,
+    insn: u64,
+    at: u64,
+) -> Option<u64> {
+    let label = code
+        .a
+        .symbols
+        .named_at_or_below(insn)
+        .filter(|&l| l > start);
+    let Some(label) = label else {
+        return Some(at);
+    };
+    if label == insn {
+        return None;
+    }
+    let bytes = code.bytes_from(label)?;
+    let mut walker = Walker {
+        lengths: isa.lengths(bytes, label, code.a.image.endian),
+        pc: label,
+        last: label,
+    };
+    match walker.reach(insn) {
+        Reach::Inside(at) => Some(at),
+        Reach::Start | Reach::Unknown => None,
+    }
 }
 
 /// Where an address falls when a function is decoded from its start.

@@ -153,6 +153,13 @@ impl<'i, 'd> Symbols<'i, 'd> {
         }
     }
 
+    /// The address of the last named symbol (function, object or label, not a mapping
+    /// symbol or `.L` label) at or below `addr`.
+    pub fn named_at_or_below(&self, addr: u64) -> Option<u64> {
+        let at = self.named.partition_point(|n| n.addr <= addr);
+        at.checked_sub(1).map(|k| self.named[k].addr)
+    }
+
     /// The function (start, end) that contains `addr`.
     pub fn function_containing(&self, addr: u64) -> Option<(u64, u64)> {
         let at = self.functions.partition_point(|f| f.0 <= addr);

@@ -632,3 +632,41 @@ fn thumb2_literal_pools_inside_a_function_do_not_desynchronise_the_decoding() {
     );
     assert_finds(&out, "insn-mid-instruction", "error", 0);
 }
+
+#[test]
+fn x86_data_inside_a_function_before_a_label_does_not_desynchronise_the_decoding() {
+    if !have("gcc") {
+        return;
+    }
+    // From the function's start the stray 0x0f and the load read as `jp rel32`, which
+    // covers the load; decoding again from the label `resume` finds the load's start.
+    let src = |insn: &str| {
+        format!(
+            ".text
+.globl _start
+.type _start, @function
+_start: ret
+.size _start, .-_start
+.type with_data, @function
+with_data:
+    jmp resume
+    .byte 0x0f
+resume:
+    nop
+1:  movb (%rdi), %al
+2:  ret
+    .fill 8, 1, 0x90
+.size with_data, .-with_data
+.section __ex_table, \"a\"
+.balign 4
+.long ({insn}) - .
+.long 2b - .
+.long 3
+{LINUX_MARKER}"
+        )
+    };
+    let dir = tempdir();
+    assert_clean(&build("gcc", dir.path(), &src("1b"), None));
+    let out = build("gcc", dir.path(), &src("1b+1"), None);
+    assert_finds(&out, "insn-mid-instruction", "error", 0);
+}
