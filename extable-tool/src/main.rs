@@ -16,9 +16,10 @@ use extable_tool::{Error, Layout, Options, Severity};
 /// --deny-warnings), 2 a file could not be read, parsed or written, or bad usage.
 ///
 /// Linker mode: invoked as `extable-ld` (a symlink or copy of this program), or with
-/// arguments that can only be a link (`-flavor ...` first, as rustc passes to rust-lld, or
-/// `-o OUT` with object files), the tool runs $EXTABLE_TOOL_LINKER (default rust-lld) with
-/// the same arguments and then sorts and checks the output in place.
+/// arguments that can only be a link (`-flavor ...` first, as rustc passes to rust-lld, a
+/// `@response` file first, or `-o OUT` with object files), the tool runs
+/// $EXTABLE_TOOL_LINKER (default rust-lld) with the same arguments and then sorts and
+/// checks the output in place.
 #[derive(Parser, Debug)]
 #[command(name = "extable-tool", version)]
 struct Cli {
@@ -155,7 +156,8 @@ const SUBCOMMANDS: &[&str] = &[
 const OBJECT_SUFFIXES: &[&str] = &[".o", ".obj", ".a", ".rlib", ".so", ".lo"];
 
 /// Whether the tool was invoked as a linker: by one of [`LINKER_NAMES`], or with arguments
-/// that only a link has (`-flavor` first, or an output option with object files) and no
+/// that only a link has (`-flavor` or a `@response` file first, or an output option with
+/// object files) and no
 /// subcommand first. A mistyped subcommand is neither, and gets clap's "unrecognized
 /// subcommand" with a suggestion.
 fn invoked_as_linker(args: &[OsString]) -> bool {
@@ -172,7 +174,8 @@ fn invoked_as_linker(args: &[OsString]) -> bool {
     if first.is_some_and(|a| SUBCOMMANDS.contains(&a)) {
         return false;
     }
-    if first == Some("-flavor") {
+    // rustc passes long command lines in a response file: `LINKER @FILE`.
+    if first == Some("-flavor") || first.is_some_and(|a| a.starts_with('@')) {
         return true;
     }
     let has_output = rest.iter().any(|a| {

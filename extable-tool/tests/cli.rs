@@ -67,6 +67,7 @@ fn linker_mode_by_program_name_or_link_arguments() {
     for args in [
         &["-flavor", "gnu", "-o", "x"][..],
         &["-m64", "-o", "x", "a.o", "b.rlib"][..],
+        &["@/tmp/linker-arguments"][..],
     ] {
         let out = tool()
             .env("EXTABLE_TOOL_LINKER", "false")
