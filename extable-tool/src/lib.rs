@@ -50,8 +50,8 @@
 //! `rust-lld`) with the same arguments, then sorts and checks the output named by `-o` in
 //! place. A failed check fails the link. It is invoked as a linker when its program name is
 //! `extable-ld` (a symlink or a copy), or when its arguments can only be a link: `-flavor`
-//! or a `@response` file first, or `-o` with object files (`.o`, `.a`, `.rlib`, `.so`). Any other
-//! first argument that is not a subcommand is a usage error with a suggestion.
+//! or a `@response` file first, or `-o` with object files (`.o`, `.a`, `.rlib`, `.so`).
+//! Any other first argument that is not a subcommand is a usage error with a suggestion.
 //! rustc invokes the linker of `x86_64-unknown-none` and `armv7a-none-eabi` (both
 //! `linker-flavor = gnu-lld`) as `LINKER -flavor gnu ... -o OUT ...` with its sysroot's
 //! `rust-lld` on `PATH`, so the wrapper needs no more configuration than:
