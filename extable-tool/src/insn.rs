@@ -25,7 +25,7 @@
 use crate::analysis::Analysis;
 use crate::arch::arm::Mapped;
 use crate::arch::{self, Access, Isa};
-use crate::elf::{Class, Image};
+use crate::elf::{Class, Endian, Image};
 use crate::report::Severity;
 use crate::table::{Entry, Extra};
 
@@ -97,6 +97,8 @@ struct Code<'a, 'i, 'd> {
     a: &'a Analysis<'i, 'd>,
     flags: u32,
     mapping: Mapping,
+    /// The byte order of instructions (ARM BE8 images keep them little-endian).
+    code_endian: Endian,
 }
 
 impl Code<'_, '_, '_> {
@@ -125,10 +127,12 @@ impl Code<'_, '_, '_> {
 
 /// Run the instruction-level rules over every entry of an analysed file.
 pub fn check(a: &Analysis<'_, '_>) -> Vec<InsnFinding> {
+    let flags = header_flags(a.image);
     let code = Code {
         a,
-        flags: header_flags(a.image),
+        flags,
         mapping: Mapping::new(a.image),
+        code_endian: arch::code_endian(a.image.machine, flags, a.image.endian),
     };
     if !a.symbols.has_code() || code.isa(0).is_none() || !a.table.size_is_whole() {
         return Vec::new();
@@ -248,7 +252,7 @@ fn walk_functions(code: &Code<'_, '_, '_>, walks: &[(u64, u64, usize)]) -> Vec<I
             continue;
         };
         let mut walker = Walker {
-            lengths: isa.lengths(bytes, start, code.a.image.endian),
+            lengths: isa.lengths(bytes, start, code.code_endian),
             pc: start,
             last: start,
         };
@@ -291,7 +295,7 @@ fn confirm_inside(
     }
     let bytes = code.bytes_from(label)?;
     let mut walker = Walker {
-        lengths: isa.lengths(bytes, label, code.a.image.endian),
+        lengths: isa.lengths(bytes, label, code.code_endian),
         pc: label,
         last: label,
     };

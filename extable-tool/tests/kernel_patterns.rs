@@ -34,9 +34,15 @@ fn high_script() -> String {
 
 /// Assemble `src` with `cc` and link it (with `script` when given) into `dir/out`.
 fn build(cc: &str, dir: &Path, src: &str, script: Option<&str>) -> PathBuf {
+    build_with(cc, &[], dir, src, script)
+}
+
+/// [`build`] with more compiler driver flags.
+fn build_with(cc: &str, flags: &[&str], dir: &Path, src: &str, script: Option<&str>) -> PathBuf {
     std::fs::write(dir.join("x.s"), src).unwrap();
     let mut c = Command::new(cc);
     c.args(["-nostdlib", "-static", "-no-pie", "-Wl,--build-id=none"]);
+    c.args(flags);
     if let Some(script) = script {
         std::fs::write(dir.join("k.lds"), script).unwrap();
         c.arg("-Wl,-T,k.lds");
@@ -483,6 +489,18 @@ fn arm_a32_and_thumb2_instruction_starts() {
     // Thumb-2, on the 16-bit load that follows: an instruction start.
     let src = arm_source(true, "2b").replace("ldr r1, [r0, #4]", "ldr.w r1, [r0, #4]");
     assert_clean(&build(cc, dir.path(), &src, Some(LINUX_SCRIPT)));
+    // Big-endian BE8 images keep their instructions little-endian.
+    let be8 = ["-mbig-endian", "-Wl,--be8"];
+    let wide = |insn| arm_source(true, insn).replace("ldr r1, [r0, #4]", "ldr.w r1, [r0, #4]");
+    let out = build_with(cc, &be8, dir.path(), &wide("1b+2"), Some(LINUX_SCRIPT));
+    assert_finds(&out, "insn-mid-instruction", "error", 0);
+    assert_clean(&build_with(
+        cc,
+        &be8,
+        dir.path(),
+        &wide("2b"),
+        Some(LINUX_SCRIPT),
+    ));
     // Thumb-2 code, 1 byte off: misaligned.
     let out = build(
         cc,

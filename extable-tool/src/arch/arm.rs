@@ -3,6 +3,9 @@
 /// `EM_ARM`.
 pub const MACHINES: &[u16] = &[object::elf::EM_ARM.0];
 
+/// `EF_ARM_BE8`: a big-endian image whose instructions are little-endian.
+pub const EF_ARM_BE8: u32 = 0x0080_0000;
+
 /// A function symbol's value with the Thumb bit cleared.
 pub fn code_address(value: u64) -> u64 {
     value & !1

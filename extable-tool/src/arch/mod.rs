@@ -164,6 +164,16 @@ pub fn isa(machine: u16, flags: u32, thumb: bool) -> Option<Isa> {
     }
 }
 
+/// The byte order of the instructions in a file of byte order `endian`: the same, except
+/// in ARM BE8 images (`EF_ARM_BE8`), whose instructions stay little-endian.
+pub fn code_endian(machine: u16, flags: u32, endian: Endian) -> Endian {
+    if arm::MACHINES.contains(&machine) && flags & arm::EF_ARM_BE8 != 0 {
+        Endian::Little
+    } else {
+        endian
+    }
+}
+
 /// A short name of `machine` for messages.
 pub fn machine_name(machine: u16) -> &'static str {
     let names: [(&[u16], &str); 8] = [
