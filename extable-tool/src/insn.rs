@@ -15,8 +15,9 @@
 //! symbol's start (or, in Thumb code, from the last `$t` mapping symbol, whichever is later)
 //! up to the insn, which must be an instruction start; a function that does not decode up
 //! to it (data in code) is not judged, and an insn found inside an instruction is decoded
-//! to again from the last label before it, which must agree. Only the functions that contain entries are
-//! decoded, each once. The memory-access rule runs where the entry's type means an access
+//! to again from the last label before it, which must agree. Only the functions that
+//! contain entries are decoded, each once, on two threads. The memory-access rule runs
+//! where the entry's type means an access
 //! ([`arch::memory_access`]) and a decoder says what the instruction is (x86 with
 //! iced-x86, arm64 by encoding group with yaxpeax-arm for the text). It warns where the type
 //! makes the access certain (arm64) and notes a dead entry where correct kernels have some
