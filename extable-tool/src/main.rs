@@ -432,7 +432,10 @@ fn dump(common: &Common, lines: bool, files: &[PathBuf]) -> i32 {
     let r = match common.format {
         Format::Text => Ok(()),
         Format::Json => serde_json::to_writer_pretty(&mut out, &doc)
-            .map_err(std::io::Error::other)
+            .map_err(|e| match e.io_error_kind() {
+                Some(kind) => std::io::Error::from(kind),
+                None => std::io::Error::other(e),
+            })
             .and_then(|_| writeln!(out)),
     };
     match r.and_then(|_| out.flush()) {
