@@ -19,6 +19,9 @@
 //! | `written` | string or null   | `sort`: the file written (`null` when unchanged)            |
 //! | `dump`    | object or null   | `dump`: [`Dump`], the entries                               |
 //!
+//! The same schema, as a JSON Schema (draft 2020-12) that the tests validate every
+//! command's output against, is `schema/extable-tool-1.schema.json` in this crate.
+//!
 //! Addresses are strings `"0x…"` (lower-case hex): most JSON readers hold numbers as
 //! doubles and would round 64-bit addresses. Counts, indices, marker values and data words
 //! are numbers (all below 2^53). A change that removes or retypes a key bumps the version
