@@ -42,6 +42,9 @@ need_debian() {
   command -v arm-linux-gnueabihf-gcc >/dev/null || missing+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
   command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
   command -v addr2line >/dev/null || missing+=(binutils)
+  command -v jq >/dev/null || missing+=(jq)
+  { python3 -c 'import jsonschema' || /usr/bin/python3 -c 'import jsonschema'; } 2>/dev/null \
+    || missing+=(python3-jsonschema)
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "setup: installing ${missing[*]}" >&2
   sudo_if_needed apt-get update -qq

@@ -35,6 +35,8 @@ pub struct Analysis<'i, 'd> {
     pub marker: Option<Marker>,
     /// Symbol and section lookups.
     pub symbols: Symbols<'i, 'd>,
+    /// Whether `check` runs the instruction-level rules ([`crate::insn`]); on by default.
+    pub instructions: bool,
 }
 
 /// The first `STT_OBJECT` symbol named `name` (as `scripts/sorttable` looks it up).
@@ -74,6 +76,7 @@ impl<'i, 'd> Analysis<'i, 'd> {
             layout,
             marker,
             symbols,
+            instructions: true,
         })
     }
 
@@ -195,10 +198,20 @@ fn detect(
         ))),
         (true, false) => Ok(Layout::Extable),
         (false, true) => linux_layout(image, section, bytes, symbols),
+        (false, false) if !has_symbol_table(image) => Err(Problem::refused(format!(
+            "no symbol table (.symtab): the file is stripped, and the layout and the sort marker \
+             are known by the symbols {SORT_MARKER_SYMBOL} or {LINUX_SORT_MARKER_SYMBOL}; use the \
+             unstripped file"
+        ))),
         (false, false) => Err(Problem::refused(format!(
             "cannot tell the table layout: neither {SORT_MARKER_SYMBOL} nor {LINUX_SORT_MARKER_SYMBOL} is defined; pass --layout"
         ))),
     }
+}
+
+/// Whether the file has a `.symtab` with any symbol besides the null one.
+fn has_symbol_table(image: &Image<'_>) -> bool {
+    image.symbols.len() > 1
 }
 
 fn linux_layout(

@@ -11,14 +11,25 @@
 //! | `conflicting-duplicate` | error    | two entries for one insn that differ                     |
 //! | `unsorted-but-marked`   | error    | the marker says sorted but the table is not              |
 //! | `offset-overflow`       | error    | a self-relative field would overflow if moved            |
-//! | `fixup-outside-function`| warning  | fixup outside the insn's function and any fixup section  |
-//! | `writable-table`        | warning  | the table is in a writable segment                       |
+//! | `fixup-outside-function`| warning  | `extable` layout: fixup inside another function          |
+//! | `writable-table`        | warning  | `extable` layout: the table is in a writable segment     |
 //! | `no-marker`             | warning  | the file has no sort marker for this layout              |
 //! | `identical-duplicate`   | note     | two identical entries                                    |
 //! | `not-sorted-yet`        | note     | unsorted, and the marker says a sort is needed           |
+//!
+//! The two placement warnings judge this project's layout only. Linux places fixups in
+//! `.fixup` sections that its linker script merges into `.text`, at local labels (`.E_copy`)
+//! and in exits shared by several functions, and keeps its table in writable data by
+//! design: on a Linux layout neither is a sign of a defect. For the `extable` layout a fixup
+//! stub in code that no function symbol covers is normal too (rust-lld's default layout
+//! merges `.text.fixup` into `.text`); a fixup that lands inside *another* function's
+//! symbol is not, nor is a table the linker put in writable memory (the macros emit it
+//! read-only).
+//!
+//! [`crate::insn`] adds the instruction-level rules when the file has code bytes.
 
 use crate::analysis::Analysis;
-use crate::layout::Third;
+use crate::layout::{Layout, Third};
 use crate::records;
 use crate::report::{Address, Finding, Findings, MarkerState, Report, Severity};
 use crate::symbols::{FunctionCursor, StartCache};
@@ -201,6 +212,9 @@ fn run(
             }
         }
     }
+    if a.instructions {
+        check_instructions(&mut cx);
+    }
     let report = Report {
         file: file.to_string(),
         layout: a.layout.name().to_string(),
@@ -219,6 +233,17 @@ fn run(
         report,
         moved,
         sorted: sorted_table,
+    }
+}
+
+/// The instruction-level rules ([`crate::insn`]).
+fn check_instructions(cx: &mut Ctx<'_, '_, '_>) {
+    for f in crate::insn::check(cx.a) {
+        let mut addrs = cx.entry_addrs(&f.entry);
+        if let Some(at) = f.instruction {
+            addrs.push(cx.addr("instruction", at));
+        }
+        cx.push(f.severity, f.rule, Some(f.index), addrs, f.message);
     }
 }
 
@@ -280,7 +305,7 @@ fn check_align(cx: &mut Ctx<'_, '_, '_>) {
 }
 
 fn check_writable(cx: &mut Ctx<'_, '_, '_>) {
-    if cx.a.table_is_writable() {
+    if cx.a.layout == Layout::Extable && cx.a.table_is_writable() {
         let at = cx.addr("table", cx.a.table.addr);
         cx.push(
             Severity::Warning,
@@ -348,14 +373,21 @@ fn check_third(cx: &mut Ctx<'_, '_, '_>, i: usize, e: &Entry) {
 }
 
 fn check_fixup_place(cx: &mut Ctx<'_, '_, '_>, i: usize, e: &Entry) {
+    if cx.a.layout != Layout::Extable {
+        return;
+    }
     let Some((start, end)) = cx.funcs.containing(e.insn) else {
         return;
     };
     if (start..end).contains(&e.fixup) || cx.a.symbols.in_fixup_section(e.fixup) {
         return;
     }
+    // Fixup stubs merged into `.text` are covered by no function symbol.
+    if cx.a.symbols.function_containing(e.fixup).is_none() {
+        return;
+    }
     let msg = format!(
-        "fixup {:#x} <{}> is outside the function of insn {:#x} <{}> and outside any fixup section",
+        "fixup {:#x} <{}> is in a different function from insn {:#x} <{}>, and not in a fixup section",
         e.fixup,
         cx.a.symbols.describe(e.fixup),
         e.insn,

@@ -11,7 +11,8 @@ use crate::table::Extra;
 /// An address with its names.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Place {
-    /// The address.
+    /// The address (a `"0x…"` string in JSON).
+    #[serde(serialize_with = "crate::report::hex")]
     pub addr: u64,
     /// `symbol+offset`, or the address in hex.
     pub symbol: String,
@@ -52,7 +53,8 @@ pub struct Dump {
     pub file: String,
     /// Its layout.
     pub layout: String,
-    /// Table address.
+    /// Table address (a `"0x…"` string in JSON).
+    #[serde(serialize_with = "crate::report::hex")]
     pub table_addr: u64,
     /// Sort marker value, when present and readable.
     pub marker: Option<u32>,
@@ -65,11 +67,11 @@ impl Dump {
     pub fn lines(&self) -> Vec<String> {
         let marker = self.marker.map_or("none".to_string(), |v| v.to_string());
         let mut out = vec![format!(
-            "{}: {} table at {:#x}, {} entries, marker {marker}",
+            "{}: {} table at {:#x}, {}, marker {marker}",
             self.file,
             self.layout,
             self.table_addr,
-            self.entries.len()
+            crate::report::count(self.entries.len(), "entry", "entries")
         )];
         for e in &self.entries {
             let mut line = format!(

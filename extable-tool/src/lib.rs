@@ -38,15 +38,20 @@
 //!
 //! # Exit codes
 //!
-//! `0` done / clean (warnings and notes allowed); `1` refused or errors found; `2` a file
-//! could not be read, parsed or written (missing, read-only, truncated, malformed). With
-//! several files the worst code wins. Every error is one line naming the file.
+//! `0` done / clean (warnings and notes allowed); `1` refused or errors found (or warnings,
+//! with `check --deny-warnings`); `2` a file could not be read, parsed or written (missing,
+//! read-only, truncated, malformed) or the command line is wrong. With several files the
+//! worst code wins. Every error is one line naming the file. `--format json` prints one
+//! document in the [`json`] schema instead.
 //!
 //! # Sorting as part of the build: the linker wrapper
 //!
-//! When its first argument is not a subcommand, `extable-tool` acts as the linker: it runs
-//! the real linker (`$EXTABLE_TOOL_LINKER`, default `rust-lld`) with the same arguments, then
-//! sorts and checks the output named by `-o` in place. A failed check fails the link.
+//! Invoked as a linker, `extable-tool` runs the real linker (`$EXTABLE_TOOL_LINKER`, default
+//! `rust-lld`) with the same arguments, then sorts and checks the output named by `-o` in
+//! place. A failed check fails the link. It is invoked as a linker when its program name is
+//! `extable-ld` (a symlink or a copy), or when its arguments can only be a link: `-flavor`
+//! or a `@response` file first, or `-o` with object files (`.o`, `.a`, `.rlib`, `.so`).
+//! Any other first argument that is not a subcommand is a usage error with a suggestion.
 //! rustc invokes the linker of `x86_64-unknown-none` and `armv7a-none-eabi` (both
 //! `linker-flavor = gnu-lld`) as `LINKER -flavor gnu ... -o OUT ...` with its sysroot's
 //! `rust-lld` on `PATH`, so the wrapper needs no more configuration than:
@@ -79,6 +84,8 @@ pub mod check;
 pub mod dump;
 pub mod elf;
 pub mod error;
+pub mod insn;
+pub mod json;
 pub mod layout;
 pub mod link;
 pub mod records;
@@ -98,6 +105,12 @@ pub use report::{Finding, Report, Severity};
 pub struct Options {
     /// Force this layout instead of detecting it.
     pub layout: Option<Layout>,
+    /// Keep symbol names as they are in `.symtab` instead of demangling Rust and C++ names.
+    pub no_demangle: bool,
+    /// Skip the instruction-level rules ([`insn`]), which decode the functions that
+    /// contain entries: for tables with entries in most of the code, where decoding it
+    /// all costs more than the rest of the check.
+    pub no_instructions: bool,
 }
 
 /// What [`sort_file`] did.
@@ -109,6 +122,28 @@ pub struct SortOutcome {
     pub moved: usize,
     /// The file written, or `None` when the file was already sorted and marked in place.
     pub written: Option<PathBuf>,
+}
+
+impl SortOutcome {
+    /// One line: `FILE: LAYOUT table, N entries: sorted, M entries moved` (or `already
+    /// sorted and marked, file unchanged`), with the number of warnings when there are any.
+    pub fn summary(&self) -> String {
+        use report::count;
+        let what = match self.written {
+            Some(_) => format!("sorted, {} moved", count(self.moved, "entry", "entries")),
+            None => "already sorted and marked, file unchanged".into(),
+        };
+        let warnings = match self.report.warnings {
+            0 => String::new(),
+            n => format!(" ({})", count(n, "warning", "warnings")),
+        };
+        format!(
+            "{}: {} table, {}: {what}{warnings}",
+            self.report.file,
+            self.report.layout,
+            count(self.report.entries, "entry", "entries")
+        )
+    }
 }
 
 /// A file mapped read-only.
@@ -188,7 +223,9 @@ fn analyse_mapped<T>(
 ) -> Result<T, Error> {
     let image =
         elf::Image::parse(mapped.bytes()).map_err(|m| Problem::malformed(m).in_file(path))?;
-    let analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
+    let mut analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
+    analysis.symbols.set_demangle(!opts.no_demangle);
+    analysis.instructions = !opts.no_instructions;
     f(mapped, &analysis)
 }
 

@@ -1,19 +1,25 @@
 //! The `extable-tool` command line: `sort`, `check`, `dump`, `link`, and linker mode.
 
-use std::ffi::OsString;
-use std::path::PathBuf;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use extable_tool::json::{Document, FileResult, Status};
 use extable_tool::link::{self, LinkOutcome};
-use extable_tool::{Error, Layout, Options};
+use extable_tool::{Error, Layout, Options, Severity};
 
 /// Sort, check and dump exception tables (`__ex_table`) in ELF files.
 ///
-/// Exit codes: 0 done or clean, 1 refused or errors found, 2 a file could not be read,
-/// parsed or written. Invoked with a first argument that is not a subcommand, the tool acts
-/// as a linker: it runs $EXTABLE_TOOL_LINKER (default rust-lld) with the same arguments and
-/// then sorts and checks the output in place.
+/// Exit codes: 0 done or clean, 1 refused or errors found (or warnings, with
+/// --deny-warnings), 2 a file could not be read, parsed or written, or bad usage.
+///
+/// Linker mode: invoked as `extable-ld` (a symlink or copy of this program), or with
+/// arguments that can only be a link (`-flavor ...` first, as rustc passes to rust-lld, a
+/// `@response` file first, or `-o OUT` with object files), the tool runs
+/// $EXTABLE_TOOL_LINKER (default rust-lld) with the same arguments and then sorts and
+/// checks the output in place.
 #[derive(Parser, Debug)]
 #[command(name = "extable-tool", version)]
 struct Cli {
@@ -33,9 +39,38 @@ struct Common {
     /// linux-riscv, linux-s390, linux-loongarch, linux-powerpc, absolute.
     #[arg(long, value_parser = parse_layout)]
     layout: Option<Layout>,
-    /// Output format.
+    /// Output format (JSON: one versioned document, schema "extable-tool/1").
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Print symbol names as they are in .symtab (default: demangle Rust and C++ names).
+    #[arg(long)]
+    no_demangle: bool,
+}
+
+/// Options of the commands that check.
+#[derive(clap::Args, Debug)]
+struct Rules {
+    /// Skip the instruction-level rules (alignment, instruction starts, memory access),
+    /// which decode the functions that contain entries.
+    #[arg(long)]
+    no_instructions: bool,
+}
+
+impl Common {
+    fn options(&self) -> Options {
+        Options {
+            layout: self.layout,
+            no_demangle: self.no_demangle,
+            no_instructions: false,
+        }
+    }
+
+    fn checking(&self, rules: &Rules) -> Options {
+        Options {
+            no_instructions: rules.no_instructions,
+            ..self.options()
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -44,9 +79,14 @@ enum Command {
     Sort {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        rules: Rules,
         /// Write the result here instead of in place (one input only).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Also print notes (by default: one summary line per file, plus warnings).
+        #[arg(short, long)]
+        verbose: bool,
         /// ELF files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -55,6 +95,14 @@ enum Command {
     Check {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        rules: Rules,
+        /// Exit 1 when a file has warnings (as for errors).
+        #[arg(long)]
+        deny_warnings: bool,
+        /// `-D warnings`: the same as --deny-warnings.
+        #[arg(short = 'D', value_name = "LINT", value_parser = ["warnings"])]
+        deny: Vec<String>,
         /// ELF files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -66,14 +114,18 @@ enum Command {
         /// Do not look up DWARF line information.
         #[arg(long)]
         no_lines: bool,
-        /// ELF file.
-        file: PathBuf,
+        /// ELF files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Run LINKER ARGS..., then sort and check its output (-o) in place.
     Link {
         /// Table layout instead of detecting it.
         #[arg(long, value_parser = parse_layout)]
         layout: Option<Layout>,
+        /// Also print notes.
+        #[arg(short, long)]
+        verbose: bool,
         /// The real linker, then its arguments.
         #[arg(last = true, required = true)]
         command: Vec<OsString>,
@@ -84,6 +136,10 @@ fn parse_layout(s: &str) -> Result<Layout, String> {
     s.parse()
 }
 
+/// The program names that mean "act as the linker".
+const LINKER_NAMES: &[&str] = &["extable-ld"];
+
+/// First arguments that are the command line's own, never a link's.
 const SUBCOMMANDS: &[&str] = &[
     "sort",
     "check",
@@ -96,28 +152,93 @@ const SUBCOMMANDS: &[&str] = &[
     "--version",
 ];
 
+/// Inputs a link takes that no subcommand does.
+const OBJECT_SUFFIXES: &[&str] = &[".o", ".obj", ".a", ".rlib", ".so", ".lo"];
+
+/// Whether the tool was invoked as a linker: by one of [`LINKER_NAMES`], or with arguments
+/// that only a link has (`-flavor` or a `@response` file first, or an output option with
+/// object files) and no
+/// subcommand first. A mistyped subcommand is neither, and gets clap's "unrecognized
+/// subcommand" with a suggestion.
+fn invoked_as_linker(args: &[OsString]) -> bool {
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_stem())
+        .and_then(OsStr::to_str)
+        .unwrap_or("");
+    if LINKER_NAMES.contains(&name) {
+        return true;
+    }
+    let rest = &args[args.len().min(1)..];
+    let first = rest.first().and_then(|a| a.to_str());
+    if first.is_some_and(|a| SUBCOMMANDS.contains(&a)) {
+        return false;
+    }
+    // rustc passes long command lines in a response file: `LINKER @FILE`.
+    if first == Some("-flavor") || first.is_some_and(|a| a.starts_with('@')) {
+        return true;
+    }
+    let has_output = rest.iter().any(|a| {
+        let a = a.as_encoded_bytes();
+        a.starts_with(b"-o") || a.starts_with(b"--output")
+    });
+    let has_object = rest.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a.starts_with('@') || OBJECT_SUFFIXES.iter().any(|s| a.ends_with(s))
+    });
+    has_output && has_object
+}
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
-    let first = args.get(1).and_then(|a| a.to_str());
-    if args.len() > 1 && !first.is_some_and(|a| SUBCOMMANDS.contains(&a)) {
+    if invoked_as_linker(&args) {
         return exit(linker_mode(&args[1..]));
     }
     let cli = Cli::parse_from(args);
     exit(match cli.command {
         Command::Sort {
             common,
+            rules,
             output,
+            verbose,
             files,
-        } => sort(&common, output, &files),
-        Command::Check { common, files } => check(&common, &files),
+        } => sort(
+            common.format,
+            &common.checking(&rules),
+            output,
+            verbose,
+            &files,
+        ),
+        Command::Check {
+            common,
+            rules,
+            deny_warnings,
+            deny,
+            files,
+        } => check(
+            common.format,
+            &common.checking(&rules),
+            deny_warnings || !deny.is_empty(),
+            &files,
+        ),
         Command::Dump {
             common,
             no_lines,
-            file,
-        } => dump(&common, !no_lines, &file),
-        Command::Link { layout, command } => {
-            run_link(&command[0], &command[1..], Options { layout })
-        }
+            files,
+        } => dump(&common, !no_lines, &files),
+        Command::Link {
+            layout,
+            verbose,
+            command,
+        } => run_link(
+            &command[0],
+            &command[1..],
+            Options {
+                layout,
+                ..Options::default()
+            },
+            verbose,
+        ),
     })
 }
 
@@ -137,23 +258,36 @@ fn linker_mode(args: &[OsString]) -> i32 {
         },
         Err(_) => None,
     };
-    run_link(&linker, args, Options { layout })
+    let opts = Options {
+        layout,
+        ..Options::default()
+    };
+    run_link(&linker, args, opts, false)
 }
 
-fn run_link(linker: &std::ffi::OsStr, args: &[OsString], opts: Options) -> i32 {
+/// The findings a build step shows: warnings and errors, notes too when `verbose`.
+fn shown(verbose: bool) -> Severity {
+    if verbose {
+        Severity::Note
+    } else {
+        Severity::Warning
+    }
+}
+
+fn run_link(linker: &OsStr, args: &[OsString], opts: Options, verbose: bool) -> i32 {
     match link::link(linker, args, &opts) {
         Ok(LinkOutcome::LinkerFailed(code)) => code,
         Ok(LinkOutcome::NoTable(_)) => 0,
         Ok(LinkOutcome::Sorted(outcome)) => {
-            print_findings_text(&outcome.report.lines(), true);
+            print_lines(&outcome.report.lines_at_least(shown(verbose)), true);
+            eprintln!("extable-tool: {}", outcome.summary());
             0
         }
-        Err(e) => report_error(&e, Format::Text),
+        Err(e) => report_error_text(&e, verbose),
     }
 }
 
-/// Print warnings and notes of a passing check to stderr (errors refuse earlier).
-fn print_findings_text(lines: &[String], to_stderr: bool) {
+fn print_lines(lines: &[String], to_stderr: bool) {
     for l in lines {
         if to_stderr {
             eprintln!("{l}");
@@ -163,166 +297,157 @@ fn print_findings_text(lines: &[String], to_stderr: bool) {
     }
 }
 
-fn report_error(e: &Error, format: Format) -> i32 {
+/// The findings of a refused sort (errors and warnings, notes when `verbose`), then the
+/// error line, on stderr.
+fn report_error_text(e: &Error, verbose: bool) -> i32 {
     if let Some(report) = &e.report {
-        match format {
-            Format::Text => print_findings_text(&report.lines(), true),
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(report).unwrap_or_default()
-            ),
-        }
+        print_lines(&report.lines_at_least(shown(verbose)), true);
     }
     eprintln!("{e}");
     e.exit_code()
 }
 
-fn sort(common: &Common, output: Option<PathBuf>, files: &[PathBuf]) -> i32 {
+/// Print `doc` on stdout.
+fn print_json(doc: &Document) {
+    println!("{}", serde_json::to_string_pretty(doc).unwrap_or_default());
+}
+
+fn sort(
+    format: Format,
+    opts: &Options,
+    output: Option<PathBuf>,
+    verbose: bool,
+    files: &[PathBuf],
+) -> i32 {
     if output.is_some() && files.len() != 1 {
         eprintln!("extable-tool: -o needs exactly one input file");
         return 2;
     }
-    let opts = Options {
-        layout: common.layout,
-    };
     let mut worst = 0;
-    let mut json = Vec::new();
+    let mut doc = Document::new("sort");
     for f in files {
-        match extable_tool::sort_file(f, output.as_deref(), &opts) {
-            Ok(outcome) => match common.format {
+        match extable_tool::sort_file(f, output.as_deref(), opts) {
+            Ok(outcome) => match format {
                 Format::Text => {
-                    print_findings_text(&outcome.report.lines(), true);
-                    let what = match &outcome.written {
-                        Some(p) => format!(
-                            "sorted, {} entries moved, written to {}",
-                            outcome.moved,
-                            p.display()
-                        ),
-                        None => "already sorted and marked, file unchanged".into(),
-                    };
-                    println!(
-                        "{}: {} {} entries: {what}",
-                        f.display(),
-                        outcome.report.layout,
-                        outcome.report.entries
-                    );
+                    print_lines(&outcome.report.lines_at_least(shown(verbose)), true);
+                    println!("{}", outcome.summary());
                 }
-                Format::Json => json.push(serde_json::json!({
-                    "file": f.display().to_string(),
-                    "status": "sorted",
-                    "moved": outcome.moved,
-                    "written": outcome.written.map(|p| p.display().to_string()),
-                    "report": outcome.report,
-                })),
+                Format::Json => {
+                    let status = match outcome.written {
+                        Some(_) => Status::Sorted,
+                        None => Status::Unchanged,
+                    };
+                    doc.files.push(FileResult {
+                        moved: Some(outcome.moved),
+                        written: outcome.written.map(|p| p.display().to_string()),
+                        report: Some(outcome.report),
+                        ..FileResult::new(f, status)
+                    });
+                }
+            },
+            Err(e) => {
+                worst = worst.max(e.exit_code());
+                match format {
+                    Format::Text => {
+                        report_error_text(&e, verbose);
+                    }
+                    Format::Json => doc.files.push(FileResult::failed(f, &e)),
+                }
+            }
+        }
+    }
+    if format == Format::Json {
+        print_json(&doc);
+    }
+    worst
+}
+
+fn check(format: Format, opts: &Options, deny_warnings: bool, files: &[PathBuf]) -> i32 {
+    let mut worst = 0;
+    let mut doc = Document::new("check");
+    for f in files {
+        match extable_tool::check_file(f, opts) {
+            Ok(report) => {
+                if report.has_errors() || (deny_warnings && report.has_warnings()) {
+                    worst = worst.max(1);
+                }
+                match format {
+                    Format::Text => {
+                        print_lines(&report.lines(), false);
+                        println!("{}", report.summary());
+                    }
+                    Format::Json => doc.files.push(FileResult {
+                        report: Some(report.clone()),
+                        ..FileResult::new(f, Status::of_check(&report))
+                    }),
+                }
+            }
+            Err(e) => {
+                worst = worst.max(e.exit_code());
+                match format {
+                    Format::Text => eprintln!("{e}"),
+                    Format::Json => doc.files.push(FileResult::failed(f, &e)),
+                }
+            }
+        }
+    }
+    if format == Format::Json {
+        print_json(&doc);
+    }
+    worst
+}
+
+fn dump(common: &Common, lines: bool, files: &[PathBuf]) -> i32 {
+    let opts = common.options();
+    let mut worst = 0;
+    let mut doc = Document::new("dump");
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for f in files {
+        match extable_tool::dump_file(f, &opts, lines) {
+            Ok(d) => match common.format {
+                Format::Text => {
+                    let r = d.lines().iter().try_for_each(|l| writeln!(out, "{l}"));
+                    if let Err(e) = r {
+                        return write_failed(e);
+                    }
+                }
+                Format::Json => doc.files.push(FileResult {
+                    dump: Some(d),
+                    ..FileResult::new(f, Status::Listed)
+                }),
             },
             Err(e) => {
                 worst = worst.max(e.exit_code());
                 match common.format {
                     Format::Text => {
-                        report_error(&e, Format::Text);
-                    }
-                    Format::Json => json.push(error_json(&e)),
-                }
-            }
-        }
-    }
-    if common.format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
-    }
-    worst
-}
-
-fn error_json(e: &Error) -> serde_json::Value {
-    serde_json::json!({
-        "file": e.file.display().to_string(),
-        "status": if e.exit_code() == 1 { "refused" } else { "unreadable" },
-        "error": e.message,
-        "report": e.report,
-    })
-}
-
-fn check(common: &Common, files: &[PathBuf]) -> i32 {
-    let opts = Options {
-        layout: common.layout,
-    };
-    let mut worst = 0;
-    let mut json = Vec::new();
-    for f in files {
-        match extable_tool::check_file(f, &opts) {
-            Ok(report) => {
-                if report.has_errors() {
-                    worst = worst.max(1);
-                }
-                match common.format {
-                    Format::Text => {
-                        print_findings_text(&report.lines(), false);
-                        println!("{}", report.summary());
-                    }
-                    Format::Json => json.push(serde_json::json!({
-                        "file": f.display().to_string(),
-                        "status": if report.has_errors() { "errors" } else { "clean" },
-                        "report": report,
-                    })),
-                }
-            }
-            Err(e) => {
-                worst = worst.max(e.exit_code());
-                match common.format {
-                    Format::Text => {
+                        // Keep the order of the listing and the message.
+                        let _ = out.flush();
                         eprintln!("{e}");
                     }
-                    Format::Json => json.push(error_json(&e)),
+                    Format::Json => doc.files.push(FileResult::failed(f, &e)),
                 }
             }
         }
     }
-    if common.format == Format::Json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).unwrap_or_default()
-        );
+    let r = match common.format {
+        Format::Text => Ok(()),
+        Format::Json => serde_json::to_writer_pretty(&mut out, &doc)
+            .map_err(|e| match e.io_error_kind() {
+                Some(kind) => std::io::Error::from(kind),
+                None => std::io::Error::other(e),
+            })
+            .and_then(|_| writeln!(out)),
+    };
+    match r.and_then(|_| out.flush()) {
+        Ok(()) => worst,
+        Err(e) => write_failed(e),
     }
-    worst
 }
 
-fn dump(common: &Common, lines: bool, file: &std::path::Path) -> i32 {
-    let opts = Options {
-        layout: common.layout,
-    };
-    match extable_tool::dump_file(file, &opts, lines) {
-        Ok(d) => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            use std::io::Write;
-            let r = match common.format {
-                Format::Text => d.lines().iter().try_for_each(|l| writeln!(out, "{l}")),
-                Format::Json => serde_json::to_writer_pretty(&mut out, &d)
-                    .map_err(std::io::Error::other)
-                    .and_then(|_| writeln!(out)),
-            };
-            match r.and_then(|_| out.flush()) {
-                Ok(()) => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-                Err(e) => {
-                    eprintln!("extable-tool: writing the dump: {e}");
-                    2
-                }
-            }
-        }
-        Err(e) => {
-            match common.format {
-                Format::Text => eprintln!("{e}"),
-                Format::Json => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&error_json(&e)).unwrap_or_default()
-                    );
-                    eprintln!("{e}");
-                }
-            }
-            e.exit_code()
-        }
+fn write_failed(e: std::io::Error) -> i32 {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        return 0;
     }
+    eprintln!("extable-tool: writing the dump: {e}");
+    2
 }

@@ -30,10 +30,22 @@ impl Severity {
 pub struct Address {
     /// What it is (`insn`, `fixup`, `handler`, `table`...).
     pub role: &'static str,
-    /// The address.
+    /// The address (a `"0x…"` string in JSON).
+    #[serde(serialize_with = "hex")]
     pub addr: u64,
     /// `symbol+offset`, or the address in hex.
     pub symbol: String,
+}
+
+/// Serialize an address as a `"0x…"` string: JSON numbers are doubles for most readers
+/// (`jq`, JavaScript), which round 64-bit kernel addresses.
+pub fn hex<S: serde::Serializer>(addr: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{addr:#x}"))
+}
+
+/// `1 entry`, `2 entries`: `n` and the singular or plural noun.
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// One finding.
@@ -92,10 +104,22 @@ impl Report {
         self.errors > 0
     }
 
+    /// Whether any warning was found.
+    pub fn has_warnings(&self) -> bool {
+        self.warnings > 0
+    }
+
     /// One line per finding: `FILE: severity: entry N: message [rule]`.
     pub fn lines(&self) -> Vec<String> {
+        self.lines_at_least(Severity::Note)
+    }
+
+    /// [`Self::lines`] of the findings at `min` or above (warnings and errors only for
+    /// a quiet build step).
+    pub fn lines_at_least(&self, min: Severity) -> Vec<String> {
         self.findings
             .iter()
+            .filter(|f| f.severity >= min)
             .map(|f| {
                 let entry = f.index.map(|i| format!("entry {i}: ")).unwrap_or_default();
                 format!(
@@ -112,14 +136,14 @@ impl Report {
     /// The summary line.
     pub fn summary(&self) -> String {
         format!(
-            "{}: {} table, {} entries, {}: {} errors, {} warnings, {} notes",
+            "{}: {} table, {}, {}: {}, {}, {}",
             self.file,
             self.layout,
-            self.entries,
+            count(self.entries, "entry", "entries"),
             if self.sorted { "sorted" } else { "unsorted" },
-            self.errors,
-            self.warnings,
-            self.notes
+            count(self.errors, "error", "errors"),
+            count(self.warnings, "warning", "warnings"),
+            count(self.notes, "note", "notes")
         )
     }
 }
@@ -167,8 +191,8 @@ impl Findings {
                 index: None,
                 addresses: vec![],
                 message: format!(
-                    "{} more findings like this were not listed",
-                    n - FINDINGS_PER_RULE
+                    "{} like this not listed",
+                    count(n - FINDINGS_PER_RULE, "more finding", "more findings")
                 ),
             })
             .collect();

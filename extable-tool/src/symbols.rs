@@ -25,6 +25,25 @@ pub struct Symbols<'i, 'd> {
     function_starts: Vec<u64>,
     /// Loaded executable sections, by address: (start, end, section index).
     code: Vec<(u64, u64, usize)>,
+    /// Whether names are demangled in [`Self::describe`].
+    demangle: bool,
+}
+
+/// The readable form of a Rust (legacy or v0) or C++ (Itanium) symbol name, as
+/// binutils' `addr2line -C` and `c++filt` print it (Rust hashes and crate disambiguators
+/// kept: they tell apart two versions of one crate); other names unchanged.
+pub fn demangle(name: &str) -> String {
+    if let Ok(d) = rustc_demangle::try_demangle(name) {
+        return d.to_string();
+    }
+    if name.starts_with("_Z") {
+        if let Ok(sym) = cpp_demangle::Symbol::new(name) {
+            if let Ok(d) = sym.demangle() {
+                return d;
+            }
+        }
+    }
+    name.to_string()
 }
 
 fn with_offset(name: &str, off: u64) -> String {
@@ -94,7 +113,13 @@ impl<'i, 'd> Symbols<'i, 'd> {
             functions,
             function_starts,
             code,
+            demangle: true,
         }
+    }
+
+    /// Print names as they are in `.symtab` (`false`) or demangled (`true`, the default).
+    pub fn set_demangle(&mut self, on: bool) {
+        self.demangle = on;
     }
 
     /// `name+0xoff` (or `name`) for the symbol that covers `addr` (a sized symbol around it,
@@ -112,6 +137,9 @@ impl<'i, 'd> Symbols<'i, 'd> {
         let found = self.named[..at].iter().rev().take(8).find(|n| covers(n));
         if let Some(n) = found {
             let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
+            if self.demangle {
+                return with_offset(&demangle(&name), addr - n.addr);
+            }
             return with_offset(&name, addr - n.addr);
         }
         let section = self
@@ -123,6 +151,13 @@ impl<'i, 'd> Symbols<'i, 'd> {
             Some(s) => with_offset(&s.display_name(), addr - s.addr),
             None => format!("{addr:#x}"),
         }
+    }
+
+    /// The address of the last named symbol (function, object or label, not a mapping
+    /// symbol or `.L` label) at or below `addr`.
+    pub fn named_at_or_below(&self, addr: u64) -> Option<u64> {
+        let at = self.named.partition_point(|n| n.addr <= addr);
+        at.checked_sub(1).map(|k| self.named[k].addr)
     }
 
     /// The function (start, end) that contains `addr`.
@@ -332,5 +367,28 @@ impl StartCache {
             *slot = (addr, symbols.is_function_start(addr));
         }
         slot.1
+    }
+}
+
+#[cfg(test)]
+mod demangle_tests {
+    use super::demangle;
+
+    #[test]
+    fn rust_legacy_v0_and_cpp_names_are_demangled() {
+        assert_eq!(
+            demangle("_ZN4core3fmt5write17h0123456789abcdefE"),
+            "core::fmt::write::h0123456789abcdef"
+        );
+        assert_eq!(
+            demangle("_RNvNtCs1234_7mycrate3foo3bar"),
+            "mycrate[3c1c0]::foo::bar"
+        );
+        assert_eq!(
+            demangle("_ZN2ns4copyEPvPKvm"),
+            "ns::copy(void*, void const*, unsigned long)"
+        );
+        assert_eq!(demangle("plain_c"), "plain_c");
+        assert_eq!(demangle("_Znot_mangled"), "_Znot_mangled");
     }
 }

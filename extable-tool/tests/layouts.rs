@@ -90,7 +90,7 @@ fn detection_matches_sorttables_choice_of_machine() {
             if detected(layout) {
                 assert_eq!(code(&out), 0, "{layout}: {}", stdout(&out));
                 let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-                assert_eq!(v[0]["report"]["layout"], layout.name());
+                assert_eq!(v["files"][0]["report"]["layout"], layout.name());
             } else {
                 assert_eq!(code(&out), 1);
                 assert!(stdout(&out).contains("LoongArch"), "{}", stdout(&out));

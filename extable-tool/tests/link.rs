@@ -125,9 +125,9 @@ fn rustc_links_through_the_wrapper(target: &str, arch: Arch) {
     let check = run(&["check", s(&w), "--format", "json"]);
     assert_eq!(code(&check), 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&check)).unwrap();
-    assert_eq!(v[0]["report"]["sorted"], true);
-    assert_eq!(v[0]["report"]["marker"]["value"], 0);
-    assert_eq!(v[0]["report"]["entries"], N);
+    assert_eq!(v["files"][0]["report"]["sorted"], true);
+    assert_eq!(v["files"][0]["report"]["marker"]["value"], 0);
+    assert_eq!(v["files"][0]["report"]["entries"], N);
 }
 
 #[test]
@@ -212,7 +212,7 @@ fn linker_mode_failures_propagate() {
     // A missing linker is an error naming it.
     let out = tool()
         .env("EXTABLE_TOOL_LINKER", "/nonexistent/ld")
-        .args(["-o", "x"])
+        .args(["-o", "x", "x.o"])
         .output()
         .unwrap();
     assert_eq!(code(&out), 2);

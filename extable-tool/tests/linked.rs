@@ -128,18 +128,19 @@ fn dump_resolves_symbols_and_the_same_lines_as_binutils_addr2line() {
     let out = run(&["dump", s(&f), "--format", "json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    let entries = v["entries"].as_array().unwrap();
+    let entries = v["files"][0]["dump"]["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 8);
     for (i, e) in entries.iter().enumerate() {
         let k = order[i];
         assert_eq!(e["insn"]["symbol"], format!("f{k}+0x1"));
         assert_eq!(e["fixup"]["symbol"], format!("f{k}+0x3"));
         assert_eq!(e["handler"]["symbol"], "handler0");
-        let addr = e["insn"]["addr"].as_u64().unwrap();
+        let addr = e["insn"]["addr"].as_str().unwrap();
+        assert!(addr.starts_with("0x"), "{addr}");
         let a2l = std::process::Command::new("addr2line")
             .arg("-e")
             .arg(&f)
-            .arg(format!("{addr:#x}"))
+            .arg(addr)
             .output()
             .unwrap();
         let want = String::from_utf8_lossy(&a2l.stdout).trim().to_string();

@@ -126,7 +126,13 @@ fn exercise(data: &[u8]) {
         Some(Layout::LinuxX86),
         Some(Layout::Absolute),
     ] {
-        let _ = extable_tool::inspect_bytes(data, &extable_tool::Options { layout });
+        let _ = extable_tool::inspect_bytes(
+            data,
+            &extable_tool::Options {
+                layout,
+                ..Default::default()
+            },
+        );
     }
 }
 

@@ -33,7 +33,7 @@ fn check(p: &Program, extra: &[&str]) -> Outcome {
 }
 
 fn findings(o: &Outcome) -> Vec<Value> {
-    o.json[0]["report"]["findings"]
+    o.json["files"][0]["report"]["findings"]
         .as_array()
         .cloned()
         .unwrap_or_default()
@@ -252,8 +252,9 @@ fn fixup_in_another_function_is_a_warning() {
     assert_eq!(f["severity"], "warning");
     assert_eq!(f["index"], 1);
     assert!(
-        o.text
-            .contains("fixup 0x10250 <f9+0x10> is outside the function of insn 0x10008 <f0+0x8>"),
+        o.text.contains(
+            "fixup 0x10250 <f9+0x10> is in a different function from insn 0x10008 <f0+0x8>"
+        ),
         "{}",
         o.text
     );
@@ -426,9 +427,9 @@ fn findings_per_rule_are_capped_but_counted() {
     let o = check(&p, &[]);
     assert_eq!(o.code, 1);
     assert!(
-        o.json[0]["report"]["errors"].as_u64().unwrap() >= 300,
+        o.json["files"][0]["report"]["errors"].as_u64().unwrap() >= 300,
         "{}",
-        o.json[0]["report"]["errors"]
+        o.json["files"][0]["report"]["errors"]
     );
     let listed = findings(&o)
         .iter()

@@ -11,3 +11,14 @@ pub const TYPES: &[&str] = &[
     "UACCESS_ERR_ZERO",
     "LOAD_UNALIGNED_ZEROPAD",
 ];
+
+/// The length of the instruction whose first halfword is `first`: 2 for compressed
+/// instructions (low bits not `11`), else 4 (the 48-bit and longer encodings are reserved
+/// and unused by Linux; they count as 4, which only makes the walk give up sooner).
+pub fn length(first: u16) -> u64 {
+    if first & 0b11 != 0b11 {
+        2
+    } else {
+        4
+    }
+}

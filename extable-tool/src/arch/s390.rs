@@ -17,3 +17,13 @@ pub const TYPES: &[&str] = &[
     "UA_MVCOS_TO",
     "UA_MVCOS_FROM",
 ];
+
+/// The length of the instruction whose first halfword is `first`, from the two top bits of
+/// the opcode: `00` 2 bytes, `01` and `10` 4 bytes, `11` 6 bytes.
+pub fn length(first: u16) -> u64 {
+    match first >> 14 {
+        0 => 2,
+        1 | 2 => 4,
+        _ => 6,
+    }
+}

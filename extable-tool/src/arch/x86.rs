@@ -68,6 +68,70 @@ pub fn classify(hits: usize, n: usize) -> ThirdWord {
     }
 }
 
+/// `EX_TYPE_UACCESS`: a user-memory access. The one type whose number and meaning every
+/// kernel since 5.16 shares and that always marks an instruction with a memory operand
+/// (the others were renumbered between versions, or mark `rdmsr`, `wrmsr`, segment loads).
+pub const EX_TYPE_UACCESS: u16 = 3;
+
+/// 32 for `EM_386`, 64 for `EM_X86_64`.
+pub fn bitness(machine: u16) -> u32 {
+    if machine == object::elf::EM_386.0 {
+        32
+    } else {
+        64
+    }
+}
+
+/// The longest x86 instruction.
+const MAX_LENGTH: usize = 15;
+
+fn decode_one(bitness: u32, code: &[u8], ip: u64) -> Option<iced_x86::Instruction> {
+    let code = &code[..code.len().min(MAX_LENGTH)];
+    let mut decoder = iced_x86::Decoder::with_ip(bitness, code, ip, iced_x86::DecoderOptions::NONE);
+    let insn = decoder.decode();
+    (!insn.is_invalid()).then_some(insn)
+}
+
+/// The lengths of the instructions from the start of `code` on, decoded with iced-x86,
+/// until the bytes end or do not decode.
+pub fn lengths(bitness: u32, code: &[u8], ip: u64) -> impl Iterator<Item = u64> + '_ {
+    let mut decoder = iced_x86::Decoder::with_ip(bitness, code, ip, iced_x86::DecoderOptions::NONE);
+    let mut insn = iced_x86::Instruction::default();
+    core::iter::from_fn(move || {
+        if !decoder.can_decode() {
+            return None;
+        }
+        decoder.decode_out(&mut insn);
+        (!insn.is_invalid()).then_some(insn.len() as u64)
+    })
+}
+
+/// The instruction at the start of `code`: whether it has a memory operand (explicit, or
+/// the implicit ones of string instructions), and its mnemonic.
+pub fn decode(bitness: u32, code: &[u8], ip: u64) -> Option<super::Decoded> {
+    use iced_x86::OpKind;
+    let insn = decode_one(bitness, code, ip)?;
+    let memory = (0..insn.op_count()).any(|k| {
+        matches!(
+            insn.op_kind(k),
+            OpKind::Memory
+                | OpKind::MemorySegSI
+                | OpKind::MemorySegESI
+                | OpKind::MemorySegRSI
+                | OpKind::MemorySegDI
+                | OpKind::MemorySegEDI
+                | OpKind::MemorySegRDI
+                | OpKind::MemoryESDI
+                | OpKind::MemoryESEDI
+                | OpKind::MemoryESRDI
+        )
+    });
+    Some(super::Decoded {
+        may_access_memory: memory,
+        text: format!("{:?}", insn.mnemonic()).to_lowercase(),
+    })
+}
+
 #[cfg(test)]
 mod classify_tests {
     use super::*;
