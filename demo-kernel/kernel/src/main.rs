@@ -18,11 +18,20 @@ mod uaccess;
 
 use arch::{Arch, Current};
 
+/// The fixup guard of the boot CPU, the one CPU this kernel runs on.
+static BOOT_CPU_GUARD: extable_runtime::FixupGuard = extable_runtime::FixupGuard::new();
+
+/// The running CPU's fixup guard, for `extable_runtime::fixup_exception`.
+fn boot_cpu_guard() -> &'static extable_runtime::FixupGuard {
+    &BOOT_CPU_GUARD
+}
+
 /// The shared kernel, entered by the arch's boot code once the MMU, the exception vectors and
 /// the console are up. `cmdline` is the kernel command line (`scenario=NAME` selects one
 /// scenario, which is how the harness boots the dedicated oops scenarios).
 pub fn kernel_main(cmdline: &str) -> ! {
     console::init_reporter();
+    extable_runtime::set_guard_accessor(boot_cpu_guard);
     // SAFETY: below the arch's user limit there is only user memory, which Rust code never
     // references (the uaccess range check's contract).
     unsafe { extable_runtime::uaccess::set_user_limit(Current::user_limit()) };

@@ -224,7 +224,7 @@ fn kernelmode_fixup_or_oops(regs: &mut PtRegs, error_code: u64, address: usize) 
     let t = Trap::new(trap::PF, kind)
         .with_error_code(error_code)
         .with_address(address);
-    if fixup_exception(regs, &t) {
+    if fixup_exception(regs, &t).is_ok() {
         return;
     }
     page_fault_oops(regs, error_code, address);

@@ -73,7 +73,7 @@ fn do_error_trap(regs: &mut PtRegs, error_code: u64, t: Trap, name: &str, sig: S
         );
         force_sig(sig);
     }
-    if fixup_exception(regs, &t.with_error_code(error_code)) {
+    if fixup_exception(regs, &t.with_error_code(error_code)).is_ok() {
         return;
     }
     println!("{}: {:04x} [#1] NOPTI", name, error_code);
