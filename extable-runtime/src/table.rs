@@ -8,7 +8,7 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
-use crate::entry::{ExceptionTableEntry, Targets, ENTRY_SIZE};
+use crate::entry::{ExceptionTableEntry, ENTRY_SIZE};
 use crate::report::{report, Level};
 use crate::search::{search, search_linear};
 use crate::sort::{is_sorted, sort, SortError};
@@ -249,6 +249,7 @@ pub unsafe fn init_main_table_writable() -> TableReport {
     init_main(true)
 }
 
+#[cfg_attr(feature = "loom", allow(dead_code))]
 fn main_order() -> Order {
     let state = MAIN_STATE.load(Ordering::Acquire);
     match decode_order(state) {
@@ -301,7 +302,7 @@ pub fn with_exception_entry<R>(
 /// The resolved targets of the entry for a faulting instruction at `addr`, copied out of
 /// its table (Linux's `search_exception_tables`).
 #[cfg(not(feature = "loom"))]
-pub fn search_exception_tables(addr: usize) -> Option<Targets> {
+pub fn search_exception_tables(addr: usize) -> Option<crate::entry::Targets> {
     with_exception_entry(addr, ExceptionTableEntry::targets)
 }
 
