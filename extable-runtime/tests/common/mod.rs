@@ -1,26 +1,55 @@
 //! Helpers shared by the hosted test binaries: test mappings and the backend's install.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
 use extable_runtime::hosted;
+use extable_runtime::uaccess::set_user_range;
 
 /// The page size of every Linux target tested here.
 pub const PAGE: usize = 4096;
 
-/// `len` bytes of fresh anonymous read-write memory (never unmapped: tests are short-lived).
+/// Size of the region reserved for test mappings, which is the test binary's user range.
+const USER_REGION: usize = 64 << 20;
+
+/// The user range of the test binaries: a reserved `PROT_NONE` region that test mappings
+/// are carved out of (so nothing else, no heap block or stack, is ever in it). Reserved, and
+/// made the user range, on first use.
+pub fn user_region() -> std::ops::Range<usize> {
+    static REGION: OnceLock<usize> = OnceLock::new();
+    let base = *REGION.get_or_init(|| {
+        // SAFETY: an anonymous private reservation has no preconditions; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                USER_REGION,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        // SAFETY: the region is fresh and only ever accessed through raw pointers by the
+        // tests and through the uaccess functions: no Rust reference covers it.
+        unsafe { set_user_range(p as usize..p as usize + USER_REGION) };
+        p as usize
+    });
+    base..base + USER_REGION
+}
+
+/// `len` bytes of fresh read-write memory in the user region, followed by an unmapped page
+/// (never unmapped: tests are short-lived).
 pub fn map(len: usize) -> usize {
-    // SAFETY: an anonymous private mapping has no preconditions; the result is checked.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    assert_ne!(p, libc::MAP_FAILED);
-    p as usize
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let region = user_region();
+    let len = len.next_multiple_of(PAGE);
+    let offset = NEXT.fetch_add(len + PAGE, Ordering::Relaxed);
+    assert!(offset + len <= region.len(), "the test region is full");
+    let p = region.start + offset;
+    protect(p, len, libc::PROT_READ | libc::PROT_WRITE);
+    p
 }
 
 /// Change the protection of `len` bytes at `addr`, a range of a test mapping.
@@ -38,7 +67,9 @@ pub fn peek(addr: usize) -> u8 {
     unsafe { (addr as *const u8).read_volatile() }
 }
 
-/// Install the hosted backend (idempotent; gives the calling thread its alternate stack).
+/// Install the hosted backend (idempotent; gives the calling thread its alternate stack) and
+/// establish the test region as the user range.
 pub fn setup() {
+    user_region();
     hosted::install().expect("install the hosted backend");
 }
