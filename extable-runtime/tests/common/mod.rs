@@ -1,6 +1,7 @@
 //! Helpers shared by the hosted test binaries: test mappings and the backend's install.
 #![allow(dead_code)] // each test binary uses its own subset
 
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -72,4 +73,37 @@ pub fn peek(addr: usize) -> u8 {
 pub fn setup() {
     user_region();
     hosted::install().expect("install the hosted backend");
+}
+
+/// Runs `scenario` in a child process (this test binary, filtered to one test) and returns
+/// its status and standard error. Under qemu-user (cross-testing without binfmt) the binary
+/// cannot exec itself, so the child then runs under the emulator named by `EXTABLE_QEMU`.
+pub fn in_child(test_name: &str, scenario: &str) -> (std::process::ExitStatus, String) {
+    let exe = std::env::current_exe().unwrap();
+    let args = [test_name, "--exact", "--nocapture", "--test-threads=1"];
+    let run = |cmd: &mut Command| {
+        cmd.args(args)
+            .env("EXTABLE_CHILD", scenario)
+            .output()
+            .ok()
+            .filter(|out| out.status.code() != Some(127))
+    };
+    let out = run(&mut Command::new(&exe)).or_else(|| {
+        let qemu =
+            std::env::var("EXTABLE_QEMU").expect("cannot exec the test binary; set EXTABLE_QEMU");
+        let mut words = qemu.split_whitespace();
+        let mut cmd = Command::new(words.next().expect("EXTABLE_QEMU names a program"));
+        cmd.args(words).arg(&exe);
+        run(&mut cmd)
+    });
+    let out = out.expect("run the child");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn killed_by_sigsegv(status: std::process::ExitStatus) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(libc::SIGSEGV)
 }
