@@ -41,6 +41,7 @@ mod args;
 mod attr;
 mod expand;
 mod template;
+mod writes;
 
 use proc_macro::TokenStream;
 use quote::quote;
