@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The tests: formatting, lints, every host test (runtime with real signals, macros, tool,
-# the demo kernels booted in QEMU), and the hosted tests on ARMv7 (A32 and T32) and AArch64
-# Linux under qemu-user.
+# the demo kernels booted in QEMU), the loom model check of the module-table protocol, and the
+# hosted tests on ARMv7 (A32 and T32) and AArch64 Linux under qemu-user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -23,6 +23,10 @@ echo "== cargo fmt --check, cargo clippy: the bare-metal kernel crate (its own w
 echo "== cargo test (host: x86_64 Linux)"
 cargo test --workspace
 
+echo "== module-table protocol: loom model check, and the stress test at full size (release)"
+cargo test -p extable-runtime --features loom --release --test loom
+cargo test -p extable-runtime --release --test stress
+
 for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf; do
   case $t in
     aarch64*) export EXTABLE_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu" ;;
@@ -31,6 +35,7 @@ for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unk
   echo "== cargo test -p extable-runtime --target $t (qemu-user)"
   # The hosted tests with real signals; not emitted.rs and the trybuild cases, which drive
   # the host's rustc and are covered by the host run above.
-  cargo test -p extable-runtime --target "$t" --lib --test hosted --test tables \
-    --test properties --test uaccess --test uaccess_limit --test macros
+  cargo test -p extable-runtime --target "$t" --lib --test hosted --test hosted_signals \
+    --test tables --test properties --test uaccess --test uaccess_limit --test uaccess_unset \
+    --test macros --test stress
 done
