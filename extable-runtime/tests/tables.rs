@@ -324,3 +324,69 @@ fn uaccess_handler_warns_on_general_protection_only() {
     assert_eq!(gp_warnings(), 1, "a #GP in a user access warns");
     unregister_module(&MODULE);
 }
+
+/// Set while `waiting_handler` runs; it returns once `RELEASE` is set.
+static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+static RELEASE: AtomicUsize = AtomicUsize::new(0);
+
+/// A handler that stays inside until told to leave: one "CPU" is mid-fixup.
+fn waiting_handler(entry: &ExceptionTableEntry, regs: &mut dyn ExRegs, trap: &Trap) -> bool {
+    IN_HANDLER.store(1, Ordering::SeqCst);
+    while RELEASE.load(Ordering::SeqCst) == 0 {
+        std::hint::spin_loop();
+    }
+    handlers::default(entry, regs, trap)
+}
+
+std::thread_local! {
+    static THREAD_GUARD: FixupGuard = const { FixupGuard::new() };
+}
+
+/// The accessor a threaded program registers: each thread (a kernel: each CPU) its own guard.
+fn this_thread_guard() -> &'static FixupGuard {
+    // SAFETY: used by `fixup_exception` on this thread only, which the guard outlives.
+    THREAD_GUARD.with(|g| unsafe { &*(g as *const FixupGuard) })
+}
+
+#[test]
+fn fixup_exception_uses_the_running_cpus_guard_and_nothing_without_one() {
+    static MODULE: Module = Module::new("per-cpu");
+    let table = static_table!(2);
+    let a = fake(table);
+    fill(
+        table,
+        &[
+            t(a(0), a(0x40), waiting_handler),
+            t(a(8), a(0x48), handlers::default),
+        ],
+    );
+    // SAFETY: the table is ours and nothing looks it up yet.
+    unsafe { MODULE.load(table, 0..0) };
+    register_module(&MODULE).unwrap();
+
+    // No accessor yet: nothing is fixed, and the fault goes to the oops path.
+    let mut regs = regs_at(a(8));
+    assert_eq!(
+        extable_runtime::fixup_exception(&mut regs, &pf()),
+        Err(Unfixed::NoGuard)
+    );
+    assert_eq!(regs.rip as usize, a(8), "an unfixed fault keeps its pc");
+
+    extable_runtime::set_guard_accessor(this_thread_guard);
+    // One CPU is inside a handler while another fixes a fault of its own: not recursion.
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            let mut regs = regs_at(a(0));
+            extable_runtime::fixup_exception(&mut regs, &pf())
+        });
+        while IN_HANDLER.load(Ordering::SeqCst) == 0 {
+            std::hint::spin_loop();
+        }
+        let mut regs = regs_at(a(8));
+        assert_eq!(extable_runtime::fixup_exception(&mut regs, &pf()), Ok(()));
+        assert_eq!(regs.rip as usize, a(0x48));
+        RELEASE.store(1, Ordering::SeqCst);
+        assert_eq!(first.join().unwrap(), Ok(()));
+    });
+    unregister_module(&MODULE);
+}
