@@ -79,9 +79,11 @@ pub use primitives::{
 /// * `[ex => 3f]` resumes at the template's local label `3` (`3f`/`3b`);
 /// * `[ex => {name}]` resumes at an operand (a `label` or a `sym`).
 ///
-/// `handler = default | fault | uaccess | path::to::handler` picks the handler of every
-/// entry of the block (default: record the trap for the [`Fault`], or
+/// `handler = default | fault | uaccess | efault::<ERR, ZERO> | path::to::handler` picks the
+/// handler of every entry of the block (default: record the trap for the [`Fault`], or
 /// [`handlers::default`](crate::handlers::default) when no `[ex]` mark resumes at the stub).
+/// The registers a built-in handler writes become clobbers of the block unless it declares
+/// them as outputs; a custom handler may write only registers the block declares.
 /// Without any `[ex]` mark (explicit targets or a `fixup` label only) the value is that of
 /// `asm!`.
 ///
