@@ -146,6 +146,60 @@ fn install_from_many_threads() {
     });
 }
 
+/// The calling thread's `SIGSEGV` handler address.
+fn sigsegv_handler() -> libc::sighandler_t {
+    // SAFETY: a zeroed sigaction is a valid output buffer; a null new action only queries.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    assert_eq!(
+        unsafe { libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut old) },
+        0
+    );
+    old.sa_sigaction
+}
+
+/// Make `install` fail (no memory for the alternate stack: the address-space limit is set
+/// just above what the process uses), check that it left the process as it was, then lift
+/// the limit and install for real.
+#[cfg(target_arch = "x86_64")]
+fn install_fails_cleanly() {
+    default_action();
+    let off = libc::stack_t {
+        ss_sp: std::ptr::null_mut(),
+        ss_flags: libc::SS_DISABLE,
+        ss_size: 0,
+    };
+    // SAFETY: no handler runs on this thread now.
+    assert_eq!(unsafe { libc::sigaltstack(&off, std::ptr::null_mut()) }, 0);
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: u64 = statm.split_whitespace().next().unwrap().parse().unwrap();
+    let tight = libc::rlimit {
+        rlim_cur: pages * 4096 + 16 * 1024,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: lowering our own soft limit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &tight) }, 0);
+    let failed = hosted::install();
+    let loose = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: restoring the limit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &loose) }, 0);
+    assert!(
+        matches!(failed, Err(hosted::InstallError::AltStack(_))),
+        "{failed:?}"
+    );
+    assert_eq!(sigsegv_handler(), libc::SIG_DFL, "no handler left behind");
+    assert_eq!(alt_stack(), None, "no alternate stack left behind");
+    hosted::install().expect("install once memory is there");
+    assert_ne!(sigsegv_handler(), libc::SIG_DFL);
+    assert!(alt_stack().is_some());
+    common::user_region();
+    let page = map(4096);
+    let mut buf = [0u8; 64];
+    assert_eq!(copy_from_user(&mut buf, UserPtr::new(page + 4096 - 32)), 32);
+}
+
 #[test]
 fn child_scenarios() {
     match std::env::var("EXTABLE_CHILD").as_deref() {
@@ -175,6 +229,11 @@ fn child_scenarios() {
         Ok("fault-in-handler") => {
             setup();
             load_with_faulting_handler();
+            std::process::exit(0);
+        }
+        #[cfg(target_arch = "x86_64")]
+        Ok("install-fails") => {
+            install_fails_cleanly();
             std::process::exit(0);
         }
         Ok("install-race") => {
@@ -215,6 +274,13 @@ fn a_fault_inside_a_handler_is_reported_as_recursive_and_kills() {
 #[test]
 fn install_from_many_threads_at_once_works_in_each() {
     let (status, stderr) = in_child("child_scenarios", "install-race");
+    assert_eq!(status.code(), Some(0), "{status:?} {stderr}");
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn a_failed_install_leaves_the_process_as_it_was() {
+    let (status, stderr) = in_child("child_scenarios", "install-fails");
     assert_eq!(status.code(), Some(0), "{status:?} {stderr}");
 }
 
