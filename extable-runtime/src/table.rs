@@ -5,6 +5,10 @@
 //! clears the sort marker; a table whose marker is still set is checked at init in O(n),
 //! sorted in place when the caller says it is writable, and otherwise searched linearly, so
 //! a lookup is always correct.
+//!
+//! Module tables come and go while other CPUs look faults up: they follow the read/retire
+//! protocol described in [`Registry`] (a lookup hands out only copies, or runs the caller's
+//! code inside the read section; unregistering waits for the readers).
 
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 

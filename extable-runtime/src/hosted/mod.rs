@@ -8,6 +8,14 @@
 //! the fixup. Without an entry, the previously installed handler runs, or the default action
 //! is restored and the fault repeats: a real crash stays a crash.
 //!
+//! A signal sent by a process (`kill`, `pthread_kill`, `raise`, `sigqueue`: `si_code <= 0`)
+//! is not a fault, wherever it lands: it goes to the previous disposition with the effect it
+//! would have had without the backend (the default action kills the process). Handlers run
+//! with `SA_NODEFER`, so a fault inside the handler reaches it again and is reported as
+//! recursive before the process dies of it (a blocked `SIGSEGV` would kill it silently).
+//! Each thread's recursion guard is its own ([`fixup_exception`](crate::fixup_exception)
+//! finds it through the accessor [`install`] registers).
+//!
 //! Supported: Linux on x86_64, ARMv7 (A32 and T32) and AArch64.
 
 mod arch;

@@ -1,25 +1,6 @@
 //! Module tables and their read/retire protocol.
 //!
-//! A lookup may run on any CPU at any time (it is on the fault path), while another CPU
-//! registers, trims or unregisters a module and then frees or reuses the table's memory. The
-//! protocol, in the spirit of RCU:
-//!
-//! * **Read side.** A lookup enters each occupied slot's read section (one atomic add on the
-//!   slot's word), searches the module's table, runs the caller's code on the entry it found
-//!   **inside** the section, and leaves it (one atomic sub). Nothing a lookup hands out
-//!   outlives the section: [`Registry::with_entry`] passes `&ExceptionTableEntry` to a
-//!   closure, [`Registry::search`] returns a copy of the resolved [`Targets`].
-//! * **Retire side.** [`Registry::unregister`] closes the slot (new readers back off without
-//!   touching the module), waits until every reader that entered before the close has left,
-//!   and only then empties the slot and returns. After it returns no lookup can see the table:
-//!   its memory may be freed or reused, and the [`Module`] loaded again.
-//! * **Trim.** [`Module::trim_init`] only narrows the searched index range (one atomic word
-//!   holding both ends), as Linux's `trim_init_extable` does; entries never move, so a
-//!   concurrent reader sees either range, both inside the live table.
-//!
-//! Writers (register, unregister) are serialised by a lock that lookups never take. The one
-//! word a lookup writes is the reader count of the slots it visits; the main table needs no
-//! section at all.
+//! The protocol is described on [`Registry`].
 
 use core::ops::Range;
 
@@ -247,8 +228,30 @@ impl Drop for ReadSection<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegistryFull;
 
-/// A set of at most `N` module tables, searched under the read/retire protocol of this
-/// module. The runtime's own (`MAX_MODULES` slots) is behind [`register_module`](super::register_module).
+/// A set of at most `N` module tables, searched under a read/retire protocol. The runtime's
+/// own (`MAX_MODULES` slots) is behind [`register_module`](super::register_module).
+///
+/// A lookup may run on any CPU at any time (it is on the fault path), while another CPU
+/// registers, trims or unregisters a module and then frees or reuses the table's memory. The
+/// protocol, in the spirit of RCU:
+///
+/// * **Read side.** A lookup enters each occupied slot's read section (one atomic add on the
+///   slot's word), searches the module's table, runs the caller's code on the entry it found
+///   **inside** the section, and leaves it (one atomic sub). Nothing a lookup hands out
+///   outlives the section: [`Registry::with_entry`] passes `&ExceptionTableEntry` to a
+///   closure, [`Registry::search`] returns a copy of the resolved [`Targets`].
+/// * **Retire side.** [`Registry::unregister`] closes the slot (new readers back off without
+///   touching the module), waits until every reader that entered before the close has left,
+///   and only then empties the slot and returns. After it returns no lookup can see the table:
+///   its memory may be freed or reused, and the [`Module`] loaded again.
+/// * **Trim.** [`Module::trim_init`] only narrows the searched index range (one atomic word
+///   holding both ends), as Linux's `trim_init_extable` does; entries never move, so a
+///   concurrent reader sees either range, both inside the live table.
+///
+/// Writers (register, unregister) are serialised by a lock that lookups never take. The one
+/// word a lookup writes is the reader count of the occupied slots it visits; the main table
+/// needs no section at all. A lookup that runs while a module is registered or retired may
+/// see it or not (as with RCU lists); it never sees a table that is being reused.
 pub struct Registry<const N: usize> {
     slots: [Slot; N],
     writer: AtomicBool,
