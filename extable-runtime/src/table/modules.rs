@@ -119,7 +119,12 @@ impl Module {
     ///
     /// Only the ends are trimmed: in a sorted table the init code's entries form a run at one
     /// end when init code is placed before or after the module's other code, as linkers do.
-    pub fn trim_init(&self) -> usize {
+    ///
+    /// # Safety
+    /// The table must be live while this runs: the module loaded, and not being loaded again
+    /// or unregistered (and its table freed) concurrently, which a module loader's lock for
+    /// this module ensures. Lookups may run concurrently.
+    pub unsafe fn trim_init(&self) -> usize {
         if decode_order(self.state.load(Ordering::Acquire)).is_none() {
             return 0;
         }
@@ -127,7 +132,7 @@ impl Module {
         let ptr = self.entries.load(Ordering::Relaxed);
         let inside = |i: usize| {
             // SAFETY: `i` is inside the loaded table (callers pass indices of the current
-            // range), which stays valid while the module is loaded (`load`'s contract).
+            // range), which is live during the call (the caller's contract).
             init.contains(&unsafe { &*ptr.add(i) }.insn_addr())
         };
         let mut current = self.bounds.load(Ordering::Relaxed);
