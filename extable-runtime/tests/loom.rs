@@ -130,17 +130,29 @@ fn lookup(registry: &Registry<2>, retired_a: &AtomicBool, k: usize) -> Option<us
     })
 }
 
-fn builder() -> loom::model::Builder {
+/// A model checker exploring every interleaving (`None`) or those with at most `bound`
+/// preemptions.
+fn builder(bound: Option<usize>) -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(3);
+    b.preemption_bound = bound;
     b
 }
 
-/// One reader against register, trim, unregister, and the reload of the module with the
-/// other table into the freed slot.
+/// Readers against trim, unregister, and the reload of the module with the other table into
+/// the freed slot: one reader over every interleaving.
 #[test]
 fn lookups_never_see_a_retired_table() {
-    builder().check(|| {
+    retire_and_reuse(builder(None), &[[0, LEN - 1]]);
+}
+
+/// The same with two readers, up to three preemptions (every interleaving would take hours).
+#[test]
+fn two_readers_never_see_a_retired_table() {
+    retire_and_reuse(builder(Some(3)), &[[0, LEN - 1], [LEN - 1, 1]]);
+}
+
+fn retire_and_reuse(builder: loom::model::Builder, keys: &'static [[usize; 2]]) {
+    builder.check(move || {
         let t = tables();
         let registry: &'static Registry<2> = Box::leak(Box::new(Registry::new()));
         let module: &'static Module = Box::leak(Box::new(Module::new("m")));
@@ -149,14 +161,17 @@ fn lookups_never_see_a_retired_table() {
         unsafe { module.load(t.slice(t.a), t.init()) };
         registry.register(module).unwrap();
 
-        let reader = {
-            let retired_a = retired_a.clone();
-            loom::thread::spawn(move || {
-                for k in [0, LEN - 1] {
-                    lookup(registry, &retired_a, k);
-                }
+        let readers: Vec<_> = keys
+            .iter()
+            .map(|&keys| {
+                let retired_a = retired_a.clone();
+                loom::thread::spawn(move || {
+                    for k in keys {
+                        lookup(registry, &retired_a, k);
+                    }
+                })
             })
-        };
+            .collect();
 
         // SAFETY: table A is live until it is retired below, on this thread.
         assert_eq!(unsafe { module.trim_init() }, 1);
@@ -165,7 +180,9 @@ fn lookups_never_see_a_retired_table() {
         // SAFETY: unregistered; table B is valid for the rest of the run.
         unsafe { module.load(t.slice(t.b), t.init()) };
         registry.register(module).unwrap();
-        reader.join().unwrap();
+        for reader in readers {
+            reader.join().unwrap();
+        }
         assert_eq!(lookup(registry, &retired_a, 0), Some(t.b));
     });
 }
@@ -173,7 +190,7 @@ fn lookups_never_see_a_retired_table() {
 /// Registration racing a lookup: the lookup finds nothing or the complete entry.
 #[test]
 fn a_lookup_racing_register_sees_nothing_or_the_whole_table() {
-    builder().check(|| {
+    builder(None).check(|| {
         let t = tables();
         let registry: &'static Registry<2> = Box::leak(Box::new(Registry::new()));
         let module: &'static Module = Box::leak(Box::new(Module::new("m")));
@@ -194,7 +211,7 @@ fn a_lookup_racing_register_sees_nothing_or_the_whole_table() {
 /// Two modules in two slots, one retired while a lookup walks both: the other stays found.
 #[test]
 fn retiring_one_module_does_not_hide_another() {
-    builder().check(|| {
+    builder(None).check(|| {
         let t = tables();
         let registry: &'static Registry<2> = Box::leak(Box::new(Registry::new()));
         let first: &'static Module = Box::leak(Box::new(Module::new("first")));
