@@ -356,7 +356,6 @@ impl<const N: usize> Registry<N> {
     }
 }
 
-#[cfg(not(feature = "loom"))]
 impl<const N: usize> Default for Registry<N> {
     fn default() -> Self {
         Self::new()
