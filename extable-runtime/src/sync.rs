@@ -17,3 +17,19 @@ pub(crate) fn spin() {
     #[cfg(not(feature = "loom"))]
     core::hint::spin_loop();
 }
+
+/// Define a constructor that is a `const fn` except under loom, whose atomics have no
+/// `const` constructors.
+macro_rules! constructor {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        #[cfg(not(feature = "loom"))]
+        $(#[$meta])*
+        $vis const fn $name($($arg: $ty),*) -> $ret $body
+
+        #[cfg(feature = "loom")]
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+
+pub(crate) use constructor;

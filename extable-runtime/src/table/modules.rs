@@ -5,7 +5,9 @@
 use core::ops::Range;
 
 use crate::entry::{ExceptionTableEntry, Targets};
-use crate::sync::{spin, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use crate::sync::{
+    constructor, spin, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 use super::{decode_order, encode_order, lookup, prepare_writable, TableReport};
 
@@ -35,29 +37,17 @@ fn unpack(bounds: u64) -> Range<usize> {
 }
 
 impl Module {
-    /// An empty module named `name`.
-    #[cfg(not(feature = "loom"))]
-    pub const fn new(name: &'static str) -> Self {
-        Module {
-            name,
-            entries: AtomicPtr::new(core::ptr::null_mut()),
-            bounds: AtomicU64::new(0),
-            state: AtomicU8::new(STATE_EMPTY),
-            init_start: AtomicUsize::new(0),
-            init_end: AtomicUsize::new(0),
-        }
-    }
-
-    /// An empty module named `name`.
-    #[cfg(feature = "loom")]
-    pub fn new(name: &'static str) -> Self {
-        Module {
-            name,
-            entries: AtomicPtr::new(core::ptr::null_mut()),
-            bounds: AtomicU64::new(0),
-            state: AtomicU8::new(STATE_EMPTY),
-            init_start: AtomicUsize::new(0),
-            init_end: AtomicUsize::new(0),
+    constructor! {
+        /// An empty module named `name`.
+        pub fn new(name: &'static str) -> Self {
+            Module {
+                name,
+                entries: AtomicPtr::new(core::ptr::null_mut()),
+                bounds: AtomicU64::new(0),
+                state: AtomicU8::new(STATE_EMPTY),
+                init_start: AtomicUsize::new(0),
+                init_end: AtomicUsize::new(0),
+            }
         }
     }
 
@@ -169,19 +159,12 @@ struct Slot {
 }
 
 impl Slot {
-    #[cfg(not(feature = "loom"))]
-    const fn new() -> Self {
-        Slot {
-            module: AtomicPtr::new(core::ptr::null_mut()),
-            state: AtomicUsize::new(CLOSED),
-        }
-    }
-
-    #[cfg(feature = "loom")]
-    fn new() -> Self {
-        Slot {
-            module: AtomicPtr::new(core::ptr::null_mut()),
-            state: AtomicUsize::new(CLOSED),
+    constructor! {
+        fn new() -> Self {
+            Slot {
+                module: AtomicPtr::new(core::ptr::null_mut()),
+                state: AtomicUsize::new(CLOSED),
+            }
         }
     }
 
