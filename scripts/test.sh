@@ -42,6 +42,10 @@ cargo package --allow-dirty -p extable-macros -p extable-runtime -p extable-tool
 echo "== cargo test (host: x86_64 Linux)"
 cargo test --workspace
 
+echo "== module-table protocol: loom model check, and the stress test at full size (release)"
+cargo test -p extable-runtime --features loom --release --test loom
+cargo test -p extable-runtime --release --test stress
+
 for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf; do
   case $t in
     aarch64*) export EXTABLE_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu" ;;
@@ -50,6 +54,7 @@ for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unk
   echo "== cargo test -p extable-runtime --target $t (qemu-user)"
   # The hosted tests with real signals; not emitted.rs and the trybuild cases, which drive
   # the host's rustc and are covered by the host run above.
-  cargo test -p extable-runtime --target "$t" --lib --test hosted --test tables \
-    --test properties --test uaccess --test uaccess_limit --test macros --test trap_fields
+  cargo test -p extable-runtime --target "$t" --lib --test hosted --test hosted_signals \
+    --test tables --test properties --test uaccess --test uaccess_limit --test uaccess_unset \
+    --test macros --test trap_fields --test stress
 done

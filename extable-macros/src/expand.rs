@@ -8,6 +8,7 @@ use syn::{Ident, LitStr};
 use crate::arch::{Arch, ARCHES};
 use crate::args::{AsmArgs, Operand, Template};
 use crate::template::{numbers_used, scan, Labels, Line, ScannedLit, Target};
+use crate::writes::{self, Need, Written};
 
 /// The flags of every `__ex_table` piece: must equal `extable_runtime::entry::ASM_SECTION_FLAGS`
 /// (a test in extable-runtime checks the emitted section against it).
@@ -63,13 +64,34 @@ const HANDLER_OPERAND: &str = "__extable_handler";
 pub fn expand(krate: &TokenStream, args: &AsmArgs, call_span: Span) -> syn::Result<Expansion> {
     let plan = plan(args, call_span)?;
     check_options(&plan)?;
+    let written = writes::written(args)?;
     let handler_check = handler_check(krate, args);
     let tokens = match plan.mode {
-        Mode::Record => expand_record(krate, &plan, handler_check)?,
+        Mode::Record => expand_record(krate, &plan, handler_check, &written)?,
+        Mode::Label | Mode::ExplicitOnly if written.is_empty() => {
+            let handler = handler_path(krate, args, None);
+            let asm = asm_call(&plan, &handler, None, Vec::new());
+            quote!({ #handler_check #asm })
+        }
         Mode::Label | Mode::ExplicitOnly => {
             let handler = handler_path(krate, args, None);
-            let asm = asm_call(&plan, &handler, None, None);
-            quote!({ #handler_check #asm })
+            let variants = ARCHES.iter().map(|arch| {
+                let cfg = arch.cfg;
+                match clobbers(&plan, arch.cfg, &written) {
+                    Ok(extra) => {
+                        let asm = asm_call(&plan, &handler, None, extra);
+                        quote!(#[cfg(target_arch = #cfg)] #asm;)
+                    }
+                    Err(msg) => quote!(#[cfg(target_arch = #cfg)] ::core::compile_error!(#msg);),
+                }
+            });
+            let cfgs = ARCHES.iter().map(|a| a.cfg);
+            quote!({
+                #handler_check
+                #(#variants)*
+                #[cfg(not(any(#(target_arch = #cfgs),*)))]
+                ::core::compile_error!("extable: `[ex]` marks are supported on x86_64, arm and aarch64 only");
+            })
         }
     };
     Ok(Expansion {
@@ -165,10 +187,30 @@ fn check_options(plan: &Plan) -> syn::Result<()> {
     Ok(())
 }
 
+/// The clobbers (`out("REG") _`) that declare the registers the handler writes on `arch`, or
+/// the message of the compile error when the block cannot declare one.
+fn clobbers(plan: &Plan, arch: &str, written: &[Written]) -> Result<Vec<TokenStream>, String> {
+    let handler = plan
+        .args
+        .handler
+        .as_ref()
+        .map(|h| h.path.to_token_stream().to_string().replace(' ', ""))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for &w in written {
+        match writes::need(plan.args, arch, w, &handler) {
+            Need::Clobber(name) => out.push(quote!(out(#name) _)),
+            Need::Declared => {}
+            Need::Error(msg) => return Err(format!("extable: {msg}")),
+        }
+    }
+    Ok(out)
+}
+
 /// `let _: Handler = PATH;` for a user handler: a wrong signature is a type error there.
 fn handler_check(krate: &TokenStream, args: &AsmArgs) -> TokenStream {
     match &args.handler {
-        Some(h) if builtin(&h.path).is_none() => {
+        Some(h) if builtin(&h.path).is_none() && !is_one_word_efault(&h.path) => {
             let path = &h.path;
             quote_spanned!(path.span()=> let _: #krate::Handler = #path;)
         }
@@ -176,7 +218,8 @@ fn handler_check(krate: &TokenStream, args: &AsmArgs) -> TokenStream {
     }
 }
 
-/// The built-in handler a one-word path names.
+/// The built-in handler a one-word path names (`efault::<..>` is a path with generics, handled
+/// as a user path that [`writes`] recognises).
 fn builtin(path: &syn::ExprPath) -> Option<&Ident> {
     let ident = path.path.get_ident()?;
     ["default", "fault", "uaccess"]
@@ -184,11 +227,23 @@ fn builtin(path: &syn::ExprPath) -> Option<&Ident> {
         .then_some(ident)
 }
 
+/// Whether the path is `efault::<ERR, ZERO>`, the built-in named by one word.
+fn is_one_word_efault(path: &syn::ExprPath) -> bool {
+    path.qself.is_none()
+        && path.path.leading_colon.is_none()
+        && path.path.segments.len() == 1
+        && path.path.segments[0].ident == "efault"
+}
+
 /// The handler every mark of the block uses: the user's, or the mode's default.
 fn handler_path(krate: &TokenStream, args: &AsmArgs, record_reg: Option<u8>) -> TokenStream {
     match (&args.handler, record_reg) {
         (Some(h), _) => match builtin(&h.path) {
             Some(name) => quote!(#krate::handlers::#name),
+            None if is_one_word_efault(&h.path) => {
+                let path = &h.path;
+                quote!(#krate::handlers::#path)
+            }
             None => h.path.to_token_stream(),
         },
         (None, Some(n)) => quote!(#krate::uaccess::__private::record::<#n>),
@@ -249,7 +304,7 @@ fn asm_call(
     plan: &Plan,
     handler: &TokenStream,
     trailer: Option<String>,
-    extra: Option<TokenStream>,
+    extra: Vec<TokenStream>,
 ) -> TokenStream {
     let args = plan.args;
     let templates = templates(plan, trailer);
@@ -283,6 +338,7 @@ fn expand_record(
     krate: &TokenStream,
     plan: &Plan,
     handler_check: TokenStream,
+    written: &[Written],
 ) -> syn::Result<TokenStream> {
     let rec = hygienic("__extable_rec");
     let taken: Vec<String> = plan
@@ -293,7 +349,7 @@ fn expand_record(
         .collect();
     let mut variants = Vec::new();
     for arch in ARCHES {
-        variants.push(record_variant(krate, plan, arch, &taken, &rec)?);
+        variants.push(record_variant(krate, plan, arch, &taken, &rec, written)?);
     }
     let cfgs = ARCHES.iter().map(|a| a.cfg);
     Ok(quote!({
@@ -313,9 +369,17 @@ fn record_variant(
     arch: &Arch,
     taken: &[String],
     rec: &Ident,
+    written: &[Written],
 ) -> syn::Result<TokenStream> {
     let cfg = arch.cfg;
-    let Some(reg) = arch.free_record_reg(taken) else {
+    let mut extra = match clobbers(plan, arch.cfg, written) {
+        Ok(extra) => extra,
+        Err(msg) => return Ok(quote!(#[cfg(target_arch = #cfg)] ::core::compile_error!(#msg);)),
+    };
+    // A register the handler writes cannot carry the record's address.
+    let mut taken = taken.to_vec();
+    taken.extend(writes::aliases(arch.cfg, written));
+    let Some(reg) = arch.free_record_reg(&taken) else {
         let names: Vec<&str> = arch.record_regs.iter().map(|r| r.name).collect();
         return Ok(quote!(
             #[cfg(target_arch = #cfg)]
@@ -337,10 +401,55 @@ fn record_variant(
         end = plan.end_label
     );
     let reg_name = reg.name;
-    let extra = quote!(in(#reg_name) ::core::ptr::addr_of_mut!(#rec));
-    let asm = asm_call(plan, &handler, Some(trailer), Some(extra));
+    extra.push(quote!(in(#reg_name) ::core::ptr::addr_of_mut!(#rec)));
+    let asm = asm_call(plan, &handler, Some(trailer), extra);
     Ok(quote!(
         #[cfg(target_arch = #cfg)]
         #asm;
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The expansion of `asm!(ARGS)` as text, without spaces.
+    fn expanded(args: &str) -> String {
+        let args: AsmArgs = syn::parse_str(args).expect("parses");
+        let e = expand(&quote!(krate), &args, Span::call_site()).expect("expands");
+        e.tokens.to_string().replace(' ', "")
+    }
+
+    #[test]
+    fn the_registers_built_in_handlers_write_become_clobbers_on_every_arch() {
+        let fault = expanded(
+            r#""[ex => 3f] mov {t}, [{p}]", "3:", p = in(reg) 0, t = out(reg) _, handler = fault"#,
+        );
+        for reg in ["rax", "r0", "x0"] {
+            assert!(
+                fault.contains(&format!("out(\"{reg}\")_")),
+                "{reg}: {fault}"
+            );
+        }
+        let efault = expanded(
+            r#""[ex] mov {t}, [{p}]", p = in(reg) 0, t = out(reg) _, handler = efault::<2, 1>"#,
+        );
+        for reg in ["rdx", "rcx", "r2", "r1", "x2", "x1"] {
+            assert!(
+                efault.contains(&format!("out(\"{reg}\")_")),
+                "{reg}: {efault}"
+            );
+        }
+        assert!(efault.contains("krate::handlers::efault::<2,1>"));
+        // Declared by the block already: no second operand for the register.
+        let declared = expanded(
+            r#""[ex => 3f] mov {t}, [{p}]", "3:", p = in(reg) 0, t = out(reg) _, inout("rax") 0 => _, handler = fault"#,
+        );
+        assert!(!declared.contains("out(\"rax\")_"), "{declared}");
+        // A register the handler writes never carries the fault record.
+        let record = expanded(
+            r#""[ex] mov {t}, [{p}]", p = in(reg) 0, t = out(reg) _, handler = efault::<12, 13>"#,
+        );
+        assert!(record.contains("in(\"r14\")"), "{record}");
+    }
 }

@@ -33,20 +33,27 @@
 //!   AArch64 x20–x28); the default handler writes the trap into it.
 //!
 //! `handler = NAME` picks the handler of every entry of the block: `default`, `fault`,
-//! `uaccess` (the built-ins of `extable_runtime::handlers`) or a path to any function of type
-//! `extable_runtime::Handler` (generic instances such as `efault::<0, 255>` too).
+//! `uaccess`, `efault::<ERR, ZERO>` (the built-ins of `extable_runtime::handlers`) or a path to
+//! any function of type `extable_runtime::Handler`. The registers a built-in handler writes
+//! (`fault`: the return register; `efault`: `ERR` and `ZERO` unless `NO_REG`) are added as
+//! clobbers unless the block declares them as outputs, and never carry the fault record. A
+//! custom handler may write only registers its block declares as outputs.
 //!
 //! Misuse is a compile error on the culprit: an unknown mark such as `[exx]` (named, with
 //! `[ex]` suggested), a mark that does not start its line, a mark
-//! on a directive, a label or an empty line, a malformed mark or target, a `fixup` label
+//! on a directive, a label or an empty line, two instructions after one mark (`#` is an
+//! immediate on ARM and AArch64, not a comment), a malformed mark or target, a `fixup` label
 //! with outputs, `nomem`/`readonly`/`pure`/`noreturn` with a recorded fault, an unknown
-//! handler or one of the wrong type.
+//! handler or one of the wrong type, a register a built-in handler writes that the block
+//! takes as an input only or that cannot be an operand, an `efault` register that is not a
+//! literal.
 
 mod arch;
 mod args;
 mod attr;
 mod expand;
 mod template;
+mod writes;
 
 use proc_macro::TokenStream;
 use quote::quote;

@@ -96,10 +96,16 @@ fn parse_mark<'a>(lit: &LitStr, line: &'a str) -> syn::Result<(Target, &'a str)>
     Ok((target, rest))
 }
 
-/// Strip a trailing comment in any of the syntaxes the targets use.
+/// Strip a trailing comment of the kinds every target's assembler reads as one (`//`,
+/// `/* */`).
+///
+/// `#` and `@` are not stripped: `#` starts an immediate on ARM and AArch64 (a comment only on
+/// x86), `@` a comment only on ARM. Since the macro cannot know the target, a `;` after either
+/// still counts as a second instruction, and a line that starts with either is no instruction:
+/// both errors are on the safe side.
 fn strip_comment(s: &str) -> &str {
     let mut end = s.len();
-    for c in ["//", "/*", "#", "@"] {
+    for c in ["//", "/*"] {
         if let Some(i) = s.find(c) {
             end = end.min(i);
         }
@@ -110,7 +116,7 @@ fn strip_comment(s: &str) -> &str {
 /// Check that the rest of a marked line is exactly one instruction.
 fn check_instruction(lit: &LitStr, rest: &str) -> syn::Result<()> {
     let code = strip_comment(rest).trim();
-    if code.is_empty() {
+    if code.is_empty() || code.starts_with(['#', '@']) {
         return Err(err(
             lit,
             "mark not on an instruction line: `[ex]` must be followed by the instruction it covers, on the same line",
@@ -132,7 +138,7 @@ fn check_instruction(lit: &LitStr, rest: &str) -> syn::Result<()> {
     if code.contains(';') {
         return Err(err(
             lit,
-            "a mark covers exactly one instruction: put each instruction of this line on its own line",
+            "a mark covers exactly one instruction: put each instruction of this line on its own line (a `;` in a `#` or `@` comment counts too: `#` is an immediate on ARM and AArch64)",
         ));
     }
     Ok(())
@@ -281,12 +287,28 @@ mod tests {
             "[ex => x] mov eax, [rdi]",
             "[ex mov eax, [rdi]",
             "[ex] mov eax, [rdi]; mov ebx, [rsi]",
+            "[ex] ldr r0, [r1, #0]; ldr r2, [r1, #8]",
+            "[ex] ldr.w r0, [r1, #0]; ldr.w r2, [r1, #8]",
+            "[ex] ldr x0, [x1, #0]; ldr x2, [x1, #8]",
+            "[ex] # only a comment",
+            "[ex] @ only a comment",
             "[exx] mov eax, [rdi]",
         ] {
             assert!(
                 scan(&lit(bad)).is_err() || bad == "[exx] mov eax, [rdi]",
                 "accepted: {bad}"
             );
+        }
+    }
+
+    #[test]
+    fn an_immediate_is_not_a_comment() {
+        for ok in [
+            "[ex] ldr r0, [r1, #0]",
+            "[ex] ldr x0, [x1, #8] // comment; with a semicolon",
+            "[ex] ldrb.w r0, [r1, #4] /* comment */",
+        ] {
+            assert!(scan(&lit(ok)).is_ok(), "rejected: {ok}");
         }
     }
 

@@ -67,12 +67,14 @@ extern crate std;
 
 pub mod arch;
 pub mod entry;
+#[cfg(not(feature = "loom"))]
 pub mod fixup;
 pub mod handlers;
 pub mod regs;
 pub mod report;
 pub mod search;
 pub mod sort;
+mod sync;
 pub mod table;
 pub mod trap;
 pub mod uaccess;
@@ -80,14 +82,18 @@ pub mod uaccess;
 // Linux user space only: the feature is ignored on other targets. (A plain comment: an outer
 // doc comment here would be merged with the module's own docs and resolve their links from
 // the crate root.)
-#[cfg(all(feature = "hosted", target_os = "linux"))]
+#[cfg(all(feature = "hosted", target_os = "linux", not(feature = "loom")))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "hosted", target_os = "linux"))))]
 pub mod hosted;
 
 pub use entry::ExceptionTableEntry;
-pub use fixup::{fixup_exception, fixup_exception_with, FixupGuard, Unfixed};
+#[cfg(not(feature = "loom"))]
+pub use fixup::{
+    fixup_exception, fixup_exception_with, set_guard_accessor, FixupGuard, GuardAccessor, Unfixed,
+};
 pub use handlers::Handler;
 pub use regs::{ExRegs, NO_REG};
+#[cfg(not(feature = "loom"))]
 pub use table::search_exception_tables;
 pub use trap::{FaultKind, Trap};
 

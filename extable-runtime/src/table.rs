@@ -5,9 +5,12 @@
 //! clears the sort marker; a table whose marker is still set is checked at init in O(n),
 //! sorted in place when the caller says it is writable, and otherwise searched linearly, so
 //! a lookup is always correct.
+//!
+//! Module tables come and go while other CPUs look faults up: they follow the read/retire
+//! protocol described in [`Registry`] (a lookup hands out only copies, or runs the caller's
+//! code inside the read section; unregistering waits for the readers).
 
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use crate::entry::{ExceptionTableEntry, ENTRY_SIZE};
 use crate::report::{report, Level};
@@ -147,7 +150,6 @@ fn lookup(
 }
 
 const STATE_UNINIT: u8 = 0;
-const STATE_BUSY: u8 = 1;
 
 fn encode_order(order: Order) -> u8 {
     match order {
@@ -251,6 +253,7 @@ pub unsafe fn init_main_table_writable() -> TableReport {
     init_main(true)
 }
 
+#[cfg_attr(feature = "loom", allow(dead_code))]
 fn main_order() -> Order {
     let state = MAIN_STATE.load(Ordering::Acquire);
     match decode_order(state) {
@@ -262,228 +265,49 @@ fn main_order() -> Order {
 // ---------------------------------------------------------------------------------------
 // Module tables.
 
+mod modules;
+
+pub use modules::{Module, Registry, RegistryFull};
+
 /// How many module tables can be registered at once.
 pub const MAX_MODULES: usize = 32;
 
-/// A loadable module's exception table (Linux's `mod->extable` / `num_exentries`).
-///
-/// Declared as a `static`, loaded with the module's (relocated, writable) table, then
-/// registered with [`register_module`].
-pub struct Module {
-    name: &'static str,
-    entries: AtomicPtr<ExceptionTableEntry>,
-    len: AtomicUsize,
-    state: AtomicU8,
-    init_start: AtomicUsize,
-    init_end: AtomicUsize,
-    // Exclusive access for `load`/`trim_init`; lookups only read.
-    _writer: UnsafeCell<()>,
-}
-
-// SAFETY: all shared state is atomic; the table itself is only written by `load` and
-// `trim_init`, whose contracts exclude concurrent lookups in this module.
-unsafe impl Sync for Module {}
-
-impl Module {
-    /// An empty module slot named `name`.
-    pub const fn new(name: &'static str) -> Self {
-        Module {
-            name,
-            entries: AtomicPtr::new(core::ptr::null_mut()),
-            len: AtomicUsize::new(0),
-            state: AtomicU8::new(STATE_UNINIT),
-            init_start: AtomicUsize::new(0),
-            init_end: AtomicUsize::new(0),
-            _writer: UnsafeCell::new(()),
-        }
-    }
-
-    /// The module's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// Attach the module's table and the address range of its init code, sorting the table in
-    /// place (modules' tables are sorted after relocation, as in Linux's `module_sort_extable`).
-    ///
-    /// # Safety
-    /// `entries` must be the module's relocated table and stay valid until the module is
-    /// unregistered; no lookup may run in this module during the call.
-    pub unsafe fn load(
-        &self,
-        entries: &'static mut [ExceptionTableEntry],
-        init: core::ops::Range<usize>,
-    ) -> TableReport {
-        self.state.store(STATE_BUSY, Ordering::Release);
-        let report = prepare_writable(self.name, entries, false);
-        self.init_start.store(init.start, Ordering::Relaxed);
-        self.init_end.store(init.end, Ordering::Relaxed);
-        self.len.store(entries.len(), Ordering::Relaxed);
-        self.entries.store(entries.as_mut_ptr(), Ordering::Relaxed);
-        self.state
-            .store(encode_order(report.order), Ordering::Release);
-        report
-    }
-
-    /// The entries currently searched.
-    pub fn entries(&self) -> &[ExceptionTableEntry] {
-        if decode_order(self.state.load(Ordering::Acquire)).is_none() {
-            return &[];
-        }
-        let ptr = self.entries.load(Ordering::Relaxed);
-        // SAFETY: `load` stored a live table of at least `len` entries.
-        unsafe { core::slice::from_raw_parts(ptr, self.len.load(Ordering::Relaxed)) }
-    }
-
-    /// Look `addr` up in this module.
-    pub fn search(&self, addr: usize) -> Option<&ExceptionTableEntry> {
-        let order = decode_order(self.state.load(Ordering::Acquire))?;
-        lookup(self.entries(), order, addr)
-    }
-
-    /// Drop the entries whose instruction lies in the module's init region, once that region
-    /// is freed (Linux's `trim_init_extable`, which trims only the ends of the table; here a
-    /// run in the middle is removed too, by moving the tail down). Returns how many entries
-    /// were dropped.
-    ///
-    /// # Safety
-    /// No lookup may run in this module during the call, and the init code must never run
-    /// again.
-    pub unsafe fn trim_init(&self) -> usize {
-        let Some(order) = decode_order(self.state.load(Ordering::Acquire)) else {
-            return 0;
-        };
-        let (lo, hi) = (
-            self.init_start.load(Ordering::Relaxed),
-            self.init_end.load(Ordering::Relaxed),
-        );
-        let ptr = self.entries.load(Ordering::Relaxed);
-        let len = self.len.load(Ordering::Relaxed);
-        // SAFETY: exclusive access by the caller's contract; `load` stored a live table.
-        let table = unsafe { core::slice::from_raw_parts_mut(ptr, len) };
-        let inside = |e: &ExceptionTableEntry| (lo..hi).contains(&e.insn_addr());
-        let kept = if order == Order::Unsorted {
-            compact_unsorted(table, inside)
-        } else {
-            compact_sorted(table, inside)
-        };
-        self.len.store(kept, Ordering::Release);
-        len - kept
-    }
-}
-
-/// Remove the (contiguous) run of entries matching `inside` from a sorted table by moving the
-/// tail down; returns the new length.
-fn compact_sorted(
-    table: &mut [ExceptionTableEntry],
-    inside: impl Fn(&ExceptionTableEntry) -> bool,
-) -> usize {
-    let Some(first) = table.iter().position(&inside) else {
-        return table.len();
-    };
-    let run = table[first..].iter().take_while(|e| inside(e)).count();
-    move_down(table, first + run, first);
-    table.len() - run
-}
-
-/// Remove every entry matching `inside` from an unsorted table, keeping the others' order.
-fn compact_unsorted(
-    table: &mut [ExceptionTableEntry],
-    inside: impl Fn(&ExceptionTableEntry) -> bool,
-) -> usize {
-    let mut kept = 0;
-    for i in 0..table.len() {
-        if !inside(&table[i]) {
-            move_entry(table, i, kept);
-            kept += 1;
-        }
-    }
-    kept
-}
-
-/// Move entries `from..` to start at `to` (`to <= from`), keeping their targets.
-fn move_down(table: &mut [ExceptionTableEntry], from: usize, to: usize) {
-    for (k, i) in (from..table.len()).enumerate() {
-        move_entry(table, i, to + k);
-    }
-}
-
-/// Copy entry `from` to slot `to`, adjusting its offsets; an entry whose target is out of
-/// reach from the new slot keeps its old offsets and is reported (the sort's movability
-/// check at load makes this unreachable for loaded tables).
-fn move_entry(table: &mut [ExceptionTableEntry], from: usize, to: usize) {
-    if from == to {
-        return;
-    }
-    let targets = table[from].targets();
-    let at = table.as_ptr() as usize + to * ENTRY_SIZE;
-    match ExceptionTableEntry::encode(at, targets) {
-        Some([insn, fixup, handler]) => {
-            table[to] = ExceptionTableEntry {
-                insn,
-                fixup,
-                handler,
-            }
-        }
-        None => report(
-            Level::Fatal,
-            format_args!("extable: entry {from} cannot move to {to}"),
-        ),
-    }
-}
-
-static MODULES: [AtomicPtr<Module>; MAX_MODULES] =
-    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_MODULES];
-
-/// The registry is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RegistryFull;
+#[cfg(not(feature = "loom"))]
+static MODULES: Registry<MAX_MODULES> = Registry::new();
 
 /// Make a loaded module's table searchable by [`search_exception_tables`].
+#[cfg(not(feature = "loom"))]
 pub fn register_module(module: &'static Module) -> Result<(), RegistryFull> {
-    let ptr = module as *const Module as *mut Module;
-    for slot in &MODULES {
-        if slot
-            .compare_exchange(
-                core::ptr::null_mut(),
-                ptr,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .is_ok()
-        {
-            return Ok(());
-        }
-    }
-    Err(RegistryFull)
+    MODULES.register(module)
 }
 
-/// Stop searching a module's table (before its memory is freed).
+/// Stop searching a module's table. Returns once no lookup can see it any more (see
+/// [`Registry::unregister`]): then its memory may be freed or reused. Never call it from an
+/// exception handler.
+#[cfg(not(feature = "loom"))]
 pub fn unregister_module(module: &'static Module) {
-    let ptr = module as *const Module as *mut Module;
-    for slot in &MODULES {
-        let _ = slot.compare_exchange(
-            ptr,
-            core::ptr::null_mut(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-    }
+    MODULES.unregister(module)
 }
 
-/// Find the entry for a faulting instruction at `addr`: the main table first, then each
-/// registered module (Linux's `search_exception_tables`).
-pub fn search_exception_tables(addr: usize) -> Option<&'static ExceptionTableEntry> {
+/// Find the entry for a faulting instruction at `addr` (the main table first, then each
+/// registered module, as Linux's `search_exception_tables`) and run `f` on it; for a module's
+/// entry, inside the module's read section.
+#[cfg(not(feature = "loom"))]
+pub fn with_exception_entry<R>(
+    addr: usize,
+    f: impl FnOnce(&ExceptionTableEntry) -> R,
+) -> Option<R> {
     if let Some(entry) = lookup(main_entries(), main_order(), addr) {
-        return Some(entry);
+        return Some(f(entry));
     }
-    MODULES.iter().find_map(|slot| {
-        let module = slot.load(Ordering::Acquire);
-        // SAFETY: registered modules are `&'static Module`.
-        (!module.is_null())
-            .then(|| unsafe { &*module })
-            .and_then(|m| m.search(addr))
-    })
+    MODULES.with_entry(addr, f)
+}
+
+/// The resolved targets of the entry for a faulting instruction at `addr`, copied out of
+/// its table (Linux's `search_exception_tables`).
+#[cfg(not(feature = "loom"))]
+pub fn search_exception_tables(addr: usize) -> Option<crate::entry::Targets> {
+    with_exception_entry(addr, ExceptionTableEntry::targets)
 }
 
 #[cfg(test)]

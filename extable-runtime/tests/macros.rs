@@ -534,3 +534,58 @@ fn inlined_and_duplicated_blocks_all_recover() {
     }
     assert_eq!(faults, 22);
 }
+
+/// Values live across a faulting block whose handler writes registers the block does not
+/// mention: `efault::<1, 0>` (rcx and rax; r1 and r0; x1 and x0) and `fault` (the return
+/// register). The macro declares them as clobbers, so the compiler keeps nothing there.
+#[inline(never)]
+fn live_values_across_handler_writes(addr: usize, seed: usize) -> [usize; 12] {
+    let live: [usize; 12] =
+        core::array::from_fn(|i| std::hint::black_box(seed.wrapping_mul(i + 3) ^ (i << 7)));
+    // SAFETY: the loads are marked; their fixups are label 3 in each block.
+    unsafe {
+        #[cfg(target_arch = "x86_64")]
+        extable_runtime::asm!(
+            "[ex => 3f] mov {t}, qword ptr [{p}]",
+            "3:",
+            p = in(reg) addr,
+            t = out(reg) _,
+            handler = efault::<1, 0>,
+        );
+        #[cfg(any(target_arch = "arm", target_arch = "aarch64"))]
+        extable_runtime::asm!(
+            "[ex => 3f] ldr {t}, [{p}]",
+            "3:",
+            p = in(reg) addr,
+            t = out(reg) _,
+            handler = efault::<1, 0>,
+        );
+        #[cfg(target_arch = "x86_64")]
+        extable_runtime::asm!(
+            "[ex => 3f] mov {t}, qword ptr [{p}]",
+            "3:",
+            p = in(reg) addr,
+            t = out(reg) _,
+            handler = fault,
+        );
+        #[cfg(any(target_arch = "arm", target_arch = "aarch64"))]
+        extable_runtime::asm!(
+            "[ex => 3f] ldr {t}, [{p}]",
+            "3:",
+            p = in(reg) addr,
+            t = out(reg) _,
+            handler = fault,
+        );
+    }
+    live
+}
+
+#[test]
+fn registers_a_built_in_handler_writes_are_declared_by_the_macro() {
+    setup();
+    let bad = page(libc::PROT_NONE);
+    for seed in [1usize, 0x1234_5678, usize::MAX / 3] {
+        let want: [usize; 12] = core::array::from_fn(|i| seed.wrapping_mul(i + 3) ^ (i << 7));
+        assert_eq!(live_values_across_handler_writes(bad, seed), want);
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use extable_runtime::arch::x86_64::PtRegs;
 use extable_runtime::entry::{ExceptionTableEntry, Targets, ENTRY_SIZE};
-use extable_runtime::table::{register_module, unregister_module, Module, Order};
+use extable_runtime::table::{register_module, unregister_module, Module, Order, Registry};
 use extable_runtime::{
     fixup_exception_with, handlers, search_exception_tables, ExRegs, FaultKind, FixupGuard, Trap,
     Unfixed,
@@ -88,7 +88,7 @@ fn module_table_is_sorted_at_load_registered_and_unregistered() {
     register_module(&MODULE).unwrap();
     for k in order {
         let e = search_exception_tables(a(k)).expect("registered module is searched");
-        assert_eq!(e.fixup_addr(), a(k + 0x1000), "fixup kept through the sort");
+        assert_eq!(e.fixup, a(k + 0x1000), "fixup kept through the sort");
     }
     assert!(search_exception_tables(a(4)).is_none());
     unregister_module(&MODULE);
@@ -96,9 +96,17 @@ fn module_table_is_sorted_at_load_registered_and_unregistered() {
 }
 
 #[test]
-fn trim_init_drops_init_entries_at_the_start_middle_and_end() {
-    for (name, init) in [("start", 0..16), ("middle", 16..32), ("end", 40..64)] {
+fn trim_init_narrows_the_searched_range_at_the_start_and_the_end_only() {
+    // As Linux's `trim_init_extable`: init entries at either end stop being searched; a run
+    // in the middle (not a layout linkers produce) is left alone, and no entry ever moves.
+    for (name, init, dropped_keys) in [
+        ("start", 0..16, &[0usize, 8][..]),
+        ("middle", 16..32, &[][..]),
+        ("end", 40..64, &[40, 48, 56][..]),
+        ("all", 0..64, &[0, 8, 16, 24, 32, 40, 48, 56][..]),
+    ] {
         let module: &'static Module = Box::leak(Box::new(Module::new(name)));
+        let registry = Registry::<1>::new();
         let table = static_table!(8);
         let a = fake(table);
         let keys = [0usize, 8, 16, 24, 32, 40, 48, 56];
@@ -107,31 +115,36 @@ fn trim_init_drops_init_entries_at_the_start_middle_and_end() {
             .map(|&k| t(a(k), a(k + 0x2000), handlers::default))
             .collect();
         fill(table, &targets);
+        let before: Vec<[i32; 3]> = table.iter().map(|e| [e.insn, e.fixup, e.handler]).collect();
+        let table_addr = table.as_ptr() as usize;
         let init_range = a(init.start)..a(init.end);
-        // SAFETY: the table is ours; nothing looks it up during load or trim.
-        let dropped = unsafe {
-            module.load(table, init_range.clone());
-            module.trim_init()
-        };
-        let inside: Vec<usize> = keys
-            .iter()
-            .copied()
-            .filter(|&k| init_range.contains(&a(k)))
-            .collect();
-        assert_eq!(dropped, inside.len(), "{name}");
+        // SAFETY: the table is ours and the module is not registered.
+        unsafe { module.load(table, init_range.clone()) };
+        registry.register(module).unwrap();
+        // SAFETY: the table is live until the end of the iteration.
+        assert_eq!(unsafe { module.trim_init() }, dropped_keys.len(), "{name}");
+        // SAFETY: as above.
+        let again = unsafe { module.trim_init() };
+        assert_eq!(again, 0, "{name}: a second trim drops nothing");
         for k in keys {
-            let found = module.search(a(k));
-            if inside.contains(&k) {
+            let found = registry.search(a(k));
+            if dropped_keys.contains(&k) {
                 assert!(found.is_none(), "{name}: init entry {k} still searched");
             } else {
                 assert_eq!(
-                    found.map(|e| e.fixup_addr()),
+                    found.map(|e| e.fixup),
                     Some(a(k + 0x2000)),
                     "{name}: entry {k}"
                 );
             }
         }
-        assert_eq!(module.entries().len(), 8 - inside.len());
+        assert_eq!(module.len(), 8 - dropped_keys.len());
+        registry.unregister(module);
+        // SAFETY: unregistered: nothing can look the table up any more.
+        let table =
+            unsafe { std::slice::from_raw_parts(table_addr as *const ExceptionTableEntry, 8) };
+        let after: Vec<[i32; 3]> = table.iter().map(|e| [e.insn, e.fixup, e.handler]).collect();
+        assert_eq!(before, after, "{name}: trimming moved entries");
     }
 }
 
@@ -312,5 +325,71 @@ fn uaccess_handler_warns_on_general_protection_only() {
     assert_eq!(fixup_exception_with(&guard, &mut regs, &gp), Ok(()));
     assert_eq!(regs.rip as usize, a(0x40));
     assert_eq!(gp_warnings(), 1, "a #GP in a user access warns");
+    unregister_module(&MODULE);
+}
+
+/// Set while `waiting_handler` runs; it returns once `RELEASE` is set.
+static IN_HANDLER: AtomicUsize = AtomicUsize::new(0);
+static RELEASE: AtomicUsize = AtomicUsize::new(0);
+
+/// A handler that stays inside until told to leave: one "CPU" is mid-fixup.
+fn waiting_handler(entry: &ExceptionTableEntry, regs: &mut dyn ExRegs, trap: &Trap) -> bool {
+    IN_HANDLER.store(1, Ordering::SeqCst);
+    while RELEASE.load(Ordering::SeqCst) == 0 {
+        std::hint::spin_loop();
+    }
+    handlers::default(entry, regs, trap)
+}
+
+std::thread_local! {
+    static THREAD_GUARD: FixupGuard = const { FixupGuard::new() };
+}
+
+/// The accessor a threaded program registers: each thread (a kernel: each CPU) its own guard.
+fn this_thread_guard() -> &'static FixupGuard {
+    // SAFETY: used by `fixup_exception` on this thread only, which the guard outlives.
+    THREAD_GUARD.with(|g| unsafe { &*(g as *const FixupGuard) })
+}
+
+#[test]
+fn fixup_exception_uses_the_running_cpus_guard_and_nothing_without_one() {
+    static MODULE: Module = Module::new("per-cpu");
+    let table = static_table!(2);
+    let a = fake(table);
+    fill(
+        table,
+        &[
+            t(a(0), a(0x40), waiting_handler),
+            t(a(8), a(0x48), handlers::default),
+        ],
+    );
+    // SAFETY: the table is ours and nothing looks it up yet.
+    unsafe { MODULE.load(table, 0..0) };
+    register_module(&MODULE).unwrap();
+
+    // No accessor yet: nothing is fixed, and the fault goes to the oops path.
+    let mut regs = regs_at(a(8));
+    assert_eq!(
+        extable_runtime::fixup_exception(&mut regs, &pf()),
+        Err(Unfixed::NoGuard)
+    );
+    assert_eq!(regs.rip as usize, a(8), "an unfixed fault keeps its pc");
+
+    extable_runtime::set_guard_accessor(this_thread_guard);
+    // One CPU is inside a handler while another fixes a fault of its own: not recursion.
+    std::thread::scope(|s| {
+        let first = s.spawn(|| {
+            let mut regs = regs_at(a(0));
+            extable_runtime::fixup_exception(&mut regs, &pf())
+        });
+        while IN_HANDLER.load(Ordering::SeqCst) == 0 {
+            std::hint::spin_loop();
+        }
+        let mut regs = regs_at(a(8));
+        assert_eq!(extable_runtime::fixup_exception(&mut regs, &pf()), Ok(()));
+        assert_eq!(regs.rip as usize, a(0x48));
+        RELEASE.store(1, Ordering::SeqCst);
+        assert_eq!(first.join().unwrap(), Ok(()));
+    });
     unregister_module(&MODULE);
 }

@@ -6,6 +6,7 @@
     any(target_arch = "x86_64", target_arch = "arm", target_arch = "aarch64")
 ))]
 
+use extable_runtime::hosted;
 use extable_runtime::uaccess::{
     clear_user, copy_from_kernel_nofault, copy_from_user, copy_to_user, get_user, put_user,
     strncpy_from_user, Efault, UserPtr,
@@ -326,4 +327,82 @@ fn copy_from_kernel_nofault_of_null_and_0x880_is_an_error() {
             Err(Efault)
         );
     }
+}
+
+/// A readable page, then a `PROT_NONE` one, outside the user range (kernel memory, as far as
+/// the probe is concerned); returns the address of the `PROT_NONE` page.
+fn kernel_pages() -> usize {
+    // SAFETY: an anonymous private mapping has no preconditions; the result is checked.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    let p = p as usize;
+    assert!(!common::user_region().contains(&p));
+    // SAFETY: the fresh mapping is ours; nothing references it.
+    unsafe { std::ptr::write_bytes(p as *mut u8, 0x3c, PAGE) };
+    protect(p + PAGE, PAGE, libc::PROT_NONE);
+    p + PAGE
+}
+
+#[test]
+fn copy_from_kernel_nofault_takes_one_fault_per_bad_address() {
+    setup();
+    let bad = kernel_pages();
+    for (start, len) in [(bad, 8), (bad - 3, 8), (bad - 1, 4096)] {
+        let mut buf = vec![0u8; len];
+        let before = hosted::faults_fixed_on_this_thread();
+        // SAFETY: reading our own mappings has no side effects; the bad part faults.
+        let r = unsafe { copy_from_kernel_nofault(&mut buf, start as *const u8) };
+        let taken = hosted::faults_fixed_on_this_thread() - before;
+        assert_eq!(r, Err(Efault), "{start:#x}+{len}");
+        assert_eq!(taken, 1, "{start:#x}+{len}: one fault, no retry");
+    }
+    let mut buf = [0u8; 16];
+    // SAFETY: as above; the readable page.
+    assert_eq!(
+        unsafe { copy_from_kernel_nofault(&mut buf, (bad - 16) as *const u8) },
+        Ok(())
+    );
+    assert_eq!(buf, [0x3c; 16]);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn copy_from_kernel_nofault_refuses_user_and_non_canonical_addresses_before_any_access() {
+    setup();
+    // Readable user memory: the read would succeed, so a refusal shows it was not done.
+    let user = pages(1, libc::PROT_READ, libc::PROT_NONE) - PAGE;
+    let kernel = kernel_pages() - PAGE;
+    let before = hosted::faults_fixed_on_this_thread();
+    let mut buf = [0u8; 8];
+    for addr in [
+        user,
+        user + PAGE - 4,
+        common::user_region().start - 4,
+        0x8000_0000_0000,
+        0xffff_7fff_ffff_fffc,
+        0x7fff_ffff_fffc,
+    ] {
+        // SAFETY: refused before any access (and would be side-effect free reads anyway).
+        let r = unsafe { copy_from_kernel_nofault(&mut buf, addr as *const u8) };
+        assert_eq!(r, Err(Efault), "{addr:#x}");
+    }
+    assert_eq!(
+        hosted::faults_fixed_on_this_thread(),
+        before,
+        "refused without a fault"
+    );
+    // SAFETY: our readable kernel-side page.
+    assert_eq!(
+        unsafe { copy_from_kernel_nofault(&mut buf, kernel as *const u8) },
+        Ok(())
+    );
 }

@@ -8,12 +8,12 @@
 ))]
 
 use extable_runtime::uaccess::{
-    access_ok, clear_user, copy_from_user, copy_to_user, get_user, put_user, set_user_limit,
-    set_user_range, strncpy_from_user, user_range, Efault, UserPtr, DEFAULT_USER_LIMIT,
+    access_ok, clear_user, copy_from_user, copy_to_user, get_user, put_user, set_user_range,
+    strncpy_from_user, user_range, Efault, UserPtr, DEFAULT_USER_LIMIT,
 };
 
 mod common;
-use common::{map, peek, setup, PAGE};
+use common::{map, peek, setup, user_region, PAGE};
 
 /// Two read-write pages filled with 0x77.
 fn two_pages() -> usize {
@@ -44,28 +44,30 @@ fn assert_refused_untouched(addr: usize) {
 
 #[test]
 fn the_range_check_refuses_kernel_addresses_before_any_access() {
-    setup();
-    assert_eq!(user_range(), 0..DEFAULT_USER_LIMIT);
     #[cfg(target_arch = "x86_64")]
     assert_eq!(DEFAULT_USER_LIMIT, 0x7fff_ffff_f000);
+    setup();
+    let region = user_region();
+    assert_eq!(user_range(), region);
 
-    // Linux's access_ok arithmetic at the edges of the default range.
-    let limit = DEFAULT_USER_LIMIT;
+    // Linux's access_ok arithmetic at the edges of the range.
+    let limit = region.end;
     assert!(access_ok(UserPtr::<u8>::new(limit), 0));
     assert!(!access_ok(UserPtr::<u8>::new(limit), 1));
     assert!(access_ok(UserPtr::<u8>::new(limit - 1), 1));
     assert!(!access_ok(UserPtr::<u8>::new(limit - 1), 2));
-    assert!(!access_ok(UserPtr::<u8>::new(0), usize::MAX));
+    assert!(!access_ok(UserPtr::<u8>::new(region.start), usize::MAX));
     assert!(!access_ok(UserPtr::<u8>::new(usize::MAX), 2));
-    // A kernel address under the default limit is refused (and would not be mapped).
+    assert!(!access_ok(UserPtr::<u8>::new(region.start - 1), 1));
+    // A kernel address above the limit is refused.
     assert_eq!(get_user(UserPtr::<u32>::new(limit)), Err(Efault));
     assert_eq!(get_user(UserPtr::<u32>::new(usize::MAX - 3)), Err(Efault));
 
     let p = two_pages();
     // Make the second page "kernel memory": above the user limit.
-    // SAFETY: nothing Rust references lies in 0..p + PAGE that these tests write through
-    // the uaccess functions; restored below.
-    unsafe { set_user_limit(p + PAGE) };
+    // SAFETY: the range is part of the test region, which holds no Rust-referenced memory;
+    // restored below.
+    unsafe { set_user_range(region.start..p + PAGE) };
     assert_refused_untouched(p + PAGE);
     assert_refused_untouched(p + PAGE + 100);
     // A range that starts in user space and ends in the kernel is refused whole.
@@ -94,9 +96,9 @@ fn the_range_check_refuses_kernel_addresses_before_any_access() {
     assert_refused_untouched(p + 16);
     assert_eq!(get_user(UserPtr::<u8>::new(p + PAGE)), Ok(0x77));
 
-    // SAFETY: back to the default.
-    unsafe { set_user_limit(DEFAULT_USER_LIMIT) };
-    assert_eq!(user_range(), 0..DEFAULT_USER_LIMIT);
+    // SAFETY: back to the test region.
+    unsafe { set_user_range(region.clone()) };
+    assert_eq!(user_range(), region);
 }
 
 /// Child mode of `stac_runs_only_when_smap_is_switched_on`: a user access with SMAP

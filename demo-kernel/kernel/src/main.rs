@@ -24,6 +24,9 @@ use arch::{Arch, Current};
 /// scenario, which is how the harness boots the dedicated oops scenarios).
 pub fn kernel_main(cmdline: &str) -> ! {
     console::init_reporter();
+    // Before any CPU can fault into the table: every fault path calls
+    // `extable_runtime::fixup_exception`, which takes the running CPU's guard from here.
+    extable_runtime::set_guard_accessor(percpu::guard);
     // SAFETY: below the arch's user limit there is only user memory, which Rust code never
     // references (the uaccess range check's contract).
     unsafe { extable_runtime::uaccess::set_user_limit(Current::user_limit()) };

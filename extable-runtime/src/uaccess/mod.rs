@@ -20,15 +20,18 @@
 //!
 //! User addresses are [`UserPtr`]s: addresses, never dereferenced by Rust code. Every
 //! function but `copy_from_kernel_nofault` first checks the whole range with [`access_ok`]
-//! against the user range (by default `0..DEFAULT_USER_LIMIT`, Linux's `TASK_SIZE_MAX` for
-//! the target: x86_64 `0x7fff_ffff_f000`, ARM `0xbf00_0000`, AArch64 `1 << 48`) and refuses
-//! a range that leaves it **before any access**: a user pointer into the kernel never reads
-//! or writes kernel memory. A kernel whose own memory lies elsewhere sets its range at boot
-//! with [`set_user_range`] or [`set_user_limit`].
+//! against the user range and refuses a range that leaves it **before any access**: a user
+//! pointer into the kernel never reads or writes kernel memory.
 //!
-//! Soundness rests on that range: it must contain no memory that Rust code accesses other
-//! than through this module (true of user mappings in a kernel; the hosted tests use pages
-//! they map themselves).
+//! There is no default range: until the kernel (or a hosted program) establishes one with
+//! the `unsafe` [`set_user_range`] or [`set_user_limit`], the range is empty and every
+//! user-access function fails with [`Efault`] (or its "nothing copied" count) without touching
+//! memory. Establishing it is the one `unsafe` step, and its contract is what makes the safe
+//! functions sound: the range must hold no memory that Rust code references (true of user
+//! mappings in a kernel; hosted programs use pages they map for the purpose).
+//! [`DEFAULT_USER_LIMIT`] is Linux's `TASK_SIZE_MAX` for the target (x86_64
+//! `0x7fff_ffff_f000`, ARM `0xbf00_0000`, AArch64 `1 << 48`), for kernels whose own memory
+//! lies above it.
 //!
 //! # x86_64 SMAP
 //!
@@ -76,9 +79,11 @@ pub use primitives::{
 /// * `[ex => 3f]` resumes at the template's local label `3` (`3f`/`3b`);
 /// * `[ex => {name}]` resumes at an operand (a `label` or a `sym`).
 ///
-/// `handler = default | fault | uaccess | path::to::handler` picks the handler of every
-/// entry of the block (default: record the trap for the [`Fault`], or
+/// `handler = default | fault | uaccess | efault::<ERR, ZERO> | path::to::handler` picks the
+/// handler of every entry of the block (default: record the trap for the [`Fault`], or
 /// [`handlers::default`](crate::handlers::default) when no `[ex]` mark resumes at the stub).
+/// The registers a built-in handler writes become clobbers of the block unless it declares
+/// them as outputs; a custom handler may write only registers the block declares.
 /// Without any `[ex]` mark (explicit targets or a `fixup` label only) the value is that of
 /// `asm!`.
 ///
@@ -230,14 +235,15 @@ const LIMIT: usize = 1 << 48;
 const LIMIT: usize = 0;
 
 static USER_START: AtomicUsize = AtomicUsize::new(0);
-static USER_END: AtomicUsize = AtomicUsize::new(LIMIT);
+static USER_END: AtomicUsize = AtomicUsize::new(0);
 
 /// Set the user range to `0..limit` (Linux's `TASK_SIZE`).
 ///
 /// # Safety
-/// The new range must contain no memory that Rust code accesses other than through this
-/// module: the user-access functions read and write anything inside it. Set it at boot,
-/// before any user access.
+/// The new range must contain no memory that Rust code references or accesses other than
+/// through this module: the user-access functions read and write anything inside it. Set it
+/// at boot, before any user access (a range changed while a user access runs may be read
+/// half old, half new).
 pub unsafe fn set_user_limit(limit: usize) {
     // SAFETY: forwarded to the caller.
     unsafe { set_user_range(0..limit) }
@@ -259,11 +265,12 @@ pub fn user_range() -> Range<usize> {
 }
 
 /// Whether `len` bytes at `ptr` lie inside the user range (Linux's `access_ok`). A
-/// zero-length range is fine anywhere inside it, including at its end.
+/// zero-length range is fine anywhere inside it, including at its end. Nothing is inside an
+/// empty user range (the state before [`set_user_range`]).
 pub fn access_ok<T>(ptr: UserPtr<T>, len: usize) -> bool {
     let range = user_range();
     let addr = ptr.addr();
-    addr >= range.start && addr <= range.end && len <= range.end - addr
+    !range.is_empty() && addr >= range.start && addr <= range.end && len <= range.end - addr
 }
 
 #[cfg(test)]

@@ -170,23 +170,53 @@ pub fn strncpy_from_user(dst: &mut [u8], src: UserPtr<u8>) -> Result<usize, Efau
     Ok(count)
 }
 
-/// Copy `dst.len()` bytes from any address, kernel or not, without crashing on a bad one:
-/// Linux's `copy_from_kernel_nofault` (`probe_kernel_read`), for debuggers and probes.
-/// No range check and no user-access bracket. `Err(Efault)` when any byte faults (then
-/// `dst` may be partly written) or the range wraps around the address space.
+/// Copy `dst.len()` bytes from a kernel address without crashing on a bad one: Linux's
+/// `copy_from_kernel_nofault` (`probe_kernel_read`), for debuggers and probes.
+///
+/// On x86_64, refused with `Err(Efault)` **before any access**, as Linux's x86
+/// `copy_from_kernel_nofault_allowed` does: a range that overlaps the user range (reading user
+/// memory is `copy_from_user`'s job, and without SMAP the read would succeed) or that is not
+/// canonical. On every target, a range that wraps around the address space is refused. ARM
+/// and AArch64 allow the rest, as Linux's generic `copy_from_kernel_nofault_allowed` does.
+/// Then one pass over the bytes, with no user-access bracket and no retry: a bad address
+/// faults once and the call returns `Err(Efault)` (then `dst` may be partly written).
 ///
 /// # Safety
 /// Reading `src` must have no side effects (no device registers) and must not race with
 /// writes by Rust code; the memory need not be mapped.
 pub unsafe fn copy_from_kernel_nofault(dst: &mut [u8], src: *const u8) -> Result<(), Efault> {
     let n = dst.len();
-    if (src as usize).checked_add(n).is_none() {
+    if !kernel_read_allowed(src as usize, n) {
         return Err(Efault);
     }
     // SAFETY: `dst` is valid for `n` bytes; reading `src` is side-effect free and race-free
-    // (the caller's contract); faults are fixed through the table.
-    match unsafe { arch::copy(dst.as_mut_ptr(), src, n) } {
+    // (the caller's contract); a fault is fixed through the table.
+    match unsafe { arch::copy_nofault(dst.as_mut_ptr(), src, n) } {
         0 => Ok(()),
         _ => Err(Efault),
+    }
+}
+
+/// Whether `copy_from_kernel_nofault` may read `n` bytes at `addr`.
+fn kernel_read_allowed(addr: usize, n: usize) -> bool {
+    if n == 0 {
+        return true;
+    }
+    let Some(last) = addr.checked_add(n - 1) else {
+        return false;
+    };
+    #[cfg(target_arch = "x86_64")]
+    {
+        let user = user_range();
+        let overlaps_user = !user.is_empty() && addr < user.end && last >= user.start;
+        let canonical = arch::is_canonical(addr)
+            && arch::is_canonical(last)
+            && ((addr as isize) < 0) == ((last as isize) < 0);
+        !overlaps_user && canonical
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = last;
+        true
     }
 }

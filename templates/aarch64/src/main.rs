@@ -6,7 +6,8 @@
 //!    and calls [`kmain`]. (A real kernel turns the MMU on next; this one needs no mapping.)
 //! 2. The exception vector: `VBAR_EL1` points at `vectors`; a synchronous exception at EL1
 //!    saves a [`PtRegs`] frame and calls [`exception`], which hands it to
-//!    [`fixup_exception`].
+//!    [`fixup_exception`]; that takes this CPU's guard from the accessor registered at boot
+//!    ([`set_guard_accessor`]).
 //! 3. The main table: sorted in the image by `extable-tool` (the linker), so
 //!    [`table::init_main_table`] only verifies it; nothing writes it.
 //! 4. One `#[extable]` probe that faults and recovers, one module table registered and
@@ -24,7 +25,10 @@ use core::fmt::Write;
 use extable_runtime::arch::aarch64::PtRegs;
 use extable_runtime::entry::{ExceptionTableEntry, ENTRY_SIZE};
 use extable_runtime::table::{self, register_module, Module, Order};
-use extable_runtime::{extable, fixup_exception, search_exception_tables, Fault, FaultKind, Trap};
+use extable_runtime::{
+    extable, fixup_exception, search_exception_tables, set_guard_accessor, Fault, FaultKind,
+    FixupGuard, Trap,
+};
 
 /// `println!` to the PL011 UART.
 macro_rules! println {
@@ -188,7 +192,7 @@ extern "C" fn exception(regs: &mut PtRegs) {
     } else {
         Trap::new(class, FaultKind::Other)
     };
-    if fixup_exception(regs, &trap.with_error_code(esr)) {
+    if fixup_exception(regs, &trap.with_error_code(esr)).is_ok() {
         return;
     }
     println!("unhandled exception at {:#x}: {trap:?}", regs.pc);
@@ -211,8 +215,19 @@ extern "C" fn unexpected() -> ! {
     exit(FAILURE)
 }
 
+/// The fixup recursion guard of the one CPU this kernel runs on.
+static GUARD: FixupGuard = FixupGuard::new();
+
+/// The running CPU's guard, for [`fixup_exception`]. An SMP kernel keeps one guard per CPU
+/// and returns the running CPU's from its per-CPU data.
+fn cpu_guard() -> &'static FixupGuard {
+    &GUARD
+}
+
 #[no_mangle]
 extern "C" fn kmain() -> ! {
+    // Before anything can fault: without an accessor `fixup_exception` fixes nothing.
+    set_guard_accessor(cpu_guard);
     let report = table::init_main_table();
     println!("main table: {} entries, {:?}", report.entries, report.order);
     expect(
@@ -234,7 +249,8 @@ extern "C" fn kmain() -> ! {
     );
 
     static MODULE: Module = Module::new("example");
-    // SAFETY: the table is the module's own, and nothing looks it up before it is registered.
+    // SAFETY: the module is not registered yet; its table is its own and stays valid and
+    // unchanged for the rest of the run.
     let report = unsafe { MODULE.load(module_table(), 0..0) };
     expect(register_module(&MODULE).is_ok(), "module registered");
     let found = search_exception_tables(module_read as *const () as usize).is_some();

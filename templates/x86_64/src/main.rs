@@ -4,7 +4,8 @@
 //! 1. Boot: QEMU's `-kernel` enters `pvh_start32` (PVH note) in 32-bit mode; the boot code
 //!    identity-maps the first 1 GiB with 2 MiB pages, enters long mode and calls [`kmain`].
 //! 2. The exception vector: an IDT whose #GP and #PF gates save a [`PtRegs`] frame and call
-//!    [`exception`], which hands the fault to [`fixup_exception`].
+//!    [`exception`], which hands the fault to [`fixup_exception`]; that takes this CPU's guard
+//!    from the accessor registered at boot ([`set_guard_accessor`]).
 //! 3. The main table: sorted in the image by `extable-tool` (the linker), so
 //!    [`table::init_main_table`] only verifies it; nothing writes it.
 //! 4. One `#[extable]` probe that faults and recovers, one module table registered and
@@ -23,7 +24,10 @@ use core::fmt::Write;
 use extable_runtime::arch::x86_64::{trap, PtRegs};
 use extable_runtime::entry::{ExceptionTableEntry, ENTRY_SIZE};
 use extable_runtime::table::{self, register_module, Module, Order};
-use extable_runtime::{extable, fixup_exception, search_exception_tables, Fault, FaultKind, Trap};
+use extable_runtime::{
+    extable, fixup_exception, search_exception_tables, set_guard_accessor, Fault, FaultKind,
+    FixupGuard, Trap,
+};
 
 /// `println!` to COM1.
 macro_rules! println {
@@ -191,15 +195,26 @@ extern "C" fn exception(regs: &mut PtRegs, vector: u32) {
     } else {
         Trap::new(vector, FaultKind::GeneralProtection)
     };
-    if fixup_exception(regs, &trap.with_error_code(code)) {
+    if fixup_exception(regs, &trap.with_error_code(code)).is_ok() {
         return;
     }
     println!("unhandled exception {vector} at {:#x}: {trap:?}", regs.rip);
     exit(FAILURE);
 }
 
+/// The fixup recursion guard of the one CPU this kernel runs on.
+static GUARD: FixupGuard = FixupGuard::new();
+
+/// The running CPU's guard, for [`fixup_exception`]. An SMP kernel keeps one guard per CPU
+/// and returns the running CPU's from its per-CPU data.
+fn cpu_guard() -> &'static FixupGuard {
+    &GUARD
+}
+
 #[no_mangle]
 extern "C" fn kmain() -> ! {
+    // Before anything can fault: without an accessor `fixup_exception` fixes nothing.
+    set_guard_accessor(cpu_guard);
     install_idt();
 
     let report = table::init_main_table();
@@ -223,7 +238,8 @@ extern "C" fn kmain() -> ! {
     );
 
     static MODULE: Module = Module::new("example");
-    // SAFETY: the table is the module's own, and nothing looks it up before it is registered.
+    // SAFETY: the module is not registered yet; its table is its own and stays valid and
+    // unchanged for the rest of the run.
     let report = unsafe { MODULE.load(module_table(), 0..0) };
     expect(register_module(&MODULE).is_ok(), "module registered");
     let found = search_exception_tables(module_read as *const () as usize).is_some();

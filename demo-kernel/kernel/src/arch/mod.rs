@@ -169,4 +169,11 @@ pub trait Arch {
     fn faults_taken() -> Option<usize> {
         None
     }
+
+    /// Whether `copy_from_kernel_nofault` refuses an address in the user range before any
+    /// access (x86_64, as Linux's x86 `copy_from_kernel_nofault_allowed`), rather than
+    /// reading it and having the fault fixed through the table (ARMv7 and AArch64, as
+    /// Linux's generic one). Fixes how many faults the `nofault_*` probes of NULL and 0x880
+    /// must take: none, or exactly one.
+    const NOFAULT_REFUSES_USER: bool;
 }

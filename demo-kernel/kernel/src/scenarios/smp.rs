@@ -19,7 +19,7 @@
 //! every other CPU is done.
 
 use core::fmt::Write;
-use core::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use extable_runtime::entry::Targets;
 use extable_runtime::table::{register_module, unregister_module, Module};
@@ -316,8 +316,8 @@ static MODULES: [Module; 2] = [Module::new("smp_mod_a"), Module::new("smp_mod_b"
 /// The memory of each slot's table (rewritten by every cycle that uses the slot).
 struct TableMemory(core::cell::UnsafeCell<[ExceptionTableEntry; MODULE_ENTRIES]>);
 
-// SAFETY: only the boot CPU writes a table, and only while its module is unregistered
-// and no lookup can still be reading it (see `wait_for_lookups`).
+// SAFETY: only the boot CPU writes a table, and only while its module is unregistered:
+// `unregister_module` has returned, so no lookup can still be reading it.
 unsafe impl Sync for TableMemory {}
 
 static TABLES: [TableMemory; 2] = [const {
@@ -350,42 +350,12 @@ fn module_init_range() -> core::ops::Range<usize> {
     module_targets(0).insn..module_targets(MODULE_INIT).insn
 }
 
-/// Each CPU's lookup sequence: odd while a lookup in the module tables runs.
-static LOOKUP_SEQ: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(0) }; MAX_CPUS];
-
-/// Look `insn` up in the tables inside this CPU's read-side section; the targets of the
-/// entry found, copied out before the section ends.
-fn read_side_lookup(insn: usize) -> Option<Targets> {
-    let seq = &LOOKUP_SEQ[Current::cpu_id()];
-    seq.fetch_add(1, Ordering::Relaxed);
-    fence(Ordering::SeqCst);
-    let found = search_exception_tables(insn).map(ExceptionTableEntry::targets);
-    seq.fetch_add(1, Ordering::Release);
-    found
-}
-
-/// Wait until no lookup that started before now is still running on another CPU (the
-/// grace period the registry does not give yet: `unregister_module` returns at once).
-fn wait_for_lookups() {
-    fence(Ordering::SeqCst);
-    let me = Current::cpu_id();
-    for (cpu, seq) in LOOKUP_SEQ.iter().enumerate() {
-        let s = seq.load(Ordering::Acquire);
-        if cpu == me || s % 2 == 0 {
-            continue;
-        }
-        while seq.load(Ordering::Acquire) == s {
-            core::hint::spin_loop();
-        }
-    }
-}
-
 /// Look every entry of the module up once: each must be the right entry or none.
 fn look_up_module(tally: &Tally) {
     for k in 0..MODULE_ENTRIES {
         let want = module_targets(k);
         tally.lookups.fetch_add(1, Ordering::Relaxed);
-        if let Some(found) = read_side_lookup(want.insn) {
+        if let Some(found) = search_exception_tables(want.insn) {
             tally.found.fetch_add(1, Ordering::Relaxed);
             if found != want {
                 tally.wrong.fetch_add(1, Ordering::Relaxed);
@@ -409,23 +379,19 @@ fn cycle_module(tally: &Tally, live: Option<usize>) -> Option<usize> {
 }
 
 /// Every use of the module-table API. With `load`: write a fresh table into the (retired)
-/// module's memory, load and register it and check its init entry is found; unregister it,
-/// trim its init entries, register it again and check they are gone while the others are
-/// found; it stays registered. With `retire`: unregister that module and wait until no lookup
-/// can still be reading it, so that its memory may be rewritten. `true` when each step did
-/// what it should.
-///
-/// Today's API forbids lookups during `load` and `trim_init` and has no grace period in
-/// `unregister_module`, so a table is only written while its module is unregistered, after
-/// [`wait_for_lookups`].
+/// module's memory, load and register it and check its init entry is found; trim its init
+/// entries while it is registered and looked up, and check the others are still found; it
+/// stays registered. With `retire`: unregister that module, which returns once no lookup can
+/// still be reading it, so that its memory may be rewritten by a later cycle. `true` when
+/// each step did what it should.
 fn module_cycle(
     load: Option<(&'static Module, &'static TableMemory)>,
     retire: Option<&'static Module>,
 ) -> bool {
     let mut ok = true;
     if let Some((module, memory)) = load {
-        // SAFETY: `module` was retired (unregistered, then `wait_for_lookups`) or never
-        // registered, so nobody reads this memory; only this CPU writes it.
+        // SAFETY: `module` was retired (`unregister_module` returned) or never registered,
+        // so nobody reads this memory; only this CPU writes it.
         let table = unsafe { &mut *memory.0.get() };
         for (k, slot) in table.iter_mut().rev().enumerate() {
             let at = slot as *const ExceptionTableEntry as usize;
@@ -439,27 +405,24 @@ fn module_cycle(
                 handler,
             };
         }
-        // SAFETY: the table lives in a static and is only rewritten while the module is
-        // retired; no lookup runs in the module (not registered yet).
+        // SAFETY: the module is not registered, and the table (in a static) is only rewritten
+        // by a later cycle, after `unregister_module` has returned.
         let loaded = unsafe { module.load(table, module_init_range()) };
         ok &= loaded.entries == MODULE_ENTRIES && register_module(module).is_ok();
-        ok &= read_side_lookup(module_targets(0).insn) == Some(module_targets(0));
-        unregister_module(module);
-        wait_for_lookups();
-        // SAFETY: unregistered and past every lookup that could see it; the init code (never
-        // run) is gone.
+        ok &= search_exception_tables(module_targets(0).insn) == Some(module_targets(0));
+        // SAFETY: the table is live (loaded, registered) and only this CPU loads or
+        // unregisters modules; the init code (never run) is gone.
         let dropped = unsafe { module.trim_init() };
-        ok &= dropped == MODULE_INIT && register_module(module).is_ok();
+        ok &= dropped == MODULE_INIT && module.len() == MODULE_ENTRIES - MODULE_INIT;
         let last = module_targets(MODULE_ENTRIES - 1);
-        ok &= read_side_lookup(last.insn) == Some(last);
+        ok &= search_exception_tables(last.insn) == Some(last);
     }
     if let Some(old) = retire {
         unregister_module(old);
-        wait_for_lookups();
     }
     if load.is_some() {
         // Only the retired module could have answered for the trimmed entry.
-        ok &= read_side_lookup(module_targets(0).insn).is_none();
+        ok &= search_exception_tables(module_targets(0).insn).is_none();
     }
     ok
 }

@@ -85,6 +85,37 @@ unsafe fn copy_kernel(dst: *mut u8, src: *const u8, n: usize) -> usize {
     left
 }
 
+/// Copy `n` bytes from `src` to `dst` for `copy_from_kernel_nofault`, a byte at a time; a
+/// fault ends the copy (the bad address faults once). Returns the number not copied (0 on
+/// success). The handler is the plain default: no "user access" warning for a kernel probe.
+///
+/// # Safety
+/// `src` must be readable without side effects or unmapped; `dst` is valid for `n` bytes.
+#[inline]
+pub(crate) unsafe fn copy_nofault(dst: *mut u8, src: *const u8, n: usize) -> usize {
+    let left: usize;
+    // SAFETY: the only access that may fault, the load, is marked; the fixup is the end of
+    // the block. The store goes to `dst`, a valid buffer.
+    unsafe {
+        crate::asm!(
+            "cbz {n}, 7f",
+            "5:",
+            "[ex => 7f] ldrb {t:w}, [{s}], #1",
+            "strb {t:w}, [{d}], #1",
+            "subs {n}, {n}, #1",
+            "b.ne 5b",
+            "7:",
+            handler = default,
+            n = inout(reg) n => left,
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+    left
+}
+
 /// [`copy`] from user memory (`LDTR`) to a kernel buffer.
 ///
 /// # Safety

@@ -60,6 +60,38 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) -> usize {
     left
 }
 
+/// Copy `n` bytes from `src` to `dst` for `copy_from_kernel_nofault`, a byte at a time; a
+/// fault ends the copy (the bad address faults once). Returns the number not copied (0 on
+/// success). The handler is the plain default: no "user access" warning for a kernel probe.
+///
+/// # Safety
+/// `src` must be readable without side effects or unmapped; `dst` is valid for `n` bytes.
+#[inline]
+pub(crate) unsafe fn copy_nofault(dst: *mut u8, src: *const u8, n: usize) -> usize {
+    let left: usize;
+    // SAFETY: the only access that may fault, the load, is marked; the fixup is the end of
+    // the block. The store goes to `dst`, a valid buffer.
+    unsafe {
+        crate::asm!(
+            "cmp {n}, #0",
+            "beq 7f",
+            "5:",
+            "[ex => 7f] ldrb {t}, [{s}], #1",
+            "strb {t}, [{d}], #1",
+            "subs {n}, {n}, #1",
+            "bne 5b",
+            "7:",
+            handler = default,
+            n = inout(reg) n => left,
+            s = inout(reg) src => _,
+            d = inout(reg) dst => _,
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+    left
+}
+
 /// Zero `n` bytes at `dst`; returns the number not cleared, exact at a fault.
 ///
 /// # Safety

@@ -79,6 +79,37 @@ pub(crate) unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) -> usize {
     left
 }
 
+/// Copy `n` bytes from `src` to `dst` for `copy_from_kernel_nofault`: one `rep movsb`, and
+/// on a fault no retry (the bad address faults once). Returns the number not copied (0 on
+/// success). The handler is the plain default: no "user access" warning for a kernel probe.
+///
+/// # Safety
+/// `src` must be readable without side effects or unmapped; `dst` is valid for `n` bytes.
+#[inline]
+pub(crate) unsafe fn copy_nofault(dst: *mut u8, src: *const u8, n: usize) -> usize {
+    let left: usize;
+    // SAFETY: the one access that may fault (the load side of rep movsb) is marked; the
+    // fixup is the end of the block.
+    unsafe {
+        crate::asm!(
+            "[ex => 2f] rep movsb",
+            "2:",
+            handler = default,
+            inout("rcx") n => left,
+            inout("rsi") src => _,
+            inout("rdi") dst => _,
+            options(nostack),
+        );
+    }
+    left
+}
+
+/// Whether `addr` is canonical for 48-bit virtual addresses (bits 63..47 all equal).
+pub(crate) fn is_canonical(addr: usize) -> bool {
+    let top = (addr as isize) >> 47;
+    top == 0 || top == -1
+}
+
 /// Zero `n` bytes at `dst`; returns the number not cleared, exact at a fault.
 ///
 /// # Safety

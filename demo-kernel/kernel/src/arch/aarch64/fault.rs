@@ -6,7 +6,7 @@
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use extable_runtime::{fixup_exception_with, FaultKind, Trap};
+use extable_runtime::{fixup_exception, FaultKind, Trap};
 
 use super::mmu::{self, PAGE_SIZE, TASK_SIZE};
 use super::smp;
@@ -484,7 +484,7 @@ fn __do_kernel_fault(far: usize, esr: u64, f: &mut Frame) {
         let trap = Trap::new(esr_ec(esr), fault_kind(esr))
             .with_error_code(esr)
             .with_address(far);
-        if fixup_exception_with(crate::percpu::guard(), &mut f.regs, &trap).is_ok() {
+        if fixup_exception(&mut f.regs, &trap).is_ok() {
             return;
         }
     }

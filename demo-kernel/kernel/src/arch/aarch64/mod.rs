@@ -145,6 +145,7 @@ impl Drop for Space {
 
 impl Arch for Aarch64 {
     const NAME: &'static str = "aarch64";
+    const NOFAULT_REFUSES_USER: bool = false;
 
     type Space = Space;
 

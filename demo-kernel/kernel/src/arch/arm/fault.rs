@@ -396,7 +396,7 @@ fn __do_kernel_fault(addr: usize, fsr: u32, regs: &mut PtRegs) {
     let trap = Trap::new(fsr, fault_kind(fsr))
         .with_error_code(u64::from(fsr))
         .with_address(addr);
-    if extable_runtime::fixup_exception_with(crate::percpu::guard(), regs, &trap).is_ok() {
+    if extable_runtime::fixup_exception(regs, &trap).is_ok() {
         return;
     }
     println!("8<--- cut here ---");

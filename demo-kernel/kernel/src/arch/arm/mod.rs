@@ -125,6 +125,7 @@ impl Drop for Space {
 
 impl Arch for Armv7 {
     const NAME: &'static str = "armv7";
+    const NOFAULT_REFUSES_USER: bool = false;
 
     type Space = Space;
 

@@ -5,7 +5,7 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use extable_runtime::arch::x86_64::{trap, PtRegs};
-use extable_runtime::{fixup_exception_with, FaultKind, Trap};
+use extable_runtime::{fixup_exception, FaultKind, Trap};
 
 use super::cpu::{self, read_cr2, RFLAGS_AC};
 use super::paging::{self, table, PTE_ADDR, PTE_P, TASK_SIZE_MAX, VMALLOC_END, VMALLOC_START};
@@ -225,7 +225,7 @@ fn kernelmode_fixup_or_oops(regs: &mut PtRegs, error_code: u64, address: usize) 
     let t = Trap::new(trap::PF, kind)
         .with_error_code(error_code)
         .with_address(address);
-    if fixup_exception_with(crate::percpu::guard(), regs, &t).is_ok() {
+    if fixup_exception(regs, &t).is_ok() {
         return;
     }
     page_fault_oops(regs, error_code, address);

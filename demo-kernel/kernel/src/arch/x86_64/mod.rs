@@ -113,6 +113,7 @@ extern "C" fn x86_64_start(start_info_pa: usize) -> ! {
 
 impl Arch for X86_64 {
     const NAME: &'static str = "x86_64";
+    const NOFAULT_REFUSES_USER: bool = true;
     type Space = paging::Space;
 
     fn console_write(bytes: &[u8]) {

@@ -214,6 +214,23 @@ fn probe_u64(addr: usize) -> Result<u64, Efault> {
     Ok(u64::from_le_bytes(buf))
 }
 
+/// Read a u64 at `addr` with a table-covered load outside any user-access bracket (no STAC):
+/// with SMAP on, a user page faults. (`copy_from_kernel_nofault` refuses user addresses
+/// before reading, so it cannot show this.)
+fn direct_read_u64(addr: usize) -> Result<u64, Efault> {
+    let value: u64;
+    // SAFETY: the load is marked; a fault resumes after the block with an error.
+    unsafe {
+        extable_runtime::asm!(
+            "[ex] mov {v}, qword ptr [{p}]",
+            p = in(reg) addr,
+            v = out(reg) value,
+            options(nostack),
+        )
+    }?;
+    Ok(value)
+}
+
 /// A vmalloc area mapped only in the reference table; a process table created before it
 /// faults on it in kernel mode; vmalloc_fault copies the top-level entry and the access is
 /// retried; the second access does not fault.
@@ -325,7 +342,7 @@ fn smap_direct_read(d: &mut Detail) -> bool {
     let violations = SMAP_VIOLATIONS.load(Ordering::Relaxed);
     let (staged, direct) = task::with_mm(&mut mm, || {
         let staged = uaccess::copy_to_user(l.data, &7u64.to_le_bytes());
-        (staged, probe_u64(l.data))
+        (staged, direct_read_u64(l.data))
     });
     let v = SMAP_VIOLATIONS.load(Ordering::Relaxed) - violations;
     let ec = super::fault::LAST_FAULT[1].load(Ordering::Relaxed);

@@ -4,7 +4,7 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use extable_runtime::arch::x86_64::{trap, PtRegs};
-use extable_runtime::{fixup_exception_with, FaultKind, Trap};
+use extable_runtime::{fixup_exception, FaultKind, Trap};
 
 use super::bug::report_bug;
 use super::gdt::df_stack_range;
@@ -73,8 +73,7 @@ fn do_error_trap(regs: &mut PtRegs, error_code: u64, t: Trap, name: &str, sig: S
         );
         force_sig(sig);
     }
-    let t = t.with_error_code(error_code);
-    if fixup_exception_with(crate::percpu::guard(), regs, &t).is_ok() {
+    if fixup_exception(regs, &t.with_error_code(error_code)).is_ok() {
         return;
     }
     println!("{}: {:04x} [#1] NOPTI", name, error_code);
