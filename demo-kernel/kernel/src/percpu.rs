@@ -2,9 +2,10 @@
 //! memory-fault count.
 //!
 //! A CPU finds its own slot through [`Arch::cpu_id`] (GS base on x86_64, TPIDRPRW on
-//! ARMv7, TPIDR_EL1 on AArch64), which the arch's boot code sets before the CPU can take a fault. The fault paths
-//! hand [`guard`] to `extable_runtime::fixup_exception_with`, so two CPUs fixing faults at
-//! the same time never see each other's handler nesting as a recursive fault.
+//! ARMv7, TPIDR_EL1 on AArch64), which the arch's boot code sets before the CPU can take a
+//! fault. [`guard`] is registered once at boot as the runtime's guard accessor, so
+//! `extable_runtime::fixup_exception` on any CPU uses that CPU's guard: two CPUs fixing
+//! faults at the same time never see each other's handler nesting as a recursive fault.
 //!
 //! It also keeps the bring-up bookkeeping every architecture shares: what the other CPUs run
 //! and how many are online ([`prepare_secondaries`], [`secondary_main`], [`wait_online`]),

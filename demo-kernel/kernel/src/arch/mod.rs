@@ -8,7 +8,8 @@
 //! 1. the arch's boot code (PVH entry on x86_64, reset vector on ARM) sets this CPU's number
 //!    ([`Arch::cpu_id`]), stacks, the MMU, the exception vectors and the console, then calls
 //!    [`crate::kernel_main`] with the kernel command line;
-//! 2. `kernel_main` installs the extable reporter, checks the table, runs the scenarios
+//! 2. `kernel_main` installs the extable reporter, registers [`crate::percpu::guard`] as
+//!    the runtime's guard accessor, checks the table, runs the scenarios
 //!    ([`crate::scenarios`], plus [`Arch::scenarios`]) and ends with [`Arch::exit`];
 //! 3. the `smp_fixups` scenario starts the other CPUs ([`Arch::start_secondaries`]): each
 //!    sets up the same per-CPU state and enters [`crate::percpu::secondary_main`].
@@ -17,9 +18,10 @@
 //! counts the fault on this CPU ([`crate::percpu::count_fault`]), decodes its syndrome into
 //! a [`crate::mm::Access`] and calls [`crate::mm::do_user_addr_fault`] for user addresses; a
 //! user-mode fault that cannot be served ends in [`crate::signal::force_sig`]; a kernel-mode
-//! fault that cannot be served goes to `extable_runtime::fixup_exception_with` with this
-//! CPU's guard ([`crate::percpu::guard`]) and, failing that, to the arch's oops path, which
-//! prints its `BUG:` lines, then calls [`crate::report::die`].
+//! fault that cannot be served goes to `extable_runtime::fixup_exception` (which takes this
+//! CPU's guard from [`crate::percpu::guard`], registered by [`crate::kernel_main`] as the
+//! runtime's guard accessor) and, failing that, to the arch's oops path, which prints its
+//! `BUG:` lines, then calls [`crate::report::die`].
 
 use crate::mm::PageTables;
 use crate::report::ExitCode;

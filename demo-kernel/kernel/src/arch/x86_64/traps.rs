@@ -63,7 +63,7 @@ pub fn die(why: &str) -> ! {
 }
 
 /// A trap in kernel mode: fix it through the table, or oops (Linux's `do_trap` →
-/// `fixup_exception_with` and this CPU's guard → `die`). In user mode: the signal.
+/// `fixup_exception`, with this CPU's guard → `die`). In user mode: the signal.
 fn do_error_trap(regs: &mut PtRegs, error_code: u64, t: Trap, name: &str, sig: SigInfo) {
     count(t.nr);
     if regs.user_mode() {
