@@ -1,7 +1,7 @@
 //! Hosted backend: recover real `SIGSEGV` and `SIGBUS` in Linux user space through the same
 //! tables and handlers a kernel uses.
 //!
-//! [`install`](crate::hosted::install) installs signal handlers (`sigaction` with `SA_SIGINFO`, on an alternate
+//! [`install`] installs signal handlers (`sigaction` with `SA_SIGINFO`, on an alternate
 //! stack). On a fault, the faulting pc from the `ucontext` goes through
 //! [`crate::fixup_exception_with`]; the handler's changes to pc and
 //! registers are written back into the `ucontext`, so returning from the signal resumes at
@@ -14,7 +14,7 @@
 //! with `SA_NODEFER`, so a fault inside the handler reaches it again and is reported as
 //! recursive before the process dies of it (a blocked `SIGSEGV` would kill it silently).
 //! Each thread's recursion guard is its own ([`fixup_exception`](crate::fixup_exception)
-//! finds it through the accessor [`install`](crate::hosted::install) registers).
+//! finds it through the accessor [`install`] registers).
 //!
 //! Supported: Linux on x86_64, ARMv7 (A32 and T32) and AArch64.
 
