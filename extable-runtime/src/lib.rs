@@ -17,6 +17,16 @@
 //! whole path in a few hundred lines: linker script, entry, vector, table init, one probe and
 //! one module table.
 //!
+//! # What a kernel calls (one CPU or several)
+//!
+//! | when | call |
+//! |------|------|
+//! | boot, once, before anything can fault | [`set_guard_accessor`] with a function returning the running CPU's [`FixupGuard`] (one guard per CPU, e.g. a per-CPU array indexed by the CPU number); without it no fault is fixed |
+//! | boot, once | `unsafe` [`uaccess::set_user_range`] (or [`uaccess::set_user_limit`]); until then every user access fails with `Efault` |
+//! | boot, once | the main table's init (below) |
+//! | every CPU's fault path | [`fixup_exception`]`(regs, &trap)`: `Ok(())` returns from the exception into the fixup, `Err` goes on to the oops |
+//! | module load and unload | [`table::Module::load`], [`table::register_module`], [`table::Module::trim_init`], [`table::unregister_module`] (waits until no lookup sees the table; never from a handler) |
+//!
 //! # The linker script: two rules
 //!
 //! 1. `__ex_table` gets an output section of its own, named `__ex_table`, with
