@@ -1,4 +1,4 @@
-//! The uaccess primitives of `extable_runtime::uaccess` (issue 3), with the user copies
+//! The uaccess primitives of `extable_runtime::uaccess`, with the user copies
 //! taking plain addresses as the kernel's system calls and trap handlers hold them.
 
 pub use extable_runtime::uaccess::{
