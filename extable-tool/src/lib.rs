@@ -7,8 +7,9 @@
 //!
 //! # Operations
 //!
-//! * [`sort_file`]: check, then sort `__ex_table` and clear the sort marker, writing
-//!   atomically (in place or to another file). Every check passes before any byte is written.
+//! * [`sort_file`]: check, then sort `__ex_table` and clear the sort marker, in place
+//!   (writing only the bytes that change) or to another file; [`sort_file_to`] also replaces
+//!   the file with a sorted copy. Every check passes before any byte is written.
 //! * [`check_file`]: validate the table ([`check`] lists the rules).
 //! * [`dump_file`]: list the entries with `symbol+offset` and DWARF `file:line`.
 //! * [`link::link`]: run the real linker, then sort and check its output in place.
@@ -20,13 +21,15 @@
 //!
 //! # Cost
 //!
-//! `check` and `sort` map the file read-only and touch only the headers, the symbol table
-//! and the table, which they read in file order; the self-relative layouts are sorted as
+//! `check` and `sort` map the file read-only ([`mapped`]: a concurrent truncation is an
+//! error, not a signal) and touch only the headers, the symbol table and the table, which
+//! they read in file order; the self-relative layouts are sorted as
 //! compact records, by buckets, on two threads ([`records`]). The pages of the file are
 //! given back once read, so the peak memory is about 14 bytes per entry (the sorted records
 //! and an index) plus the symbols. `benches/sort_check.rs` measures 10^6 entries in a
-//! 100 MiB file against reading the file once. Writing the result copies the file (a
-//! reflink where the file system has them) and syncs it: that is the larger cost.
+//! 100 MiB file against reading the file once. Sorting in place writes only the bytes that
+//! change and syncs them; `--atomic` and `-o` copy the file (a reflink where the file
+//! system has them) and sync the copy, which costs in proportion to the file.
 //!
 //! # Layout detection
 //!
@@ -68,10 +71,7 @@
 //! An output without `__ex_table` is left alone.
 #![warn(missing_docs)]
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-
-use memmap2::{Mmap, UncheckedAdvice};
 
 pub mod analysis;
 pub mod arch;
@@ -81,6 +81,7 @@ pub mod elf;
 pub mod error;
 pub mod layout;
 pub mod link;
+pub mod mapped;
 pub mod records;
 pub mod report;
 pub mod sort;
@@ -91,6 +92,7 @@ pub mod write;
 pub use analysis::Analysis;
 pub use error::{Error, Failure, Problem};
 pub use layout::Layout;
+pub use mapped::Mapped;
 pub use report::{Finding, Report, Severity};
 
 /// Options shared by every operation.
@@ -111,66 +113,6 @@ pub struct SortOutcome {
     pub written: Option<PathBuf>,
 }
 
-/// A file mapped read-only.
-pub struct Mapped {
-    file: File,
-    map: Option<Mmap>,
-}
-
-impl Mapped {
-    /// Open and map `path`. Missing, unreadable and non-regular files are I/O errors.
-    pub fn open(path: &Path) -> Result<Self, Error> {
-        let io = |m: String| Problem::io(m).in_file(path);
-        let file = File::open(path).map_err(|e| io(format!("cannot open: {e}")))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| io(format!("cannot stat: {e}")))?;
-        if !meta.is_file() {
-            return Err(io("not a regular file".into()));
-        }
-        let map = if meta.len() == 0 {
-            None
-        } else {
-            // SAFETY: the map is read-only and private to this process; the tool is meant for
-            // build outputs that nothing else modifies while it runs (like sorttable's map).
-            // A concurrent truncation could fault a read; writes never go through the map.
-            Some(unsafe { Mmap::map(&file) }.map_err(|e| io(format!("cannot map: {e}")))?)
-        };
-        Ok(Mapped { file, map })
-    }
-
-    /// The file's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
-    }
-
-    /// The open file.
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-}
-
-impl records::Pages for Mapped {
-    /// Drop the pages of `bytes` (when they lie in the map) from this process: they are
-    /// read again from the file if touched, so the memory the table took while it was read
-    /// is free for its sorted copy.
-    fn release(&self, bytes: &[u8]) {
-        let Some(map) = &self.map else { return };
-        let base = map.as_ptr() as usize;
-        let start = bytes.as_ptr() as usize;
-        if bytes.is_empty() || start < base || start + bytes.len() > base + map.len() {
-            return;
-        }
-        // SAFETY: the map is a private, read-only mapping of a file that nothing modifies
-        // while the tool runs (see `open`); MADV_DONTNEED only drops this process's page
-        // table entries, and the next read maps the same file pages again, so the bytes
-        // any reference sees do not change. The range lies inside the map (checked above).
-        let _ = unsafe {
-            map.unchecked_advise_range(UncheckedAdvice::DontNeed, start - base, bytes.len())
-        };
-    }
-}
-
 /// Open, parse and analyse `path`, then run `f` on the analysis.
 pub fn with_analysis<T>(
     path: &Path,
@@ -189,7 +131,10 @@ fn analyse_mapped<T>(
     let image =
         elf::Image::parse(mapped.bytes()).map_err(|m| Problem::malformed(m).in_file(path))?;
     let analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
-    f(mapped, &analysis)
+    let result = f(mapped, &analysis);
+    // What was read is only the file if the file did not shrink meanwhile.
+    mapped.verify_unchanged().map_err(|p| p.in_file(path))?;
+    result
 }
 
 fn display(path: &Path) -> String {
@@ -203,44 +148,64 @@ pub fn check_file(path: &Path, opts: &Options) -> Result<Report, Error> {
     })
 }
 
-/// Check, then sort the table of `path` and clear its marker. Writes `output` when given
-/// (atomically; `path` is untouched), else replaces `path` atomically. Nothing is written
-/// unless every check passed.
+/// Where [`sort_file_to`] writes the sorted file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortTo<'p> {
+    /// Patch the input in place: only the bytes that change are written, the marker last
+    /// ([`write::patch_in_place`]). The inode and hard links stay.
+    InPlace,
+    /// Replace the input with a sorted copy, renamed over it ([`write::write_patched`]).
+    Replace,
+    /// Write a sorted copy to this path (a new file renamed into place); the input stays.
+    NewFile(&'p Path),
+}
+
+/// Check, then sort the table of `path` and clear its marker: in place, or into `output`
+/// when given (see [`SortTo`]). Nothing is written unless every check passed.
 pub fn sort_file(path: &Path, output: Option<&Path>, opts: &Options) -> Result<SortOutcome, Error> {
-    let mapped = Mapped::open(path)?;
-    if output.is_none() {
-        write::ensure_writable(path).map_err(|p| p.in_file(path))?;
-    }
-    analyse_mapped(&mapped, path, opts, |mapped, a| {
+    sort_file_to(path, output.map_or(SortTo::InPlace, SortTo::NewFile), opts)
+}
+
+/// Check, then sort the table of `path` and clear its marker, writing as `to` says. Every
+/// destination is checked (a regular file, or a link to one, and writable) and every patch
+/// validated ([`sort::validate`]) before anything is written. An input already sorted and
+/// marked is not written unless `to` names a new file.
+pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortOutcome, Error> {
+    let dest = match to {
+        SortTo::NewFile(out) => write::destination(out).map_err(|p| p.in_file(out))?,
+        SortTo::InPlace | SortTo::Replace => {
+            write::destination(path).map_err(|p| p.in_file(path))?
+        }
+    };
+    let mapped = match to {
+        SortTo::InPlace => Mapped::open_for_update(path)?,
+        SortTo::Replace | SortTo::NewFile(_) => Mapped::open(path)?,
+    };
+    let (report, plan) = analyse_mapped(&mapped, path, opts, |mapped, a| {
         let mut checked = check::check_with(a, &display(path), mapped, true);
-        let plan = sort::plan(a, &mut checked).map_err(|p| {
-            let mut e = p.in_file(path);
-            e.report = Some(Box::new(checked.report.clone()));
-            e
-        })?;
-        let dest = match output {
-            Some(out) => {
-                if out.exists() {
-                    write::ensure_writable(out).map_err(|p| p.in_file(out))?;
-                }
-                write::resolve_destination(out)
+        match sort::plan(a, &mut checked) {
+            Ok(plan) => Ok((checked.report, plan)),
+            Err(p) => {
+                let mut e = p.in_file(path);
+                e.report = Some(Box::new(checked.report));
+                Err(e)
             }
-            None if plan.is_noop() => {
-                return Ok(SortOutcome {
-                    report: checked.report,
-                    moved: 0,
-                    written: None,
-                })
-            }
-            None => write::resolve_destination(path),
-        };
-        write::write_patched(mapped.file(), &dest, &plan.patches).map_err(|p| p.in_file(&dest))?;
-        Ok(SortOutcome {
-            report: checked.report,
-            moved: plan.moved,
-            written: Some(dest),
-        })
-    })
+        }
+    })?;
+    let outcome = |written| SortOutcome {
+        report,
+        moved: plan.moved,
+        written,
+    };
+    match to {
+        SortTo::InPlace | SortTo::Replace if plan.is_noop() => return Ok(outcome(None)),
+        SortTo::InPlace => write::patch_in_place(mapped.file(), &plan.patches),
+        SortTo::Replace | SortTo::NewFile(_) => {
+            write::write_patched(mapped.file(), &dest, &plan.patches)
+        }
+    }
+    .map_err(|p| p.in_file(&dest))?;
+    Ok(outcome(Some(dest)))
 }
 
 /// List the table of `path`; `with_lines` adds DWARF `file:line`.

@@ -1,12 +1,15 @@
 //! The `extable-tool` command line: `sort`, `check`, `dump`, `link`, and linker mode.
 
+#[macro_use]
+mod console;
+
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use extable_tool::link::{self, LinkOutcome};
-use extable_tool::{Error, Layout, Options};
+use extable_tool::{Error, Layout, Options, SortTo};
 
 /// Sort, check and dump exception tables (`__ex_table`) in ELF files.
 ///
@@ -41,12 +44,19 @@ struct Common {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check, sort __ex_table in place and clear the sort marker.
+    ///
+    /// In place, only the bytes that change are written, the marker last: a crash leaves the
+    /// marker saying "sort needed". --atomic replaces the file with a sorted copy instead.
     Sort {
         #[command(flatten)]
         common: Common,
-        /// Write the result here instead of in place (one input only).
-        #[arg(short, long)]
+        /// Write the result to this new file instead of in place (one input only).
+        #[arg(short, long, conflicts_with = "atomic")]
         output: Option<PathBuf>,
+        /// Replace each file with a sorted copy (written, synced, renamed over it) instead
+        /// of patching it in place: all or nothing, at the cost of copying the file.
+        #[arg(long)]
+        atomic: bool,
         /// ELF files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -107,8 +117,16 @@ fn main() -> ExitCode {
         Command::Sort {
             common,
             output,
+            atomic,
             files,
-        } => sort(&common, output, &files),
+        } => {
+            let to = match (&output, atomic) {
+                (Some(out), _) => SortTo::NewFile(out),
+                (None, true) => SortTo::Replace,
+                (None, false) => SortTo::InPlace,
+            };
+            sort(&common, to, &files)
+        }
         Command::Check { common, files } => check(&common, &files),
         Command::Dump {
             common,
@@ -122,7 +140,7 @@ fn main() -> ExitCode {
 }
 
 fn exit(code: i32) -> ExitCode {
-    ExitCode::from(code.clamp(0, 255) as u8)
+    ExitCode::from(console::exit_status(code).clamp(0, 255) as u8)
 }
 
 fn linker_mode(args: &[OsString]) -> i32 {
@@ -143,6 +161,20 @@ fn linker_mode(args: &[OsString]) -> i32 {
 fn run_link(linker: &std::ffi::OsStr, args: &[OsString], opts: Options) -> i32 {
     match link::link(linker, args, &opts) {
         Ok(LinkOutcome::LinkerFailed(code)) => code,
+        Ok(LinkOutcome::LinkerKilled(signal)) => {
+            eprintln!(
+                "extable-tool: {} killed by signal {signal}",
+                linker.to_string_lossy()
+            );
+            128 + signal
+        }
+        Ok(LinkOutcome::DefaultOutputUnchanged(output)) => {
+            eprintln!(
+                "extable-tool: no -o given and the linker did not write {} in this run: nothing sorted",
+                output.display()
+            );
+            0
+        }
         Ok(LinkOutcome::NoTable(_)) => 0,
         Ok(LinkOutcome::Sorted(outcome)) => {
             print_findings_text(&outcome.report.lines(), true);
@@ -177,8 +209,8 @@ fn report_error(e: &Error, format: Format) -> i32 {
     e.exit_code()
 }
 
-fn sort(common: &Common, output: Option<PathBuf>, files: &[PathBuf]) -> i32 {
-    if output.is_some() && files.len() != 1 {
+fn sort(common: &Common, to: SortTo<'_>, files: &[PathBuf]) -> i32 {
+    if matches!(to, SortTo::NewFile(_)) && files.len() != 1 {
         eprintln!("extable-tool: -o needs exactly one input file");
         return 2;
     }
@@ -188,17 +220,19 @@ fn sort(common: &Common, output: Option<PathBuf>, files: &[PathBuf]) -> i32 {
     let mut worst = 0;
     let mut json = Vec::new();
     for f in files {
-        match extable_tool::sort_file(f, output.as_deref(), &opts) {
+        match extable_tool::sort_file_to(f, to, &opts) {
             Ok(outcome) => match common.format {
                 Format::Text => {
                     print_findings_text(&outcome.report.lines(), true);
-                    let what = match &outcome.written {
-                        Some(p) => format!(
-                            "sorted, {} entries moved, written to {}",
-                            outcome.moved,
-                            p.display()
-                        ),
-                        None => "already sorted and marked, file unchanged".into(),
+                    let moved = outcome.moved;
+                    let what = match (&outcome.written, to) {
+                        (None, _) => "already sorted and marked, file unchanged".into(),
+                        (Some(_), SortTo::InPlace) => {
+                            format!("sorted in place, {moved} entries moved")
+                        }
+                        (Some(p), _) => {
+                            format!("sorted, {moved} entries moved, written to {}", p.display())
+                        }
                     };
                     println!(
                         "{}: {} {} entries: {what}",
@@ -302,14 +336,10 @@ fn dump(common: &Common, lines: bool, file: &std::path::Path) -> i32 {
                     .map_err(std::io::Error::other)
                     .and_then(|_| writeln!(out)),
             };
-            match r.and_then(|_| out.flush()) {
-                Ok(()) => 0,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
-                Err(e) => {
-                    eprintln!("extable-tool: writing the dump: {e}");
-                    2
-                }
+            if let Err(e) = r.and_then(|_| out.flush()) {
+                console::failed(console::Stream::Stdout, &e);
             }
+            0
         }
         Err(e) => {
             match common.format {
