@@ -226,3 +226,17 @@ pub fn inspect_bytes(data: &[u8], opts: &Options) -> Result<Report, Problem> {
     let _ = sort::plan(&analysis, &mut checked)?;
     Ok(checked.report)
 }
+
+/// Sort a file already in memory: check, plan ([`sort::plan`], validated) and apply the
+/// patches to a copy of `data`. Returns the sorted bytes and the report of the check that
+/// passed. The same plan as [`sort_file`] writes, for build scripts that hold the bytes and
+/// for the fuzz target of planning and writing.
+pub fn sort_bytes(data: &[u8], opts: &Options) -> Result<(Vec<u8>, Report), Problem> {
+    let image = elf::Image::parse(data).map_err(Problem::malformed)?;
+    let analysis = Analysis::new(&image, opts.layout)?;
+    let mut checked = check::check(&analysis, "<memory>");
+    let plan = sort::plan(&analysis, &mut checked)?;
+    let mut sorted = data.to_vec();
+    write::apply_patches(&mut sorted, &plan.patches)?;
+    Ok((sorted, checked.report))
+}

@@ -95,6 +95,19 @@ pub fn patch_in_place(file: &File, patches: &[Patch]) -> Result<(), Problem> {
     Ok(())
 }
 
+/// Apply `patches` to `bytes` in memory.
+pub fn apply_patches(bytes: &mut [u8], patches: &[Patch]) -> Result<(), Problem> {
+    for p in patches {
+        let range = usize::try_from(p.offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(p.bytes.len())?))
+            .and_then(|r| bytes.get_mut(r))
+            .ok_or_else(|| Problem::malformed(format!("the {} lies outside the file", p.what)))?;
+        range.copy_from_slice(&p.bytes);
+    }
+    Ok(())
+}
+
 /// The name of the temporary file used to replace `dest`: hidden, in the same directory,
 /// fixed-length, and the same in every run, so that a run removes what a killed one left.
 pub fn temporary_name(dest: &Path) -> PathBuf {
