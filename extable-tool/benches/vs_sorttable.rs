@@ -16,7 +16,8 @@
 //!
 //! Run: `cargo bench -p extable-tool --bench vs_sorttable`
 //! (`EXTABLE_BENCH_DIR` chooses where the ~1.6 GB of files go, default `target/`;
-//! `EXTABLE_BENCH_ROUNDS` the number of rounds, default 9.)
+//! `EXTABLE_BENCH_ROUNDS` the number of rounds, default 9; `EXTABLE_BENCH_KEEP=FILE` keeps a
+//! copy of the shuffled file.)
 
 #[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
@@ -196,6 +197,9 @@ fn main() {
         .unwrap_or_else(target_dir);
     let dir = tempfile::tempdir_in(base).unwrap();
     let original = vmlinux();
+    if let Some(keep) = std::env::var_os("EXTABLE_BENCH_KEEP") {
+        fs::write(keep, &original).unwrap();
+    }
     let (linux, ours, checked) = (
         dir.path().join("vmlinux.sorttable"),
         dir.path().join("vmlinux.extable-tool"),
@@ -218,9 +222,9 @@ fn main() {
     for round in 0..=rounds {
         restore(&linux, &original, &ranges);
         restore(&ours, &original, &ranges);
-        let mut run_linux = || timed(&sorttable, &[&linux]);
-        let mut run_sort = || timed(&tool, &[Path::new("sort"), &ours]);
-        let mut run_check = || timed(&tool, &[Path::new("check"), &checked]);
+        let run_linux = || timed(&sorttable, &[&linux]);
+        let run_sort = || timed(&tool, &[Path::new("sort"), &ours]);
+        let run_check = || timed(&tool, &[Path::new("check"), &checked]);
         let (l, s, c) = if round % 2 == 0 {
             let l = run_linux();
             (l, run_sort(), run_check())

@@ -52,7 +52,7 @@ impl<'i, 'd> Analysis<'i, 'd> {
         check_file_type(image.file_type)?;
         let section = find_table_section(image)?;
         let bytes = image.section_bytes(section).map_err(Problem::malformed)?;
-        let symbols = Symbols::new(image);
+        let symbols = symbols_for(image, section, bytes, forced);
         let layout = match forced {
             Some(layout) => layout,
             None => detect(image, section, bytes, &symbols)?,
@@ -110,6 +110,57 @@ impl<'i, 'd> Analysis<'i, 'd> {
         }
         found
     }
+}
+
+/// Tables of up to this many entries have their addresses looked up in one pass over the
+/// symbol table ([`Symbols::for_addresses`]); larger ones get an index of every symbol.
+const FEW_ENTRIES: usize = 1 << 14;
+
+/// The symbol lookups for this table: only what its entries' addresses need when it is
+/// small. The addresses are decoded with the layout the file will be read with (forced, or
+/// told by the marker and `e_machine`); for x86 Linux files, whose layout the entries tell,
+/// with the 4.6-5.15 layout, whose three relative words include the instruction and fixup
+/// words of the 5.16+ layout.
+fn symbols_for<'i, 'd>(
+    image: &'i Image<'d>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    forced: Option<Layout>,
+) -> Symbols<'i, 'd> {
+    let layout = forced.or_else(|| {
+        if object_symbol(image, SORT_MARKER_SYMBOL).is_some() {
+            return Some(Layout::Extable);
+        }
+        match arch::linux_machine(image.machine) {
+            LinuxMachine::X86 => Some(Layout::LinuxX86Legacy),
+            LinuxMachine::Layout(layout) => Some(layout),
+            LinuxMachine::Ambiguous(_) | LinuxMachine::Unknown => None,
+        }
+    });
+    let Some(layout) = layout else {
+        return Symbols::new(image);
+    };
+    let table = Table {
+        layout,
+        shape: layout.shape(image.class),
+        class: image.class,
+        endian: image.endian,
+        addr: section.addr,
+        file_offset: section.offset,
+        bytes,
+    };
+    if table.len() > FEW_ENTRIES {
+        return Symbols::new(image);
+    }
+    let mut queries = Vec::with_capacity(3 * table.len());
+    for i in 0..table.len() {
+        let e = table.entry(i);
+        queries.extend([e.insn, e.fixup]);
+        if let crate::table::Extra::Handler(h) = e.extra {
+            queries.push(h);
+        }
+    }
+    Symbols::for_addresses(image, queries)
 }
 
 fn check_file_type(ty: u16) -> Result<(), Problem> {

@@ -44,40 +44,134 @@ fn is_noise(name: &[u8]) -> bool {
     name.is_empty() || name.starts_with(b"$") || name.starts_with(b".L")
 }
 
-impl<'i, 'd> Symbols<'i, 'd> {
-    /// Index the symbols and sections of `image`.
-    pub fn new(image: &'i Image<'d>) -> Self {
-        let machine = image.machine;
-        let mut named = Vec::new();
-        let mut functions = Vec::new();
-        let mut function_starts = Vec::new();
-        for (symbol, s) in image.symbols.iter().enumerate().skip(1) {
+/// A symbol that lookups can answer with, and the raw value it starts at.
+struct Candidate {
+    named: Named,
+    /// `st_value` (for functions: before the ISA bit is cleared).
+    raw: u64,
+}
+
+impl Named {
+    /// The order lookups search in: by address; at one address functions, then sized
+    /// symbols, then later symbols, come last (and win).
+    fn key(&self) -> (u64, bool, u64, usize) {
+        (self.addr, self.function, self.size, self.symbol)
+    }
+
+    fn function_range(&self) -> Option<(u64, u64)> {
+        (self.function && self.size > 0).then(|| (self.addr, self.addr.saturating_add(self.size)))
+    }
+}
+
+/// The function, object and untyped symbols of `image` that have a name worth printing.
+fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a {
+    let machine = image.machine;
+    image
+        .symbols
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter_map(move |(symbol, s)| {
             let untyped = s.kind == object::elf::STT_NOTYPE.0;
-            let Some(section) = s.section else { continue };
+            let section = s.section?;
             if is_noise(s.name) || !(s.is_function() || s.is_object() || untyped) {
-                continue;
+                return None;
             }
             let addr = if s.is_function() {
                 crate::arch::code_address(machine, s.value)
             } else {
                 s.value
             };
-            if s.is_function() {
-                function_starts.extend([s.value, addr]);
-                if s.size > 0 {
-                    functions.push((addr, addr.saturating_add(s.size)));
-                }
-            }
-            named.push(Named {
-                addr,
-                size: s.size,
-                symbol,
-                section,
-                function: s.is_function(),
-            });
+            Some(Candidate {
+                named: Named {
+                    addr,
+                    size: s.size,
+                    symbol,
+                    section,
+                    function: s.is_function(),
+                },
+                raw: s.value,
+            })
+        })
+}
+
+/// Keep the `k` greatest items of `items` by `key` (a handful: a linear scan is fastest).
+fn keep_greatest<T, K: Ord>(items: &mut Vec<T>, item: T, k: usize, key: impl Fn(&T) -> K) {
+    if items.len() < k {
+        items.push(item);
+    } else if let Some((at, min)) = items.iter().enumerate().min_by_key(|(_, x)| key(x)) {
+        if key(&item) > key(min) {
+            items[at] = item;
         }
-        // Among symbols at one address prefer functions, then sized ones: the last wins.
-        named.sort_by_key(|n| (n.addr, n.function, n.size));
+    }
+}
+
+/// How many symbols at or below an address [`Symbols::describe`] looks at.
+const DESCRIBE_NEIGHBOURS: usize = 8;
+/// How many functions starting at or below an address [`Symbols::function_containing`]
+/// looks at (nested or overlapping aliases).
+const FUNCTION_NEIGHBOURS: usize = 4;
+
+impl<'i, 'd> Symbols<'i, 'd> {
+    /// Index every symbol and the sections of `image`, to answer lookups of any address.
+    pub fn new(image: &'i Image<'d>) -> Self {
+        let mut named = Vec::new();
+        let mut functions = Vec::new();
+        let mut function_starts = Vec::new();
+        for c in candidates(image) {
+            if c.named.function {
+                function_starts.extend([c.raw, c.named.addr]);
+            }
+            functions.extend(c.named.function_range());
+            named.push(c.named);
+        }
+        Self::from_parts(image, named, functions, function_starts)
+    }
+
+    /// Keep, in one pass over the symbol table, only the symbols that lookups of the
+    /// addresses in `queries` can return: for each query, the few greatest symbols and
+    /// functions at or below it and above the query before it, and the function starts it
+    /// equals. Lookups of those addresses answer exactly as with [`Symbols::new`]; other
+    /// addresses may get a less precise answer. For files with many symbols and a table of
+    /// a few hundred entries this avoids sorting the whole symbol table.
+    pub fn for_addresses(image: &'i Image<'d>, mut queries: Vec<u64>) -> Self {
+        queries.sort_unstable();
+        queries.dedup();
+        // Bucket j holds what starts in (queries[j - 1], queries[j]].
+        let mut named_near: Vec<Vec<Named>> = vec![Vec::new(); queries.len()];
+        let mut functions_near: Vec<Vec<(u64, u64)>> = vec![Vec::new(); queries.len()];
+        let mut function_starts = Vec::new();
+        for c in candidates(image) {
+            let n = c.named;
+            let Some(j) =
+                Some(queries.partition_point(|&q| q < n.addr)).filter(|&j| j < queries.len())
+            else {
+                continue;
+            };
+            if n.function {
+                function_starts.extend(
+                    [c.raw, n.addr]
+                        .into_iter()
+                        .filter(|a| queries.binary_search(a).is_ok()),
+                );
+            }
+            if let Some(f) = n.function_range() {
+                keep_greatest(&mut functions_near[j], f, FUNCTION_NEIGHBOURS, |f| *f);
+            }
+            keep_greatest(&mut named_near[j], n, DESCRIBE_NEIGHBOURS, Named::key);
+        }
+        let named = named_near.into_iter().flatten().collect();
+        let functions = functions_near.into_iter().flatten().collect();
+        Self::from_parts(image, named, functions, function_starts)
+    }
+
+    fn from_parts(
+        image: &'i Image<'d>,
+        mut named: Vec<Named>,
+        mut functions: Vec<(u64, u64)>,
+        mut function_starts: Vec<u64>,
+    ) -> Self {
+        named.sort_by_key(Named::key);
         functions.sort_unstable();
         function_starts.sort_unstable();
         function_starts.dedup();
@@ -109,7 +203,11 @@ impl<'i, 'd> Symbols<'i, 'd> {
                 self.image.sections[n.section].contains(addr) || addr == n.addr
             }
         };
-        let found = self.named[..at].iter().rev().take(8).find(|n| covers(n));
+        let found = self.named[..at]
+            .iter()
+            .rev()
+            .take(DESCRIBE_NEIGHBOURS)
+            .find(|n| covers(n));
         if let Some(n) = found {
             let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
             return with_offset(&name, addr - n.addr);
@@ -135,7 +233,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
         self.functions[..at]
             .iter()
             .rev()
-            .take(4) // nested or overlapping aliases: look at a few neighbours
+            .take(FUNCTION_NEIGHBOURS)
             .find(|f| addr < f.1)
             .copied()
     }
