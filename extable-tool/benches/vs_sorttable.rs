@@ -19,7 +19,6 @@
 //! `EXTABLE_BENCH_ROUNDS` the number of rounds, default 9; `EXTABLE_BENCH_KEEP=FILE` keeps a
 //! copy of the shuffled file.)
 
-#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 

@@ -95,15 +95,28 @@ fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a 
         })
 }
 
-/// Keep the `k` greatest items of `items` by `key` (a handful: a linear scan is fastest).
+/// Keep the `k` greatest items by `key` in `items`, which is kept in ascending order (a
+/// handful: rejecting what is not above the least is one compare).
 fn keep_greatest<T, K: Ord>(items: &mut Vec<T>, item: T, k: usize, key: impl Fn(&T) -> K) {
-    if items.len() < k {
-        items.push(item);
-    } else if let Some((at, min)) = items.iter().enumerate().min_by_key(|(_, x)| key(x)) {
-        if key(&item) > key(min) {
-            items[at] = item;
+    let new = key(&item);
+    if items.len() == k {
+        if new <= key(&items[0]) {
+            return;
         }
+        items.remove(0);
     }
+    let at = items.partition_point(|x| key(x) < new);
+    items.insert(at, item);
+}
+
+/// The index of the first of the ascending `queries` at or above `addr` (`queries.len()`
+/// when none is), trying `hint` first: symbol tables are mostly in address order.
+fn bucket_of(queries: &[u64], addr: u64, hint: usize) -> usize {
+    let above_previous = hint == 0 || queries.get(hint - 1).is_some_and(|&q| q < addr);
+    if above_previous && queries.get(hint).is_some_and(|&q| addr <= q) {
+        return hint;
+    }
+    queries.partition_point(|&q| q < addr)
 }
 
 /// How many symbols at or below an address [`Symbols::describe`] looks at.
@@ -141,19 +154,23 @@ impl<'i, 'd> Symbols<'i, 'd> {
         let mut named_near: Vec<Vec<Named>> = vec![Vec::new(); queries.len()];
         let mut functions_near: Vec<Vec<(u64, u64)>> = vec![Vec::new(); queries.len()];
         let mut function_starts = Vec::new();
+        let mut j = 0;
         for c in candidates(image) {
             let n = c.named;
-            let Some(j) =
-                Some(queries.partition_point(|&q| q < n.addr)).filter(|&j| j < queries.len())
-            else {
-                continue;
-            };
+            j = bucket_of(&queries, n.addr, j);
+            if j == queries.len() {
+                j = 0;
+                continue; // above every query
+            }
             if n.function {
-                function_starts.extend(
-                    [c.raw, n.addr]
-                        .into_iter()
-                        .filter(|a| queries.binary_search(a).is_ok()),
-                );
+                // queries[j] is the least query at or above the start: a query equals the
+                // start only if it is that one. The raw value differs only by an ISA bit.
+                if queries[j] == n.addr {
+                    function_starts.push(n.addr);
+                }
+                if c.raw != n.addr && queries.binary_search(&c.raw).is_ok() {
+                    function_starts.push(c.raw);
+                }
             }
             if let Some(f) = n.function_range() {
                 keep_greatest(&mut functions_near[j], f, FUNCTION_NEIGHBOURS, |f| *f);

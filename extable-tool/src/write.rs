@@ -2,7 +2,7 @@
 //!
 //! **In place** ([`patch_in_place`]) writes only the patched bytes through the already open
 //! file: first the table and the relocations, made durable with `fdatasync`, then the marker
-//! word, synced again. The inode, its hard links and every other byte stay. A crash or kill
+//! word. The inode, its hard links and every other byte stay. A crash or kill
 //! before the marker write leaves the marker saying "sort needed", which the runtime (and
 //! Linux) honour by sorting at boot and which the next `sort` repairs; see the README for the
 //! whole model.
@@ -76,23 +76,24 @@ pub fn destination(path: &Path) -> Result<PathBuf, Problem> {
     fs::canonicalize(path).map_err(|e| Problem::io(format!("cannot resolve: {e}")))
 }
 
-/// Write `patches` into the open `file` in place, durable in the order described in the
-/// module documentation: every patch but the marker, `fdatasync`, the marker, `fdatasync`.
+/// Write `patches` into the open `file` in place: every patch but the marker, then
+/// `fdatasync`, then the marker. The sync orders the writes for a crash of the machine (a
+/// killed process cannot reorder them): the marker can only reach the disk after the table.
+/// The marker write itself is not synced: lost, it leaves "sorted, marker set", which is
+/// usable, and the next sort only clears the marker.
 pub fn patch_in_place(file: &File, patches: &[Patch]) -> Result<(), Problem> {
     let (marker, body): (Vec<&Patch>, Vec<&Patch>) =
         patches.iter().partition(|p| p.what == sort::MARKER);
-    for group in [body, marker] {
-        if group.is_empty() {
-            continue;
-        }
-        for p in group {
-            file.write_all_at(&p.bytes, p.offset)
-                .map_err(|e| Problem::io(format!("cannot write the {}: {e}", p.what)))?;
-        }
+    let write = |p: &Patch| {
+        file.write_all_at(&p.bytes, p.offset)
+            .map_err(|e| Problem::io(format!("cannot write the {}: {e}", p.what)))
+    };
+    body.iter().try_for_each(|p| write(p))?;
+    if !body.is_empty() && !marker.is_empty() {
         file.sync_data()
             .map_err(|e| Problem::io(format!("cannot sync: {e}")))?;
     }
-    Ok(())
+    marker.iter().try_for_each(|p| write(p))
 }
 
 /// Apply `patches` to `bytes` in memory.
