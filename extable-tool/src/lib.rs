@@ -42,8 +42,10 @@
 //! # Exit codes
 //!
 //! `0` done / clean (warnings and notes allowed); `1` refused or errors found; `2` a file
-//! could not be read, parsed or written (missing, read-only, truncated, malformed). With
-//! several files the worst code wins. Every error is one line naming the file.
+//! could not be read, parsed or written (missing, read-only, truncated, malformed, not a
+//! regular file), or the report could not be written (stdout full); in link mode, `128+N`
+//! when the linker was killed by signal N. With several files the worst code wins. Every
+//! error is one line naming the file.
 //!
 //! # Sorting as part of the build: the linker wrapper
 //!

@@ -14,7 +14,8 @@ use extable_tool::{Error, Layout, Options, SortTo};
 /// Sort, check and dump exception tables (`__ex_table`) in ELF files.
 ///
 /// Exit codes: 0 done or clean, 1 refused or errors found, 2 a file could not be read,
-/// parsed or written. Invoked with a first argument that is not a subcommand, the tool acts
+/// parsed or written (or the output could not be written); 128+N when the linker was killed
+/// by signal N. Invoked with a first argument that is not a subcommand, the tool acts
 /// as a linker: it runs $EXTABLE_TOOL_LINKER (default rust-lld) with the same arguments and
 /// then sorts and checks the output in place.
 #[derive(Parser, Debug)]
