@@ -105,6 +105,11 @@ fn keep_greatest<T, K: Ord>(items: &mut Vec<T>, item: T, k: usize, key: impl Fn(
         }
         items.remove(0);
     }
+    // Symbol tables are mostly in address order: the new item is usually the greatest.
+    if items.last().is_none_or(|last| key(last) < new) {
+        items.push(item);
+        return;
+    }
     let at = items.partition_point(|x| key(x) < new);
     items.insert(at, item);
 }
