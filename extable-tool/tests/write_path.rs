@@ -444,16 +444,21 @@ fn truncation_while_mapped_is_an_error_not_a_signal() {
     assert!(err.message.contains("changed size"), "{}", err.message);
 }
 
-/// Truncations racing with sorts of a large file: never a signal, and an error is one line.
+/// Truncations racing with checks and in-place sorts of a large file: never a signal, and an
+/// error is one line.
 #[test]
 fn truncation_during_a_sort_is_an_error_not_a_signal() {
     let (input, _) = linux_file(64 << 20);
     let dir = tempdir();
     let path = write(dir.path(), "vmlinux", &input);
-    for delay_us in [0, 200, 500, 1000, 2000, 5000] {
+    for (i, delay_us) in [0, 200, 500, 1000, 2000, 5000, 0, 300, 800, 3000]
+        .into_iter()
+        .enumerate()
+    {
         fs::write(&path, &input).unwrap();
+        let cmd = if i % 2 == 0 { "check" } else { "sort" };
         let child = tool()
-            .args(["check", s(&path)])
+            .args([cmd, s(&path)])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
