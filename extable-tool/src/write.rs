@@ -156,13 +156,17 @@ impl Temporary {
     fn create(dest: &Path) -> Result<Self, Problem> {
         let name = temporary_name(dest);
         remove_stale(&name)?;
-        let unnamed = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .mode(0o600)
-            .custom_flags(libc::O_TMPFILE)
-            .open(directory_of(dest));
-        if let Ok(file) = unnamed {
+        // An unnamed file is named through /proc/self/fd (see `link`): without /proc, use a
+        // named one from the start.
+        let unnamed = Path::new("/proc/self/fd").is_dir().then(|| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .mode(0o600)
+                .custom_flags(libc::O_TMPFILE)
+                .open(directory_of(dest))
+        });
+        if let Some(Ok(file)) = unnamed {
             return Ok(Temporary {
                 file,
                 name,
