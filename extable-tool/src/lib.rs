@@ -204,7 +204,7 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
         SortTo::InPlace | SortTo::Replace if plan.is_noop() => return Ok(outcome(None)),
         SortTo::InPlace => write::patch_in_place(mapped.file(), &plan.patches),
         SortTo::Replace | SortTo::NewFile(_) => {
-            write::write_patched(mapped.file(), &dest, &plan.patches)
+            write::write_patched(mapped.file(), mapped.len(), &dest, &plan.patches)
         }
     }
     .map_err(|p| p.in_file(&dest))?;

@@ -230,6 +230,16 @@ impl Mapped {
         &self.file
     }
 
+    /// The file's size when it was opened.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file was empty when it was opened.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// An I/O error when the file was truncated (or otherwise changed size) since it was
     /// opened: what was read from it is then not the file, and must not be used.
     pub fn verify_unchanged(&self) -> Result<(), Problem> {

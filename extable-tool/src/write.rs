@@ -289,13 +289,26 @@ fn copy_range(src: &File, dst: &mut File, offset: u64, len: u64) -> io::Result<(
     Ok(())
 }
 
-/// Write `source`'s bytes with `patches` applied to `dest` (a path [`destination`] accepted),
-/// atomically.
-pub fn write_patched(source: &File, dest: &Path, patches: &[Patch]) -> Result<(), Problem> {
+/// Write `source`'s bytes (`len` of them, as planned) with `patches` applied to `dest` (a
+/// path [`destination`] accepted), atomically. A source whose size is no longer `len`
+/// changed since it was read: refused, nothing replaced.
+pub fn write_patched(
+    source: &File,
+    len: u64,
+    dest: &Path,
+    patches: &[Patch],
+) -> Result<(), Problem> {
     let io_err = |what: &'static str| move |e: io::Error| Problem::io(format!("{what}: {e}"));
+    let changed = || Problem::io("the source changed size while it was sorted");
     let mut tmp = Temporary::create(dest)?;
     let meta = source.metadata().map_err(io_err("cannot stat"))?;
-    copy_contents(source, &mut tmp.file, meta.len(), patches).map_err(io_err("cannot copy"))?;
+    if meta.len() != len {
+        return Err(changed());
+    }
+    copy_contents(source, &mut tmp.file, len, patches).map_err(io_err("cannot copy"))?;
+    if tmp.file.metadata().map_err(io_err("cannot stat"))?.len() != len {
+        return Err(changed());
+    }
     for p in patches {
         tmp.file
             .write_all_at(&p.bytes, p.offset)

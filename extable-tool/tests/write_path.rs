@@ -444,8 +444,8 @@ fn truncation_while_mapped_is_an_error_not_a_signal() {
     assert!(err.message.contains("changed size"), "{}", err.message);
 }
 
-/// Truncations racing with checks and in-place sorts of a large file: never a signal, and an
-/// error is one line.
+/// Truncations racing with checks, in-place and atomic sorts of a large file: never a signal,
+/// and an error is one line.
 #[test]
 fn truncation_during_a_sort_is_an_error_not_a_signal() {
     let (input, _) = linux_file(64 << 20);
@@ -456,9 +456,14 @@ fn truncation_during_a_sort_is_an_error_not_a_signal() {
         .enumerate()
     {
         fs::write(&path, &input).unwrap();
-        let cmd = if i % 2 == 0 { "check" } else { "sort" };
+        let args: &[&str] = match i % 3 {
+            0 => &["check"],
+            1 => &["sort"],
+            _ => &["sort", "--atomic"],
+        };
         let child = tool()
-            .args([cmd, s(&path)])
+            .args(args)
+            .arg(&path)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
