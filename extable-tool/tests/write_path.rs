@@ -484,3 +484,65 @@ fn truncation_during_a_sort_is_an_error_not_a_signal() {
         }
     }
 }
+
+/// A real i386 link with `--emit-relocs` (so it has `.rel__ex_table`), sorted by the
+/// sorttable oracle (table sorted, relocations zeroed, marker 0): our sort agrees byte for
+/// byte on the shuffled file, and leaves the sorted one alone.
+#[test]
+fn a_real_i386_link_sorted_by_sorttable_is_left_alone() {
+    use common::asm::{self, Arch};
+    if !asm::available(Arch::I386) {
+        eprintln!("skipping: no i386 toolchain");
+        return;
+    }
+    let dir = tempdir();
+    let order = shuffled(&(0..24).collect::<Vec<_>>(), 5);
+    let src = asm::source(Arch::I386, Layout::LinuxX86, 24, &order, 1, false);
+    fs::write(dir.path().join("x.s"), src).unwrap();
+    let ok = std::process::Command::new("as")
+        .args(["--32", "-o", "x.o", "x.s"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let ok = std::process::Command::new("ld")
+        .args([
+            "-m",
+            "elf_i386",
+            "--emit-relocs",
+            "--build-id=none",
+            "-o",
+            "vmlinux",
+            "x.o",
+        ])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let path = dir.path().join("vmlinux");
+    let shuffled_bytes = fs::read(&path).unwrap();
+    let image = extable_tool::elf::Image::parse(&shuffled_bytes).unwrap();
+    let rel = image.sections_named(".rel__ex_table").next();
+    let rel = rel.expect("the link has a .rel__ex_table");
+    let rel_bytes = image.section_bytes(rel).unwrap();
+    assert!(
+        rel_bytes.iter().any(|&b| b != 0),
+        "its relocations start non-zero"
+    );
+    let mut linux = shuffled_bytes.clone();
+    sorttable(&mut linux, SortKind::RelativeWithData).unwrap();
+    // Our sort of the shuffled link is sorttable's.
+    let o = run(&["sort", s(&path)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(fs::read(&path).unwrap() == linux, "differs from sorttable");
+    // The file sorttable wrote is never rewritten.
+    fs::write(&path, &linux).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let before = times(&path);
+    for args in [vec!["sort"], vec!["sort", "--atomic"]] {
+        let o = run(&[&args[..], &[s(&path)]].concat());
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(stdout(&o).contains("file unchanged"), "{}", stdout(&o));
+        assert_eq!(times(&path), before, "{args:?} wrote the file");
+    }
+}
