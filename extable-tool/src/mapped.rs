@@ -12,7 +12,7 @@
 use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 
 use memmap2::{Mmap, UncheckedAdvice};
 
@@ -40,8 +40,9 @@ static GUARDS: [Guard; GUARDED_MAPPINGS] = [FREE; GUARDED_MAPPINGS];
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(4096);
 static INSTALL: Once = Once::new();
 static INSTALLED: AtomicBool = AtomicBool::new(false);
-/// The `SIGBUS` action in place before ours, for faults outside our mappings.
-static mut PREVIOUS: Option<libc::sigaction> = None;
+/// The `SIGBUS` action in place before ours, for faults outside our mappings (set before
+/// ours is installed; reading it is an atomic load, fine in a handler).
+static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 
 /// The `SIGBUS` handler: map a zero page over a faulting page of a guarded mapping and flag
 /// it; otherwise hand the fault on.
@@ -81,9 +82,7 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
 /// Give a fault that is not ours to the previous handler, or restore the default action so
 /// that the faulting access, executed again on return, ends the process as usual.
 fn forward(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    // SAFETY: PREVIOUS is written once, before the handler is installed, and only read after.
-    let previous = unsafe { *std::ptr::addr_of!(PREVIOUS) };
-    if let Some(prev) = previous {
+    if let Some(prev) = PREVIOUS.get() {
         let handler = prev.sa_sigaction;
         if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
             if prev.sa_flags & libc::SA_SIGINFO != 0 {
@@ -114,8 +113,8 @@ fn install() -> bool {
         if page > 0 {
             PAGE_SIZE.store(page as usize, Ordering::Relaxed);
         }
-        // SAFETY: a zeroed sigaction is a valid "no handler" value to fill in; PREVIOUS is
-        // written here, inside `call_once`, before the handler that reads it is installed.
+        // SAFETY: a zeroed sigaction is a valid "no handler" value to fill in; the pointers
+        // passed to sigaction point at live locals.
         unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
             action.sa_sigaction = on_sigbus as *const () as usize;
@@ -125,7 +124,7 @@ fn install() -> bool {
             if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) != 0 {
                 return;
             }
-            *std::ptr::addr_of_mut!(PREVIOUS) = Some(previous);
+            let _ = PREVIOUS.set(previous);
             if libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) == 0 {
                 INSTALLED.store(true, Ordering::Release);
             }

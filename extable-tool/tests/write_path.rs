@@ -546,3 +546,57 @@ fn a_real_i386_link_sorted_by_sorttable_is_left_alone() {
         assert_eq!(times(&path), before, "{args:?} wrote the file");
     }
 }
+
+/// The SIGBUS guard covers only the tool's mappings: a fault in another mapping of the same
+/// process still ends it with SIGBUS (run in a child: this test binary, re-invoked).
+#[test]
+fn faults_outside_the_guarded_mappings_still_raise_sigbus() {
+    const CHILD: &str = "EXTABLE_TEST_SIGBUS_CHILD";
+    if let Some(dir) = std::env::var_os(CHILD) {
+        let dir = PathBuf::from(dir);
+        let ours = write(&dir, "guarded", &vec![1; 8192]);
+        let _guarded = extable_tool::Mapped::open(&ours).unwrap();
+        let other = write(&dir, "unguarded", &vec![2; 8192]);
+        let f = fs::File::open(&other).unwrap();
+        // SAFETY: a read-only shared mapping of a file this child owns; it is truncated
+        // below on purpose, so the read faults.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                std::os::fd::AsRawFd::as_raw_fd(&f),
+                0,
+            )
+        };
+        assert_ne!(p, libc::MAP_FAILED);
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&other)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        // SAFETY: p maps 8192 bytes; the read faults with SIGBUS (the point of the test).
+        let v = unsafe { std::ptr::read_volatile((p as *const u8).add(4096)) };
+        println!("read {v} without a fault");
+        std::process::exit(0);
+    }
+    let dir = tempdir();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "faults_outside_the_guarded_mappings_still_raise_sigbus",
+            "--nocapture",
+        ])
+        .env(CHILD, dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGBUS),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
