@@ -1,6 +1,8 @@
 //! Addresses to `symbol+offset`, the function that contains an address, and the code
 //! sections of a file.
 
+use std::sync::OnceLock;
+
 use crate::elf::{Image, Section};
 
 /// A named address range from `.symtab`.
@@ -17,14 +19,66 @@ struct Named {
 #[derive(Debug)]
 pub struct Symbols<'i, 'd> {
     image: &'i Image<'d>,
-    /// Function, object and untyped symbols with names, by address.
+    /// The symbols lookups search.
+    index: Index,
+    /// Loaded executable sections, by address: (start, end, section index).
+    code: Vec<(u64, u64, usize)>,
+    /// For [`Symbols::for_addresses`]: the addresses `index` is exact for (sorted), and the
+    /// index of every symbol, built on the first lookup of another address.
+    only: Option<(Vec<u64>, OnceLock<Index>)>,
+}
+
+/// Symbols sorted for lookups.
+#[derive(Debug, Default)]
+struct Index {
+    /// Function, object and untyped symbols with names, by [`Named::key`].
     named: Vec<Named>,
     /// Functions with a size, by start address.
     functions: Vec<(u64, u64)>,
-    /// Starts of every function symbol (raw value and code address), sorted.
+    /// Starts of function symbols (raw value and code address), sorted.
     function_starts: Vec<u64>,
-    /// Loaded executable sections, by address: (start, end, section index).
-    code: Vec<(u64, u64, usize)>,
+}
+
+impl Index {
+    fn new(
+        mut named: Vec<Named>,
+        mut functions: Vec<(u64, u64)>,
+        mut function_starts: Vec<u64>,
+    ) -> Self {
+        named.sort_by_key(Named::key);
+        functions.sort_unstable();
+        function_starts.sort_unstable();
+        function_starts.dedup();
+        Index {
+            named,
+            functions,
+            function_starts,
+        }
+    }
+
+    /// Every symbol of `image`.
+    fn of_all(image: &Image<'_>) -> Self {
+        let mut named = Vec::new();
+        let mut functions = Vec::new();
+        let mut function_starts = Vec::new();
+        for c in candidates(image) {
+            if c.named.function {
+                function_starts.extend([c.raw, c.named.addr]);
+            }
+            functions.extend(c.named.function_range());
+            named.push(c.named);
+        }
+        Index::new(named, functions, function_starts)
+    }
+
+    fn containing_below(&self, at: usize, addr: u64) -> Option<(u64, u64)> {
+        self.functions[..at]
+            .iter()
+            .rev()
+            .take(FUNCTION_NEIGHBOURS)
+            .find(|f| addr < f.1)
+            .copied()
+    }
 }
 
 fn with_offset(name: &str, off: u64) -> String {
@@ -133,25 +187,17 @@ const FUNCTION_NEIGHBOURS: usize = 4;
 impl<'i, 'd> Symbols<'i, 'd> {
     /// Index every symbol and the sections of `image`, to answer lookups of any address.
     pub fn new(image: &'i Image<'d>) -> Self {
-        let mut named = Vec::new();
-        let mut functions = Vec::new();
-        let mut function_starts = Vec::new();
-        for c in candidates(image) {
-            if c.named.function {
-                function_starts.extend([c.raw, c.named.addr]);
-            }
-            functions.extend(c.named.function_range());
-            named.push(c.named);
-        }
-        Self::from_parts(image, named, functions, function_starts)
+        Self::from_parts(image, Index::of_all(image), None)
     }
 
     /// Keep, in one pass over the symbol table, only the symbols that lookups of the
     /// addresses in `queries` can return: for each query, the few greatest symbols and
     /// functions at or below it and above the query before it, and the function starts it
-    /// equals. Lookups of those addresses answer exactly as with [`Symbols::new`]; other
-    /// addresses may get a less precise answer. For files with many symbols and a table of
-    /// a few hundred entries this avoids sorting the whole symbol table.
+    /// equals. Lookups of those addresses answer from what was kept; a lookup of any other
+    /// address builds the full index ([`Symbols::new`]) once and answers from it, so every
+    /// answer is the full index's. For files with many symbols and a table of a few hundred
+    /// entries this avoids sorting the whole symbol table. ([`FunctionCursor`] and
+    /// [`FunctionMemo`] answer from what was kept: walk them over queried addresses only.)
     pub fn for_addresses(image: &'i Image<'d>, mut queries: Vec<u64>) -> Self {
         queries.sort_unstable();
         queries.dedup();
@@ -184,19 +230,25 @@ impl<'i, 'd> Symbols<'i, 'd> {
         }
         let named = named_near.into_iter().flatten().collect();
         let functions = functions_near.into_iter().flatten().collect();
-        Self::from_parts(image, named, functions, function_starts)
+        let index = Index::new(named, functions, function_starts);
+        Self::from_parts(image, index, Some((queries, OnceLock::new())))
+    }
+
+    /// The index that is exact for `addr`: the one kept, or that of every symbol.
+    fn index_for(&self, addr: u64) -> &Index {
+        match &self.only {
+            Some((queries, all)) if queries.binary_search(&addr).is_err() => {
+                all.get_or_init(|| Index::of_all(self.image))
+            }
+            _ => &self.index,
+        }
     }
 
     fn from_parts(
         image: &'i Image<'d>,
-        mut named: Vec<Named>,
-        mut functions: Vec<(u64, u64)>,
-        mut function_starts: Vec<u64>,
+        index: Index,
+        only: Option<(Vec<u64>, OnceLock<Index>)>,
     ) -> Self {
-        named.sort_by_key(Named::key);
-        functions.sort_unstable();
-        function_starts.sort_unstable();
-        function_starts.dedup();
         let mut code: Vec<_> = image
             .sections
             .iter()
@@ -206,10 +258,9 @@ impl<'i, 'd> Symbols<'i, 'd> {
         code.sort_unstable();
         Symbols {
             image,
-            named,
-            functions,
-            function_starts,
+            index,
             code,
+            only,
         }
     }
 
@@ -217,7 +268,8 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// or the nearest unsized one below it in the same section), else `section+0xoff` for
     /// the loaded section that contains it, else `0x...`.
     pub fn describe(&self, addr: u64) -> String {
-        let at = self.named.partition_point(|n| n.addr <= addr);
+        let named = &self.index_for(addr).named;
+        let at = named.partition_point(|n| n.addr <= addr);
         let covers = |n: &Named| {
             if n.size > 0 {
                 addr - n.addr < n.size
@@ -225,7 +277,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
                 self.image.sections[n.section].contains(addr) || addr == n.addr
             }
         };
-        let found = self.named[..at]
+        let found = named[..at]
             .iter()
             .rev()
             .take(DESCRIBE_NEIGHBOURS)
@@ -247,17 +299,9 @@ impl<'i, 'd> Symbols<'i, 'd> {
 
     /// The function (start, end) that contains `addr`.
     pub fn function_containing(&self, addr: u64) -> Option<(u64, u64)> {
-        let at = self.functions.partition_point(|f| f.0 <= addr);
-        self.containing_below(at, addr)
-    }
-
-    fn containing_below(&self, at: usize, addr: u64) -> Option<(u64, u64)> {
-        self.functions[..at]
-            .iter()
-            .rev()
-            .take(FUNCTION_NEIGHBOURS)
-            .find(|f| addr < f.1)
-            .copied()
+        let index = self.index_for(addr);
+        let at = index.functions.partition_point(|f| f.0 <= addr);
+        index.containing_below(at, addr)
     }
 
     /// A cursor for [`Self::function_containing`] over mostly ascending addresses: O(1)
@@ -271,7 +315,10 @@ impl<'i, 'd> Symbols<'i, 'd> {
 
     /// Whether `addr` is the start of a function symbol.
     pub fn is_function_start(&self, addr: u64) -> bool {
-        self.function_starts.binary_search(&addr).is_ok()
+        self.index_for(addr)
+            .function_starts
+            .binary_search(&addr)
+            .is_ok()
     }
 
     /// The loaded executable section containing `addr`.
@@ -386,7 +433,7 @@ impl FunctionMemo {
 
     #[cold]
     fn miss(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> Option<(u64, u64)> {
-        let f = &symbols.functions;
+        let f = &symbols.index.functions;
         if addr < self.lo || (self.at > 0 && f[self.at - 1].0 > addr) {
             self.at = f.partition_point(|x| x.0 <= addr);
         } else {
@@ -394,7 +441,7 @@ impl FunctionMemo {
                 self.at += 1;
             }
         }
-        let found = symbols.containing_below(self.at, addr);
+        let found = symbols.index.containing_below(self.at, addr);
         // Above `addr` and below the next start, the candidates are the same functions;
         // those that ended at or below `addr` stay ended, so the answer holds while `addr`
         // is below the end of the function found.
@@ -417,7 +464,7 @@ pub struct FunctionCursor<'s, 'i, 'd> {
 impl FunctionCursor<'_, '_, '_> {
     /// The function (start, end) that contains `addr`.
     pub fn containing(&mut self, addr: u64) -> Option<(u64, u64)> {
-        let f = &self.symbols.functions;
+        let f = &self.symbols.index.functions;
         if self.at > 0 && f[self.at - 1].0 > addr {
             self.at = f.partition_point(|x| x.0 <= addr);
         } else {
@@ -425,7 +472,7 @@ impl FunctionCursor<'_, '_, '_> {
                 self.at += 1;
             }
         }
-        self.symbols.containing_below(self.at, addr)
+        self.symbols.index.containing_below(self.at, addr)
     }
 }
 

@@ -1,6 +1,7 @@
 //! `Symbols::for_addresses` (one pass over the symbol table, keeping only what lookups of
-//! the given addresses need) answers those lookups exactly as the full index does, on
-//! random symbol tables with aliases, nesting, unsized and untyped symbols.
+//! the given addresses need) answers those lookups exactly as the full index does, and
+//! other addresses from the full index, on random symbol tables with aliases, nesting,
+//! unsized and untyped symbols.
 
 mod common;
 
@@ -39,6 +40,7 @@ proptest! {
     fn one_pass_lookups_equal_the_full_index(
         symbols in prop::collection::vec((0u64..0x2800, prop_oneof![Just(0u64), 1u64..0x200], 0u8..3), 0..300),
         queries in prop::collection::vec(0u64..0x2a00, 1..60),
+        others in prop::collection::vec(0u64..0x2a00, 0..20),
     ) {
         let data = file(&symbols);
         let image = Image::parse(&data).unwrap();
@@ -51,6 +53,12 @@ proptest! {
             prop_assert_eq!(full.is_function_start(q), few.is_function_start(q));
             let (mut a, mut b) = (full.function_cursor(), few.function_cursor());
             prop_assert_eq!(a.containing(q), b.containing(q));
+        }
+        // Addresses that were not asked for are answered from the index of every symbol.
+        for q in others.iter().map(|q| BASE + q) {
+            prop_assert_eq!(full.describe(q), few.describe(q), "describe {:#x}", q);
+            prop_assert_eq!(full.function_containing(q), few.function_containing(q));
+            prop_assert_eq!(full.is_function_start(q), few.is_function_start(q));
         }
         // The memo and the cursor over the addresses in ascending order, as the checks walk.
         let mut sorted = queries.clone();
