@@ -53,7 +53,8 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
     for g in &GUARDS {
         let start = g.start.load(Ordering::Acquire);
         let len = g.len.load(Ordering::Acquire);
-        if start == 0 || addr < start || addr >= start + len {
+        // 0: a free slot; usize::MAX: a slot being registered (its range not yet set).
+        if start == 0 || start == usize::MAX || addr < start || addr - start >= len {
             continue;
         }
         let at = addr & !(page - 1);
