@@ -5,18 +5,28 @@
 
 use extable_tool::analysis::Analysis;
 use extable_tool::elf::Image;
-use extable_tool::table::Entry;
+use extable_tool::table::{self, Entry};
 use extable_tool::{check, sort_bytes, Layout, Options};
 use libfuzzer_sys::fuzz_target;
 
-/// The entries of `data`'s table, in table order, and the check report.
-fn entries(data: &[u8], layout: Layout) -> (Vec<Entry>, extable_tool::Report, Option<u32>) {
-    let image = Image::parse(data).expect("the sorted output parses");
-    let a = Analysis::new(&image, Some(layout)).expect("the sorted output analyses");
-    let report = check::check(&a, "<sorted>").report;
-    let marker = a.marker.as_ref().and_then(|m| m.value);
-    let entries = (0..a.table.len()).map(|i| a.table.entry(i)).collect();
-    (entries, report, marker)
+/// What a sort is checked against: the entries of a table (in table order), whether their
+/// sort keys (the layout's order) ascend, the check report and the marker value.
+struct Seen {
+    entries: Vec<Entry>,
+    sorted: bool,
+    report: extable_tool::Report,
+    marker: Option<u32>,
+}
+
+fn seen(data: &[u8], layout: Layout) -> Seen {
+    let image = Image::parse(data).expect("the file parses");
+    let a = Analysis::new(&image, Some(layout)).expect("the file analyses");
+    Seen {
+        entries: (0..a.table.len()).map(|i| a.table.entry(i)).collect(),
+        sorted: table::is_sorted(&a.table.keys()),
+        report: check::check(&a, "<sorted>").report,
+        marker: a.marker.as_ref().and_then(|m| m.value),
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -30,14 +40,14 @@ fuzz_target!(|data: &[u8]| {
     };
     let layout = layout.unwrap_or_else(|| report.layout.parse().expect("a layout name"));
     assert_eq!(sorted.len(), file.len());
-    let (mut before, _, _) = entries(file, layout);
-    let (mut after, recheck, marker) = entries(&sorted, layout);
-    assert!(!recheck.has_errors(), "{:?}", recheck.lines());
-    assert_eq!(marker, Some(0));
-    let keys: Vec<u64> = after.iter().map(|e| e.insn).collect();
-    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "not sorted");
+    let before = seen(file, layout);
+    let after = seen(&sorted, layout);
+    assert!(!after.report.has_errors(), "{:?}", after.report.lines());
+    assert_eq!(after.marker, Some(0));
+    assert!(after.sorted, "not sorted");
     let key = |e: &Entry| (e.insn, e.fixup, format!("{:?}", e.extra));
-    before.sort_by_key(key);
-    after.sort_by_key(key);
-    assert_eq!(before, after, "the entries changed");
+    let (mut was, mut is) = (before.entries, after.entries);
+    was.sort_by_key(key);
+    is.sort_by_key(key);
+    assert_eq!(was, is, "the entries changed");
 });
