@@ -42,6 +42,9 @@ cargo package --allow-dirty -p extable-macros -p extable-runtime -p extable-tool
 echo "== cargo test (host: x86_64 Linux)"
 cargo test --workspace
 
+echo "== fuzzing extable-tool (fixed budget)"
+bash scripts/fuzz.sh
+
 for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf; do
   case $t in
     aarch64*) export EXTABLE_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu" ;;

@@ -39,12 +39,42 @@ pub struct Analysis<'i, 'd> {
     pub instructions: bool,
 }
 
-/// The first `STT_OBJECT` symbol named `name` (as `scripts/sorttable` looks it up).
-fn object_symbol<'i, 'd>(image: &'i Image<'d>, name: &str) -> Option<&'i crate::elf::Symbol<'d>> {
-    image
-        .symbols
-        .iter()
-        .find(|s| s.is_object() && s.name == name.as_bytes())
+type Symbol<'i, 'd> = &'i crate::elf::Symbol<'d>;
+
+/// The two marker symbols: for each name, the first `STT_OBJECT` symbol with it (as
+/// `scripts/sorttable` looks it up), found in one pass over the symbol table.
+struct MarkerSymbols<'i, 'd> {
+    ours: Option<Symbol<'i, 'd>>,
+    linux: Option<Symbol<'i, 'd>>,
+}
+
+impl<'i, 'd> MarkerSymbols<'i, 'd> {
+    fn find(image: &'i Image<'d>) -> Self {
+        let mut found = MarkerSymbols {
+            ours: None,
+            linux: None,
+        };
+        for s in image.symbols.iter().filter(|s| s.is_object()) {
+            if found.ours.is_none() && s.name == SORT_MARKER_SYMBOL.as_bytes() {
+                found.ours = Some(s);
+            } else if found.linux.is_none() && s.name == LINUX_SORT_MARKER_SYMBOL.as_bytes() {
+                found.linux = Some(s);
+            }
+            if found.ours.is_some() && found.linux.is_some() {
+                break;
+            }
+        }
+        found
+    }
+
+    /// The marker symbol of `layout`.
+    fn of(&self, layout: Layout) -> Option<Symbol<'i, 'd>> {
+        if layout.is_linux() {
+            self.linux
+        } else {
+            self.ours
+        }
+    }
 }
 
 impl<'i, 'd> Analysis<'i, 'd> {
@@ -54,10 +84,11 @@ impl<'i, 'd> Analysis<'i, 'd> {
         check_file_type(image.file_type)?;
         let section = find_table_section(image)?;
         let bytes = image.section_bytes(section).map_err(Problem::malformed)?;
-        let symbols = Symbols::new(image);
+        let markers = MarkerSymbols::find(image);
+        let symbols = symbols_for(image, section, bytes, forced, &markers);
         let layout = match forced {
             Some(layout) => layout,
-            None => detect(image, section, bytes, &symbols)?,
+            None => detect(image, section, bytes, &symbols, &markers)?,
         };
         let table = Table {
             layout,
@@ -68,7 +99,9 @@ impl<'i, 'd> Analysis<'i, 'd> {
             file_offset: section.offset,
             bytes,
         };
-        let marker = locate_marker(image, layout.marker_symbol());
+        let marker = markers
+            .of(layout)
+            .map(|sym| locate_marker(image, sym, layout.marker_symbol()));
         Ok(Analysis {
             image,
             section,
@@ -113,6 +146,58 @@ impl<'i, 'd> Analysis<'i, 'd> {
         }
         found
     }
+}
+
+/// Tables of up to this many entries have their addresses looked up in one pass over the
+/// symbol table ([`Symbols::for_addresses`]); larger ones get an index of every symbol.
+const FEW_ENTRIES: usize = 1 << 14;
+
+/// The symbol lookups for this table: only what its entries' addresses need when it is
+/// small. The addresses are decoded with the layout the file will be read with (forced, or
+/// told by the marker and `e_machine`); for x86 Linux files, whose layout the entries tell,
+/// with the 4.6-5.15 layout, whose three relative words include the instruction and fixup
+/// words of the 5.16+ layout.
+fn symbols_for<'i, 'd>(
+    image: &'i Image<'d>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    forced: Option<Layout>,
+    markers: &MarkerSymbols<'_, '_>,
+) -> Symbols<'i, 'd> {
+    let layout = forced.or_else(|| {
+        if markers.ours.is_some() {
+            return Some(Layout::Extable);
+        }
+        match arch::linux_machine(image.machine) {
+            LinuxMachine::X86 => Some(Layout::LinuxX86Legacy),
+            LinuxMachine::Layout(layout) => Some(layout),
+            LinuxMachine::Ambiguous(_) | LinuxMachine::Unknown => None,
+        }
+    });
+    let Some(layout) = layout else {
+        return Symbols::new(image);
+    };
+    let table = Table {
+        layout,
+        shape: layout.shape(image.class),
+        class: image.class,
+        endian: image.endian,
+        addr: section.addr,
+        file_offset: section.offset,
+        bytes,
+    };
+    if table.len() > FEW_ENTRIES {
+        return Symbols::new(image);
+    }
+    let mut queries = Vec::with_capacity(3 * table.len());
+    for i in 0..table.len() {
+        let e = table.entry(i);
+        queries.extend([e.insn, e.fixup]);
+        if let crate::table::Extra::Handler(h) = e.extra {
+            queries.push(h);
+        }
+    }
+    Symbols::for_addresses(image, queries)
 }
 
 fn check_file_type(ty: u16) -> Result<(), Problem> {
@@ -168,19 +253,18 @@ pub(crate) fn table_start_section<'i, 'd>(image: &'i Image<'d>) -> Option<&'i Se
     image.sections.get(sym.section?)
 }
 
-fn locate_marker(image: &Image<'_>, name: &'static str) -> Option<Marker> {
-    let sym = object_symbol(image, name)?;
+fn locate_marker(image: &Image<'_>, sym: &crate::elf::Symbol<'_>, name: &'static str) -> Marker {
     let file_offset = sym
         .section
         .and_then(|s| image.file_offset_in(&image.sections[s], sym.value, 4));
     let value = file_offset
         .and_then(|o| image.file_slice(o, 4))
         .map(|b| image.endian.u32(b));
-    Some(Marker {
+    Marker {
         symbol: name,
         file_offset,
         value,
-    })
+    }
 }
 
 /// Detect the layout from the marker symbols and `e_machine`.
@@ -189,9 +273,10 @@ fn detect(
     section: &Section<'_>,
     bytes: &[u8],
     symbols: &Symbols<'_, '_>,
+    markers: &MarkerSymbols<'_, '_>,
 ) -> Result<Layout, Problem> {
-    let ours = object_symbol(image, SORT_MARKER_SYMBOL).is_some();
-    let linux = object_symbol(image, LINUX_SORT_MARKER_SYMBOL).is_some();
+    let ours = markers.ours.is_some();
+    let linux = markers.linux.is_some();
     match (ours, linux) {
         (true, true) => Err(Problem::refused(format!(
             "ambiguous layout: both {SORT_MARKER_SYMBOL} and {LINUX_SORT_MARKER_SYMBOL} are defined; pass --layout"

@@ -233,6 +233,9 @@ pub struct Image<'d> {
     pub segments: Vec<Segment>,
     /// `.symtab` (`SHT_SYMTAB`), symbol 0 included; empty when the file has none.
     pub symbols: Vec<Symbol<'d>>,
+    /// The file ranges of the ELF header, the program header table and the section header
+    /// table (`(offset, length, name)`), which no write may touch.
+    pub headers: [(u64, u64, &'static str); 3],
 }
 
 impl<'d> Image<'d> {
@@ -302,6 +305,21 @@ impl<'d> Image<'d> {
     }
 }
 
+fn header_ranges<Elf: FileHeader<Endian = Endianness>>(
+    header: &Elf,
+    endian: Endianness,
+    segments: usize,
+    sections: usize,
+) -> [(u64, u64, &'static str); 3] {
+    let ph_len = segments as u64 * u64::from(header.e_phentsize(endian));
+    let sh_len = sections as u64 * u64::from(header.e_shentsize(endian));
+    [
+        (0, u64::from(header.e_ehsize(endian)), "the ELF header"),
+        (header.e_phoff(endian).into(), ph_len, "the program headers"),
+        (header.e_shoff(endian).into(), sh_len, "the section headers"),
+    ]
+}
+
 fn parse_as<'d, Elf: FileHeader<Endian = Endianness>>(
     data: &'d [u8],
     class: Class,
@@ -329,7 +347,7 @@ fn parse_as<'d, Elf: FileHeader<Endian = Endianness>>(
             info: sh.sh_info(endian),
         });
     }
-    let segments = header
+    let segments: Vec<Segment> = header
         .program_headers(endian, data)
         .map_err(err)?
         .iter()
@@ -366,6 +384,7 @@ fn parse_as<'d, Elf: FileHeader<Endian = Endianness>>(
         },
         file_type: header.e_type(endian).0,
         machine: header.e_machine(endian).0,
+        headers: header_ranges(header, endian, segments.len(), sections.len()),
         sections,
         segments,
         symbols,
