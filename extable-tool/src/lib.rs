@@ -115,6 +115,8 @@ pub struct Options {
     /// contain entries: for tables with entries in most of the code, where decoding it
     /// all costs more than the rest of the check.
     pub no_instructions: bool,
+    /// How durable an in-place sort is when it returns ([`write::Durability`]).
+    pub durability: write::Durability,
 }
 
 /// What [`sort_file`] did.
@@ -247,7 +249,7 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
     };
     match to {
         SortTo::InPlace | SortTo::Replace if plan.is_noop() => return Ok(outcome(None)),
-        SortTo::InPlace => write::patch_in_place(mapped.file(), &plan.patches),
+        SortTo::InPlace => write::patch_in_place(mapped.file(), &plan.patches, opts.durability),
         SortTo::Replace | SortTo::NewFile(_) => {
             write::write_patched(mapped.file(), mapped.len(), &dest, &plan.patches)
         }

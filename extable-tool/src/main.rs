@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use extable_tool::json::{Document, FileResult, Status};
 use extable_tool::link::{self, LinkOutcome};
+use extable_tool::write::Durability;
 use extable_tool::{Error, Layout, Options, Severity, SortTo};
 
 /// Sort, check and dump exception tables (`__ex_table`) in ELF files.
@@ -66,6 +67,7 @@ impl Common {
             layout: self.layout,
             no_demangle: self.no_demangle,
             no_instructions: false,
+            ..Options::default()
         }
     }
 
@@ -81,8 +83,9 @@ impl Common {
 enum Command {
     /// Check, sort __ex_table in place and clear the sort marker.
     ///
-    /// In place, only the bytes that change are written, the marker last: a crash leaves the
-    /// marker saying "sort needed". --atomic replaces the file with a sorted copy instead.
+    /// In place, only the bytes that change are written, the marker last: a process killed
+    /// meanwhile leaves the marker saying "sort needed"; --sync makes that hold for a power
+    /// loss too. --atomic replaces the file with a sorted copy instead.
     Sort {
         #[command(flatten)]
         common: Common,
@@ -95,6 +98,11 @@ enum Command {
         /// of patching it in place: all or nothing, at the cost of copying the file.
         #[arg(long)]
         atomic: bool,
+        /// In place: `fdatasync` the table before the marker is written, and the marker
+        /// after (like `dd conv=fsync`), so that a power loss too leaves the marker saying
+        /// "sort needed" until the sorted table is on the disk.
+        #[arg(long, conflicts_with_all = ["atomic", "output"])]
+        sync: bool,
         /// Also print notes (by default: one summary line per file, plus warnings).
         #[arg(short, long)]
         verbose: bool,
@@ -212,6 +220,7 @@ fn main() -> ExitCode {
             rules,
             output,
             atomic,
+            sync,
             verbose,
             files,
         } => {
@@ -220,7 +229,14 @@ fn main() -> ExitCode {
                 (None, true) => SortTo::Replace,
                 (None, false) => SortTo::InPlace,
             };
-            sort(common.format, &common.checking(&rules), to, verbose, &files)
+            let opts = Options {
+                durability: match sync {
+                    true => Durability::Sync,
+                    false => Durability::PageCache,
+                },
+                ..common.checking(&rules)
+            };
+            sort(common.format, &opts, to, verbose, &files)
         }
         Command::Check {
             common,

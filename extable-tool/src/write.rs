@@ -1,11 +1,12 @@
 //! Writing a sort's patches: in place, or as a new file renamed into place.
 //!
 //! **In place** ([`patch_in_place`]) writes only the patched bytes through the already open
-//! file: first the table and the relocations, made durable with `fdatasync`, then the marker
-//! word. The inode, its hard links and every other byte stay. A crash or kill
-//! before the marker write leaves the marker saying "sort needed", which the runtime (and
-//! Linux) honour by sorting at boot and which the next `sort` repairs; see the README for the
-//! whole model.
+//! file: first the table and the relocations, then the marker word. The inode, its hard
+//! links and every other byte stay. A process killed before the marker write leaves the
+//! marker saying "sort needed", which the runtime (and Linux) honour by sorting at boot and
+//! which the next `sort` repairs. The page cache keeps the writes in that order for every
+//! reader, but not on the disk: [`Durability::Sync`] adds an `fdatasync` between the table
+//! and the marker (and one after), for a power loss; see the README for the whole model.
 //!
 //! **As a new file** ([`write_patched`], for `-o` and `--atomic`) a temporary file gets the
 //! source's bytes (a reflink where the file system has them, else copied in the kernel), the
@@ -76,24 +77,46 @@ pub fn destination(path: &Path) -> Result<PathBuf, Problem> {
     fs::canonicalize(path).map_err(|e| Problem::io(format!("cannot resolve: {e}")))
 }
 
-/// Write `patches` into the open `file` in place: every patch but the marker, then
-/// `fdatasync`, then the marker. The sync orders the writes for a crash of the machine (a
-/// killed process cannot reorder them): the marker can only reach the disk after the table.
-/// The marker write itself is not synced: lost, it leaves "sorted, marker set", which is
-/// usable, and the next sort only clears the marker.
-pub fn patch_in_place(file: &File, patches: &[Patch]) -> Result<(), Problem> {
+/// What an in-place write waits for before it returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// The writes are in the page cache, in order: every reader, and the file after the
+    /// process is killed at any point, sees the table before the marker. A power loss can
+    /// still lose them, or write the marker's page before the table's.
+    #[default]
+    PageCache,
+    /// `fdatasync` between the table and the marker, and after the marker: the marker can
+    /// only reach the disk after the table, and the sort is on the disk when it returns.
+    Sync,
+}
+
+/// Write `patches` into the open `file` in place: every patch but the marker, then the
+/// marker, syncing as `durability` says.
+pub fn patch_in_place(
+    file: &File,
+    patches: &[Patch],
+    durability: Durability,
+) -> Result<(), Problem> {
     let (marker, body): (Vec<&Patch>, Vec<&Patch>) =
         patches.iter().partition(|p| p.what == sort::MARKER);
     let write = |p: &Patch| {
         file.write_all_at(&p.bytes, p.offset)
             .map_err(|e| Problem::io(format!("cannot write the {}: {e}", p.what)))
     };
-    body.iter().try_for_each(|p| write(p))?;
-    if !body.is_empty() && !marker.is_empty() {
+    let sync = || {
         file.sync_data()
-            .map_err(|e| Problem::io(format!("cannot sync: {e}")))?;
+            .map_err(|e| Problem::io(format!("cannot sync: {e}")))
+    };
+    let syncing = durability == Durability::Sync;
+    body.iter().try_for_each(|p| write(p))?;
+    if syncing && !body.is_empty() && !marker.is_empty() {
+        sync()?;
     }
-    marker.iter().try_for_each(|p| write(p))
+    marker.iter().try_for_each(|p| write(p))?;
+    if syncing {
+        sync()?;
+    }
+    Ok(())
 }
 
 /// Apply `patches` to `bytes` in memory.

@@ -600,3 +600,66 @@ fn faults_outside_the_guarded_mappings_still_raise_sigbus() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// The writes and syncs of an in-place sort of a fresh copy of `input`, as `strace` saw
+/// them: `W<offset>` for a `pwrite64` at `offset`, `S` for an `fdatasync` or `fsync`.
+fn in_place_syscalls(input: &[u8], extra: &[&str]) -> (Vec<String>, Vec<u8>) {
+    let dir = tempdir();
+    let path = write(dir.path(), "vmlinux", input);
+    let trace = dir.path().join("trace");
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=pwrite64,fdatasync,fsync", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_extable-tool"))
+        .arg("sort")
+        .args(extra)
+        .arg(&path)
+        .output()
+        .expect("strace (Debian package strace) runs");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let calls = fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let call = l.split_once(' ').map_or(l, |(_, c)| c).trim_start();
+            if call.starts_with("fdatasync") || call.starts_with("fsync") {
+                return Some("S".to_string());
+            }
+            // pwrite64(fd, "...", len, offset) = len
+            let args = call.strip_prefix("pwrite64(")?.rsplit_once(')')?.0;
+            let offset = args.rsplit_once(", ")?.1;
+            Some(format!("W{offset}"))
+        })
+        .collect();
+    (calls, fs::read(&path).unwrap())
+}
+
+#[test]
+fn in_place_writes_the_marker_last_and_syncs_only_with_sync() {
+    let (input, sorted) = linux_file(0);
+    let image = extable_tool::elf::Image::parse(&input).unwrap();
+    let analysis = extable_tool::analysis::Analysis::new(&image, None).unwrap();
+    let marker = format!("W{}", analysis.marker.unwrap().file_offset.unwrap());
+    // The table and the zeroed relocations, then the marker.
+    let (calls, bytes) = in_place_syscalls(&input, &[]);
+    assert!(bytes == sorted, "differs from sorttable");
+    assert!(calls.len() >= 2, "{calls:?}");
+    assert_eq!(calls.last(), Some(&marker), "{calls:?}");
+    assert!(
+        !calls.contains(&"S".to_string()),
+        "synced by default: {calls:?}"
+    );
+    // --sync: the table is on the disk before the marker is written, the marker after.
+    let (calls, bytes) = in_place_syscalls(&input, &["--sync"]);
+    assert!(bytes == sorted, "differs from sorttable");
+    let n = calls.len();
+    assert!(n >= 4, "{calls:?}");
+    assert_eq!(
+        calls[n - 3..],
+        ["S".to_string(), marker.clone(), "S".to_string()]
+    );
+    assert!(
+        calls[..n - 3].iter().all(|c| *c != "S" && *c != marker),
+        "{calls:?}"
+    );
+}
