@@ -39,25 +39,25 @@ pub struct Analysis<'i, 'd> {
     pub instructions: bool,
 }
 
-type Symbol<'i, 'd> = &'i crate::elf::Symbol<'d>;
+type Symbol<'d> = crate::elf::Symbol<'d>;
 
 /// The two marker symbols: for each name, the first `STT_OBJECT` symbol with it (as
 /// `scripts/sorttable` looks it up), found in one pass over the symbol table.
-struct MarkerSymbols<'i, 'd> {
-    ours: Option<Symbol<'i, 'd>>,
-    linux: Option<Symbol<'i, 'd>>,
+struct MarkerSymbols<'d> {
+    ours: Option<Symbol<'d>>,
+    linux: Option<Symbol<'d>>,
 }
 
-impl<'i, 'd> MarkerSymbols<'i, 'd> {
-    fn find(image: &'i Image<'d>) -> Self {
+impl<'d> MarkerSymbols<'d> {
+    fn find(image: &Image<'d>) -> Self {
         let mut found = MarkerSymbols {
             ours: None,
             linux: None,
         };
         for s in image.symbols.iter().filter(|s| s.is_object()) {
-            if found.ours.is_none() && s.name == SORT_MARKER_SYMBOL.as_bytes() {
+            if found.ours.is_none() && s.name_is(SORT_MARKER_SYMBOL.as_bytes()) {
                 found.ours = Some(s);
-            } else if found.linux.is_none() && s.name == LINUX_SORT_MARKER_SYMBOL.as_bytes() {
+            } else if found.linux.is_none() && s.name_is(LINUX_SORT_MARKER_SYMBOL.as_bytes()) {
                 found.linux = Some(s);
             }
             if found.ours.is_some() && found.linux.is_some() {
@@ -68,7 +68,7 @@ impl<'i, 'd> MarkerSymbols<'i, 'd> {
     }
 
     /// The marker symbol of `layout`.
-    fn of(&self, layout: Layout) -> Option<Symbol<'i, 'd>> {
+    fn of(&self, layout: Layout) -> Option<Symbol<'d>> {
         if layout.is_linux() {
             self.linux
         } else {
@@ -101,7 +101,7 @@ impl<'i, 'd> Analysis<'i, 'd> {
         };
         let marker = markers
             .of(layout)
-            .map(|sym| locate_marker(image, sym, layout.marker_symbol()));
+            .map(|sym| locate_marker(image, &sym, layout.marker_symbol()));
         Ok(Analysis {
             image,
             section,
@@ -162,7 +162,7 @@ fn symbols_for<'i, 'd>(
     section: &Section<'_>,
     bytes: &[u8],
     forced: Option<Layout>,
-    markers: &MarkerSymbols<'_, '_>,
+    markers: &MarkerSymbols<'_>,
 ) -> Symbols<'i, 'd> {
     let layout = forced.or_else(|| {
         if markers.ours.is_some() {
@@ -249,7 +249,7 @@ pub(crate) fn table_start_section<'i, 'd>(image: &'i Image<'d>) -> Option<&'i Se
     let sym = image
         .symbols
         .iter()
-        .find(|s| s.name == START_SYMBOL.as_bytes())?;
+        .find(|s| s.name_is(START_SYMBOL.as_bytes()))?;
     image.sections.get(sym.section?)
 }
 
@@ -273,7 +273,7 @@ fn detect(
     section: &Section<'_>,
     bytes: &[u8],
     symbols: &Symbols<'_, '_>,
-    markers: &MarkerSymbols<'_, '_>,
+    markers: &MarkerSymbols<'_>,
 ) -> Result<Layout, Problem> {
     let ours = markers.ours.is_some();
     let linux = markers.linux.is_some();

@@ -71,7 +71,7 @@ impl Mapping {
             .symbols
             .iter()
             .filter(|s| s.section.is_some())
-            .filter_map(|s| Some((s.value, arch::arm::mapping_symbol(s.name)?)))
+            .filter_map(|s| Some((s.value, arch::arm::mapping_symbol(s.name())?)))
             .collect();
         v.sort_unstable_by_key(|m| m.0);
         Mapping(v)

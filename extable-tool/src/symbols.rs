@@ -112,9 +112,10 @@ fn is_fixup_section(s: &Section<'_>) -> bool {
     s.name.windows(5).any(|w| w == b"fixup")
 }
 
-/// Whether a symbol name is a mapping symbol or local label, useless in messages.
-fn is_noise(name: &[u8]) -> bool {
-    name.is_empty() || name.starts_with(b"$") || name.starts_with(b".L")
+/// Whether a symbol name, by its first two bytes (zero-padded), is empty, a mapping symbol
+/// or a local label: useless in messages.
+fn is_noise(prefix: [u8; 2]) -> bool {
+    prefix[0] == 0 || prefix[0] == b'$' || prefix == *b".L"
 }
 
 /// A symbol that lookups can answer with, and the raw value it starts at.
@@ -147,7 +148,7 @@ fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a 
         .filter_map(move |(symbol, s)| {
             let untyped = s.kind == object::elf::STT_NOTYPE.0;
             let section = s.section?;
-            if is_noise(s.name) || !(s.is_function() || s.is_object() || untyped) {
+            if !(s.is_function() || s.is_object() || untyped) || is_noise(s.name_prefix()) {
                 return None;
             }
             let addr = if s.is_function() {
@@ -308,7 +309,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
             .take(DESCRIBE_NEIGHBOURS)
             .find(|n| covers(n));
         if let Some(n) = found {
-            let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
+            let name = String::from_utf8_lossy(self.image.symbols.get(n.symbol).name());
             if self.demangle {
                 return with_offset(&demangle(&name), addr - n.addr);
             }
