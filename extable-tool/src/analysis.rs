@@ -49,22 +49,35 @@ struct MarkerSymbols<'d> {
 }
 
 impl<'d> MarkerSymbols<'d> {
-    fn find(image: &Image<'d>) -> Self {
-        let mut found = MarkerSymbols {
+    fn none() -> Self {
+        MarkerSymbols {
             ours: None,
             linux: None,
-        };
-        for s in image.symbols.iter().filter(|s| s.is_object()) {
-            if found.ours.is_none() && s.name_is(SORT_MARKER_SYMBOL.as_bytes()) {
-                found.ours = Some(s);
-            } else if found.linux.is_none() && s.name_is(LINUX_SORT_MARKER_SYMBOL.as_bytes()) {
-                found.linux = Some(s);
-            }
+        }
+    }
+
+    fn find(image: &Image<'d>) -> Self {
+        let mut found = Self::none();
+        for s in image.symbols.iter() {
+            found.see(&s);
             if found.ours.is_some() && found.linux.is_some() {
                 break;
             }
         }
         found
+    }
+
+    /// Take `s` if it is the first marker symbol of its name.
+    #[inline]
+    fn see(&mut self, s: &Symbol<'d>) {
+        if !s.is_object() {
+            return;
+        }
+        if self.ours.is_none() && s.name_is(SORT_MARKER_SYMBOL.as_bytes()) {
+            self.ours = Some(*s);
+        } else if self.linux.is_none() && s.name_is(LINUX_SORT_MARKER_SYMBOL.as_bytes()) {
+            self.linux = Some(*s);
+        }
     }
 
     /// The marker symbol of `layout`.
@@ -84,8 +97,7 @@ impl<'i, 'd> Analysis<'i, 'd> {
         check_file_type(image.file_type)?;
         let section = find_table_section(image)?;
         let bytes = image.section_bytes(section).map_err(Problem::malformed)?;
-        let markers = MarkerSymbols::find(image);
-        let symbols = symbols_for(image, section, bytes, forced, &markers);
+        let (markers, symbols) = scan_symbols(image, section, bytes, forced);
         let layout = match forced {
             Some(layout) => layout,
             None => detect(image, section, bytes, &symbols, &markers)?,
@@ -152,52 +164,63 @@ impl<'i, 'd> Analysis<'i, 'd> {
 /// symbol table ([`Symbols::for_addresses`]); larger ones get an index of every symbol.
 const FEW_ENTRIES: usize = 1 << 14;
 
-/// The symbol lookups for this table: only what its entries' addresses need when it is
-/// small. The addresses are decoded with the layout the file will be read with (forced, or
-/// told by the marker and `e_machine`); for x86 Linux files, whose layout the entries tell,
-/// with the 4.6-5.15 layout, whose three relative words include the instruction and fixup
-/// words of the 5.16+ layout.
-fn symbols_for<'i, 'd>(
+/// The marker symbols and the symbol lookups for this table. A small table's lookups keep
+/// only what its entries' addresses need, found in the same pass over the symbol table as
+/// the markers. The addresses are decoded with every layout the file can be read with:
+/// `forced`, else ours and the Linux layout of `e_machine` (the marker, found in the same
+/// pass, tells which); for x86 Linux files, whose layout the entries tell, the 4.6-5.15
+/// layout, whose three relative words include the instruction and fixup words of the 5.16+
+/// layout.
+fn scan_symbols<'i, 'd>(
     image: &'i Image<'d>,
     section: &Section<'_>,
     bytes: &[u8],
     forced: Option<Layout>,
-    markers: &MarkerSymbols<'_>,
-) -> Symbols<'i, 'd> {
-    let layout = forced.or_else(|| {
-        if markers.ours.is_some() {
-            return Some(Layout::Extable);
-        }
-        match arch::linux_machine(image.machine) {
-            LinuxMachine::X86 => Some(Layout::LinuxX86Legacy),
-            LinuxMachine::Layout(layout) => Some(layout),
-            LinuxMachine::Ambiguous(_) | LinuxMachine::Unknown => None,
-        }
-    });
-    let Some(layout) = layout else {
-        return Symbols::new(image);
+) -> (MarkerSymbols<'d>, Symbols<'i, 'd>) {
+    let linux = match arch::linux_machine(image.machine) {
+        LinuxMachine::X86 => Some(Layout::LinuxX86Legacy),
+        LinuxMachine::Layout(layout) => Some(layout),
+        LinuxMachine::Ambiguous(_) | LinuxMachine::Unknown => None,
     };
-    let table = Table {
-        layout,
-        shape: layout.shape(image.class),
+    let layouts = match forced {
+        Some(layout) => vec![layout],
+        None => [Some(Layout::Extable), linux].into_iter().flatten().collect(),
+    };
+    let entries = Table {
+        layout: layouts[0],
+        shape: layouts[0].shape(image.class),
         class: image.class,
         endian: image.endian,
         addr: section.addr,
         file_offset: section.offset,
         bytes,
-    };
-    if table.len() > FEW_ENTRIES {
-        return Symbols::new(image);
     }
-    let mut queries = Vec::with_capacity(3 * table.len());
-    for i in 0..table.len() {
-        let e = table.entry(i);
-        queries.extend([e.insn, e.fixup]);
-        if let crate::table::Extra::Handler(h) = e.extra {
-            queries.push(h);
+    .len();
+    if entries > FEW_ENTRIES {
+        return (MarkerSymbols::find(image), Symbols::new(image));
+    }
+    let mut queries = Vec::with_capacity(3 * entries * layouts.len());
+    for layout in layouts {
+        let table = Table {
+            layout,
+            shape: layout.shape(image.class),
+            class: image.class,
+            endian: image.endian,
+            addr: section.addr,
+            file_offset: section.offset,
+            bytes,
+        };
+        for i in 0..table.len() {
+            let e = table.entry(i);
+            queries.extend([e.insn, e.fixup]);
+            if let crate::table::Extra::Handler(h) = e.extra {
+                queries.push(h);
+            }
         }
     }
-    Symbols::for_addresses(image, queries)
+    let mut markers = MarkerSymbols::none();
+    let symbols = Symbols::for_addresses_visiting(image, queries, |s| markers.see(s));
+    (markers, symbols)
 }
 
 fn check_file_type(ty: u16) -> Result<(), Problem> {

@@ -271,6 +271,7 @@ impl<'d> SymbolTable<'d> {
     }
 
     /// Symbol `index` (`index < len()`).
+    #[inline]
     pub fn get(&self, index: usize) -> Symbol<'d> {
         let size = Self::entry_size(self.class);
         let b = &self.bytes[index * size..(index + 1) * size];
@@ -294,6 +295,7 @@ impl<'d> SymbolTable<'d> {
         }
     }
 
+    #[inline]
     fn section_of(&self, index: usize, shndx: u16) -> Option<usize> {
         let section = match shndx {
             0 => return None,

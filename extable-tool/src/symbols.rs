@@ -1,9 +1,10 @@
 //! Addresses to `symbol+offset`, the function that contains an address, and the code
 //! sections of a file.
 
+use std::collections::VecDeque;
 use std::sync::OnceLock;
 
-use crate::elf::{Image, Section};
+use crate::elf::{Image, Section, Symbol};
 
 /// A named address range from `.symtab`.
 #[derive(Clone, Copy, Debug)]
@@ -137,6 +138,32 @@ impl Named {
     }
 }
 
+/// Symbol `symbol`, `s`, as lookups see it, if it is a function, object or untyped symbol
+/// in a section (whatever its name: see [`is_noise`]).
+#[inline]
+fn typed_candidate(machine: u16, symbol: usize, s: &Symbol<'_>) -> Option<Candidate> {
+    let untyped = s.kind == object::elf::STT_NOTYPE.0;
+    if !(s.is_function() || s.is_object() || untyped) {
+        return None;
+    }
+    let section = s.section?;
+    let addr = if s.is_function() {
+        crate::arch::code_address(machine, s.value)
+    } else {
+        s.value
+    };
+    Some(Candidate {
+        named: Named {
+            addr,
+            size: s.size,
+            symbol,
+            section,
+            function: s.is_function(),
+        },
+        raw: s.value,
+    })
+}
+
 /// The function, object and untyped symbols of `image` that have a name worth printing.
 fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a {
     let machine = image.machine;
@@ -146,42 +173,23 @@ fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a 
         .enumerate()
         .skip(1)
         .filter_map(move |(symbol, s)| {
-            let untyped = s.kind == object::elf::STT_NOTYPE.0;
-            let section = s.section?;
-            if !(s.is_function() || s.is_object() || untyped) || is_noise(s.name_prefix()) {
-                return None;
-            }
-            let addr = if s.is_function() {
-                crate::arch::code_address(machine, s.value)
-            } else {
-                s.value
-            };
-            Some(Candidate {
-                named: Named {
-                    addr,
-                    size: s.size,
-                    symbol,
-                    section,
-                    function: s.is_function(),
-                },
-                raw: s.value,
-            })
+            typed_candidate(machine, symbol, &s).filter(|_| !is_noise(s.name_prefix()))
         })
 }
 
 /// Keep the `k` greatest items by `key` in `items`, which is kept in ascending order (a
 /// handful: rejecting what is not above the least is one compare).
-fn keep_greatest<T, K: Ord>(items: &mut Vec<T>, item: T, k: usize, key: impl Fn(&T) -> K) {
+fn keep_greatest<T, K: Ord>(items: &mut VecDeque<T>, item: T, k: usize, key: impl Fn(&T) -> K) {
     let new = key(&item);
     if items.len() == k {
         if new <= key(&items[0]) {
             return;
         }
-        items.remove(0);
+        items.pop_front();
     }
     // Symbol tables are mostly in address order: the new item is usually the greatest.
-    if items.last().is_none_or(|last| key(last) < new) {
-        items.push(item);
+    if items.back().is_none_or(|last| key(last) < new) {
+        items.push_back(item);
         return;
     }
     let at = items.partition_point(|x| key(x) < new);
@@ -218,20 +226,37 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// answer is the full index's. For files with many symbols and a table of a few hundred
     /// entries this avoids sorting the whole symbol table. ([`FunctionCursor`] and
     /// [`FunctionMemo`] answer from what was kept: walk them over queried addresses only.)
-    pub fn for_addresses(image: &'i Image<'d>, mut queries: Vec<u64>) -> Self {
+    pub fn for_addresses(image: &'i Image<'d>, queries: Vec<u64>) -> Self {
+        Self::for_addresses_visiting(image, queries, |_| {})
+    }
+
+    /// [`Self::for_addresses`], calling `visit` on every symbol but symbol 0, in table
+    /// order, in the same pass.
+    pub fn for_addresses_visiting(
+        image: &'i Image<'d>,
+        mut queries: Vec<u64>,
+        mut visit: impl FnMut(&Symbol<'d>),
+    ) -> Self {
         queries.sort_unstable();
         queries.dedup();
         // Bucket j holds what starts in (queries[j - 1], queries[j]].
-        let mut named_near: Vec<Vec<Named>> = vec![Vec::new(); queries.len()];
-        let mut functions_near: Vec<Vec<(u64, u64)>> = vec![Vec::new(); queries.len()];
+        let mut named_near: Vec<VecDeque<Named>> = vec![VecDeque::new(); queries.len()];
+        let mut functions_near: Vec<VecDeque<(u64, u64)>> = vec![VecDeque::new(); queries.len()];
         let mut function_starts = Vec::new();
         let mut j = 0;
-        for c in candidates(image) {
+        for (symbol, s) in image.symbols.iter().enumerate().skip(1) {
+            visit(&s);
+            let Some(c) = typed_candidate(image.machine, symbol, &s) else {
+                continue;
+            };
             let n = c.named;
             j = bucket_of(&queries, n.addr, j);
             if j == queries.len() {
                 j = 0;
                 continue; // above every query
+            }
+            if is_noise(s.name_prefix()) {
+                continue;
             }
             if n.function {
                 // queries[j] is the least query at or above the start: a query equals the
