@@ -184,7 +184,10 @@ fn scan_symbols<'i, 'd>(
     };
     let layouts = match forced {
         Some(layout) => vec![layout],
-        None => [Some(Layout::Extable), linux].into_iter().flatten().collect(),
+        None => [Some(Layout::Extable), linux]
+            .into_iter()
+            .flatten()
+            .collect(),
     };
     let entries = Table {
         layout: layouts[0],

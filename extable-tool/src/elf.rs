@@ -222,17 +222,14 @@ impl<'d> Symbol<'d> {
             && self.strtab.get(at + name.len()).is_none_or(|&b| b == 0)
     }
 
-    /// The first `N` bytes of the name, zero-padded when it is shorter.
-    pub fn name_prefix<const N: usize>(&self) -> [u8; N] {
-        let mut out = [0u8; N];
-        let rest = self.strtab.get(self.name_offset..).unwrap_or(&[]);
-        for (o, &b) in out.iter_mut().zip(rest) {
-            if b == 0 {
-                break;
-            }
-            *o = b;
+    /// The first two bytes of the name, zero-padded when it is shorter.
+    #[inline]
+    pub fn name_start(&self) -> [u8; 2] {
+        let byte = |i: usize| self.strtab.get(self.name_offset + i).copied().unwrap_or(0);
+        match byte(0) {
+            0 => [0, 0],
+            first => [first, byte(1)],
         }
-        out
     }
 }
 
@@ -271,7 +268,7 @@ impl<'d> SymbolTable<'d> {
     }
 
     /// Symbol `index` (`index < len()`).
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, index: usize) -> Symbol<'d> {
         let size = Self::entry_size(self.class);
         let b = &self.bytes[index * size..(index + 1) * size];
@@ -295,7 +292,7 @@ impl<'d> SymbolTable<'d> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn section_of(&self, index: usize, shndx: u16) -> Option<usize> {
         let section = match shndx {
             0 => return None,

@@ -173,7 +173,7 @@ fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a 
         .enumerate()
         .skip(1)
         .filter_map(move |(symbol, s)| {
-            typed_candidate(machine, symbol, &s).filter(|_| !is_noise(s.name_prefix()))
+            typed_candidate(machine, symbol, &s).filter(|_| !is_noise(s.name_start()))
         })
 }
 
@@ -255,7 +255,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
                 j = 0;
                 continue; // above every query
             }
-            if is_noise(s.name_prefix()) {
+            if is_noise(s.name_start()) {
                 continue;
             }
             if n.function {
