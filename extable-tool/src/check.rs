@@ -215,7 +215,8 @@ fn run(
         }
     }
     if a.instructions {
-        check_instructions(&mut cx);
+        let pages = fast.map_or(&records::Keep as &dyn records::Pages, |(p, _)| p);
+        check_instructions(&mut cx, pages);
     }
     let report = Report {
         file: file.to_string(),
@@ -239,8 +240,8 @@ fn run(
 }
 
 /// The instruction-level rules ([`crate::insn`]).
-fn check_instructions(cx: &mut Ctx<'_, '_, '_>) {
-    for f in crate::insn::check(cx.a) {
+fn check_instructions(cx: &mut Ctx<'_, '_, '_>, pages: &dyn records::Pages) {
+    for f in crate::insn::check(cx.a, pages) {
         let mut addrs = cx.entry_addrs(&f.entry);
         if let Some(at) = f.instruction {
             addrs.push(cx.addr("instruction", at));

@@ -280,6 +280,25 @@ fn read_all(file: &File, len: u64) -> std::io::Result<Vec<u8>> {
 }
 
 impl records::Pages for Mapped {
+    /// Read `bytes` from the file when they lie in the map (see the trait); a short or
+    /// failed read copies them from the map, where a truncation is the guard's to report.
+    fn copy(&self, bytes: &[u8]) -> Vec<u8> {
+        use std::os::unix::fs::FileExt;
+        let Contents::Guarded { map, .. } = &self.contents else {
+            return bytes.to_vec();
+        };
+        let base = map.as_ptr() as usize;
+        let start = bytes.as_ptr() as usize;
+        if start < base || start + bytes.len() > base + map.len() {
+            return bytes.to_vec();
+        }
+        let mut out = vec![0; bytes.len()];
+        match self.file.read_exact_at(&mut out, (start - base) as u64) {
+            Ok(()) => out,
+            Err(_) => bytes.to_vec(),
+        }
+    }
+
     /// Drop the pages of `bytes` (when they lie in the map) from this process: they are
     /// read again from the file if touched, so the memory the table took while it was read
     /// is free for its sorted copy.

@@ -86,6 +86,13 @@ const THIRD: usize = FIELD_OFFSETS[2];
 pub trait Pages: Sync {
     /// `bytes` will not be read again soon.
     fn release(&self, bytes: &[u8]);
+
+    /// A copy of `bytes`, a few bytes of the file, read without mapping their pages into
+    /// the process where that is cheaper (for a file mapping: a read of the file, where a
+    /// page fault would map a whole run of pages that the process then has to unmap).
+    fn copy(&self, bytes: &[u8]) -> Vec<u8> {
+        bytes.to_vec()
+    }
 }
 
 /// [`Pages`] that keeps everything (bytes not backed by a file).
