@@ -1038,7 +1038,7 @@ fn histogram<Fmt: EntryFormat>(
 }
 
 /// Decode the entries `range` and put each record, and its index, in its bucket's part.
-/// `None` when a part is full (the table changed since the histogram).
+/// `None` when a part is full or missing (the table changed since the histogram).
 #[inline(never)]
 fn scatter<Fmt: EntryFormat>(
     c: &Codec<'_>,
@@ -1052,8 +1052,8 @@ fn scatter<Fmt: EntryFormat>(
         let i = range.start + k;
         let r = c.record::<Fmt>(i, raw);
         let d = digit.of(record_word(&r, 0));
-        let (recs, idx) = &mut parts[d];
-        let f = fill[d];
+        let (recs, idx) = parts.get_mut(d)?;
+        let f = *fill.get(d)?;
         put::<Fmt>(recs.get_mut(f * size..(f + 1) * size)?, &r);
         *idx.get_mut(f)? = (i - range.start) as u16;
         fill[d] += 1;
