@@ -43,6 +43,7 @@ need_debian() {
   command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
   command -v addr2line >/dev/null || missing+=(binutils)
   command -v jq >/dev/null || missing+=(jq)
+  command -v strace >/dev/null || missing+=(strace)
   { python3 -c 'import jsonschema' || /usr/bin/python3 -c 'import jsonschema'; } 2>/dev/null \
     || missing+=(python3-jsonschema)
   [ ${#missing[@]} -eq 0 ] && return 0

@@ -51,6 +51,9 @@ echo "== module-table protocol: loom model check, and the stress test at full si
 cargo test -p extable-runtime --features loom --release --test loom
 cargo test -p extable-runtime --release --test stress
 
+echo "== fuzzing extable-tool (fixed budget)"
+bash scripts/fuzz.sh
+
 for t in aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf thumbv7neon-unknown-linux-gnueabihf; do
   case $t in
     aarch64*) export EXTABLE_QEMU="qemu-aarch64 -L /usr/aarch64-linux-gnu" ;;

@@ -39,12 +39,55 @@ pub struct Analysis<'i, 'd> {
     pub instructions: bool,
 }
 
-/// The first `STT_OBJECT` symbol named `name` (as `scripts/sorttable` looks it up).
-fn object_symbol<'i, 'd>(image: &'i Image<'d>, name: &str) -> Option<&'i crate::elf::Symbol<'d>> {
-    image
-        .symbols
-        .iter()
-        .find(|s| s.is_object() && s.name == name.as_bytes())
+type Symbol<'d> = crate::elf::Symbol<'d>;
+
+/// The two marker symbols: for each name, the first `STT_OBJECT` symbol with it (as
+/// `scripts/sorttable` looks it up), found in one pass over the symbol table.
+struct MarkerSymbols<'d> {
+    ours: Option<Symbol<'d>>,
+    linux: Option<Symbol<'d>>,
+}
+
+impl<'d> MarkerSymbols<'d> {
+    fn none() -> Self {
+        MarkerSymbols {
+            ours: None,
+            linux: None,
+        }
+    }
+
+    fn find(image: &Image<'d>) -> Self {
+        let mut found = Self::none();
+        for s in image.symbols.iter() {
+            found.see(&s);
+            if found.ours.is_some() && found.linux.is_some() {
+                break;
+            }
+        }
+        found
+    }
+
+    /// Take `s` if it is the first marker symbol of its name.
+    #[inline]
+    fn see(&mut self, s: &Symbol<'d>) {
+        if !s.is_object() {
+            return;
+        }
+        if self.ours.is_none() && s.name_is(SORT_MARKER_SYMBOL.as_bytes()) {
+            self.ours = Some(*s);
+        } else if self.linux.is_none() && s.name_is(LINUX_SORT_MARKER_SYMBOL.as_bytes()) {
+            self.linux = Some(*s);
+        }
+    }
+
+    /// The marker symbol of `layout`.
+    fn of(&self, layout: Layout) -> Option<Symbol<'d>> {
+        if layout.is_linux() {
+            self.linux
+        } else {
+            self.ours
+        }
+    }
 }
 
 impl<'i, 'd> Analysis<'i, 'd> {
@@ -54,10 +97,10 @@ impl<'i, 'd> Analysis<'i, 'd> {
         check_file_type(image.file_type)?;
         let section = find_table_section(image)?;
         let bytes = image.section_bytes(section).map_err(Problem::malformed)?;
-        let symbols = Symbols::new(image);
+        let (markers, symbols) = scan_symbols(image, section, bytes, forced);
         let layout = match forced {
             Some(layout) => layout,
-            None => detect(image, section, bytes, &symbols)?,
+            None => detect(image, section, bytes, &symbols, &markers)?,
         };
         let table = Table {
             layout,
@@ -68,7 +111,9 @@ impl<'i, 'd> Analysis<'i, 'd> {
             file_offset: section.offset,
             bytes,
         };
-        let marker = locate_marker(image, layout.marker_symbol());
+        let marker = markers
+            .of(layout)
+            .map(|sym| locate_marker(image, &sym, layout.marker_symbol()));
         Ok(Analysis {
             image,
             section,
@@ -113,6 +158,72 @@ impl<'i, 'd> Analysis<'i, 'd> {
         }
         found
     }
+}
+
+/// Tables of up to this many entries have their addresses looked up in one pass over the
+/// symbol table ([`Symbols::for_addresses`]); larger ones get an index of every symbol.
+const FEW_ENTRIES: usize = 1 << 14;
+
+/// The marker symbols and the symbol lookups for this table. A small table's lookups keep
+/// only what its entries' addresses need, found in the same pass over the symbol table as
+/// the markers. The addresses are decoded with every layout the file can be read with:
+/// `forced`, else ours and the Linux layout of `e_machine` (the marker, found in the same
+/// pass, tells which); for x86 Linux files, whose layout the entries tell, the 4.6-5.15
+/// layout, whose three relative words include the instruction and fixup words of the 5.16+
+/// layout.
+fn scan_symbols<'i, 'd>(
+    image: &'i Image<'d>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    forced: Option<Layout>,
+) -> (MarkerSymbols<'d>, Symbols<'i, 'd>) {
+    let linux = match arch::linux_machine(image.machine) {
+        LinuxMachine::X86 => Some(Layout::LinuxX86Legacy),
+        LinuxMachine::Layout(layout) => Some(layout),
+        LinuxMachine::Ambiguous(_) | LinuxMachine::Unknown => None,
+    };
+    let layouts = match forced {
+        Some(layout) => vec![layout],
+        None => [Some(Layout::Extable), linux]
+            .into_iter()
+            .flatten()
+            .collect(),
+    };
+    let entries = Table {
+        layout: layouts[0],
+        shape: layouts[0].shape(image.class),
+        class: image.class,
+        endian: image.endian,
+        addr: section.addr,
+        file_offset: section.offset,
+        bytes,
+    }
+    .len();
+    if entries > FEW_ENTRIES {
+        return (MarkerSymbols::find(image), Symbols::new(image));
+    }
+    let mut queries = Vec::with_capacity(3 * entries * layouts.len());
+    for layout in layouts {
+        let table = Table {
+            layout,
+            shape: layout.shape(image.class),
+            class: image.class,
+            endian: image.endian,
+            addr: section.addr,
+            file_offset: section.offset,
+            bytes,
+        };
+        for i in 0..table.len() {
+            let e = table.entry(i);
+            queries.extend([e.insn, e.fixup]);
+            if let crate::table::Extra::Handler(h) = e.extra {
+                queries.push(h);
+            }
+        }
+    }
+    let mut markers = MarkerSymbols::none();
+    let symbols = Symbols::for_addresses_visiting(image, queries, |s| markers.see(s));
+    (markers, symbols)
 }
 
 fn check_file_type(ty: u16) -> Result<(), Problem> {
@@ -164,23 +275,22 @@ pub(crate) fn table_start_section<'i, 'd>(image: &'i Image<'d>) -> Option<&'i Se
     let sym = image
         .symbols
         .iter()
-        .find(|s| s.name == START_SYMBOL.as_bytes())?;
+        .find(|s| s.name_is(START_SYMBOL.as_bytes()))?;
     image.sections.get(sym.section?)
 }
 
-fn locate_marker(image: &Image<'_>, name: &'static str) -> Option<Marker> {
-    let sym = object_symbol(image, name)?;
+fn locate_marker(image: &Image<'_>, sym: &crate::elf::Symbol<'_>, name: &'static str) -> Marker {
     let file_offset = sym
         .section
         .and_then(|s| image.file_offset_in(&image.sections[s], sym.value, 4));
     let value = file_offset
         .and_then(|o| image.file_slice(o, 4))
         .map(|b| image.endian.u32(b));
-    Some(Marker {
+    Marker {
         symbol: name,
         file_offset,
         value,
-    })
+    }
 }
 
 /// Detect the layout from the marker symbols and `e_machine`.
@@ -189,9 +299,10 @@ fn detect(
     section: &Section<'_>,
     bytes: &[u8],
     symbols: &Symbols<'_, '_>,
+    markers: &MarkerSymbols<'_>,
 ) -> Result<Layout, Problem> {
-    let ours = object_symbol(image, SORT_MARKER_SYMBOL).is_some();
-    let linux = object_symbol(image, LINUX_SORT_MARKER_SYMBOL).is_some();
+    let ours = markers.ours.is_some();
+    let linux = markers.linux.is_some();
     match (ours, linux) {
         (true, true) => Err(Problem::refused(format!(
             "ambiguous layout: both {SORT_MARKER_SYMBOL} and {LINUX_SORT_MARKER_SYMBOL} are defined; pass --layout"

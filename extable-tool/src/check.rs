@@ -11,6 +11,7 @@
 //! | `conflicting-duplicate` | error    | two entries for one insn that differ                     |
 //! | `unsorted-but-marked`   | error    | the marker says sorted but the table is not              |
 //! | `offset-overflow`       | error    | a self-relative field would overflow if moved            |
+//! | `bad-marker-value`      | error    | the marker is neither 0 (sorted) nor 1 (sort needed)     |
 //! | `fixup-outside-function`| warning  | `extable` layout: fixup inside another function          |
 //! | `writable-table`        | warning  | `extable` layout: the table is in a writable segment     |
 //! | `no-marker`             | warning  | the file has no sort marker for this layout              |
@@ -173,6 +174,7 @@ fn run(
     check_align(&mut cx);
     check_writable(&mut cx);
     check_marker_present(&mut cx);
+    check_marker_value(&mut cx);
     if check_size(&mut cx) {
         let done = fast.and_then(|(pages, tuning)| {
             // The headers and the symbol table have been read: from here on only the
@@ -213,7 +215,8 @@ fn run(
         }
     }
     if a.instructions {
-        check_instructions(&mut cx);
+        let pages = fast.map_or(&records::Keep as &dyn records::Pages, |(p, _)| p);
+        check_instructions(&mut cx, pages);
     }
     let report = Report {
         file: file.to_string(),
@@ -237,8 +240,8 @@ fn run(
 }
 
 /// The instruction-level rules ([`crate::insn`]).
-fn check_instructions(cx: &mut Ctx<'_, '_, '_>) {
-    for f in crate::insn::check(cx.a) {
+fn check_instructions(cx: &mut Ctx<'_, '_, '_>, pages: &dyn records::Pages) {
+    for f in crate::insn::check(cx.a, pages) {
         let mut addrs = cx.entry_addrs(&f.entry);
         if let Some(at) = f.instruction {
             addrs.push(cx.addr("instruction", at));
@@ -324,6 +327,21 @@ fn check_marker_present(cx: &mut Ctx<'_, '_, '_>) {
             cx.a.layout.marker_symbol()
         );
         cx.push(Severity::Warning, "no-marker", None, vec![], msg);
+    }
+}
+
+/// A marker other than 0 or 1 is not one the linker script or a sort wrote: most likely its
+/// symbol or section points at other bytes (a header, the table), which a sort would corrupt.
+fn check_marker_value(cx: &mut Ctx<'_, '_, '_>) {
+    let Some(value) = cx.a.marker.as_ref().and_then(|m| m.value) else {
+        return;
+    };
+    if value > 1 {
+        let msg = format!(
+            "{} is {value} ({value:#x}), neither 0 (sorted) nor 1 (sort needed): it does not hold a sort marker",
+            cx.a.layout.marker_symbol()
+        );
+        cx.push(Severity::Error, "bad-marker-value", None, vec![], msg);
     }
 }
 

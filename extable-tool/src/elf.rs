@@ -7,7 +7,7 @@
 //! memory map), so only the headers, the symbol table and the pages actually read are touched.
 
 use object::elf::{self as e, FileHeader32, FileHeader64};
-use object::read::elf::{FileHeader, ProgramHeader, SectionHeader, Sym};
+use object::read::elf::{FileHeader, ProgramHeader, SectionHeader};
 use object::Endianness;
 
 /// ELF class: the width of addresses and words.
@@ -117,6 +117,8 @@ pub struct Section<'d> {
     pub size: u64,
     /// `sh_info`.
     pub info: u32,
+    /// `sh_link`.
+    pub link: u32,
 }
 
 impl Section<'_> {
@@ -177,11 +179,9 @@ impl Segment {
     }
 }
 
-/// One `.symtab` symbol.
-#[derive(Clone, Debug)]
+/// One `.symtab` symbol, decoded from the table's bytes when asked for.
+#[derive(Clone, Copy, Debug)]
 pub struct Symbol<'d> {
-    /// Name from the linked string table.
-    pub name: &'d [u8],
     /// `st_value`.
     pub value: u64,
     /// `st_size`.
@@ -190,9 +190,13 @@ pub struct Symbol<'d> {
     pub kind: u8,
     /// Section index, with `SHN_XINDEX` resolved; `None` for undefined and special indices.
     pub section: Option<usize>,
+    /// `st_name`: the offset of the name in `strtab`.
+    name_offset: usize,
+    /// The linked string table.
+    strtab: &'d [u8],
 }
 
-impl Symbol<'_> {
+impl<'d> Symbol<'d> {
     /// `STT_FUNC` or `STT_GNU_IFUNC`.
     pub fn is_function(&self) -> bool {
         self.kind == e::STT_FUNC.0 || self.kind == e::STT_GNU_IFUNC.0
@@ -201,6 +205,110 @@ impl Symbol<'_> {
     /// `STT_OBJECT`.
     pub fn is_object(&self) -> bool {
         self.kind == e::STT_OBJECT.0
+    }
+
+    /// The name, from the linked string table up to its NUL (empty when `st_name` lies
+    /// outside the table; up to the table's end when no NUL follows).
+    pub fn name(&self) -> &'d [u8] {
+        let rest = self.strtab.get(self.name_offset..).unwrap_or(&[]);
+        let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
+        &rest[..len]
+    }
+
+    /// Whether the name is `name`, reading only `name.len() + 1` bytes of the string table.
+    pub fn name_is(&self, name: &[u8]) -> bool {
+        let at = self.name_offset;
+        self.strtab.get(at..at + name.len()) == Some(name)
+            && self.strtab.get(at + name.len()).is_none_or(|&b| b == 0)
+    }
+
+    /// The first two bytes of the name, zero-padded when it is shorter.
+    #[inline]
+    pub fn name_start(&self) -> [u8; 2] {
+        let byte = |i: usize| self.strtab.get(self.name_offset + i).copied().unwrap_or(0);
+        match byte(0) {
+            0 => [0, 0],
+            first => [first, byte(1)],
+        }
+    }
+}
+
+/// `.symtab` (`SHT_SYMTAB`), read in place: symbols are decoded one at a time, so a pass
+/// over the table touches its bytes and nothing else (names only when asked for).
+#[derive(Clone, Copy, Debug)]
+pub struct SymbolTable<'d> {
+    /// The entries' bytes (a whole number of entries).
+    bytes: &'d [u8],
+    /// The linked string table.
+    strtab: &'d [u8],
+    /// `SHT_SYMTAB_SHNDX` for this table, or empty.
+    shndx: &'d [u8],
+    class: Class,
+    endian: Endian,
+    /// Number of section headers: larger section indices read as `None`.
+    sections: usize,
+}
+
+impl<'d> SymbolTable<'d> {
+    fn entry_size(class: Class) -> usize {
+        match class {
+            Class::Elf32 => 16,
+            Class::Elf64 => 24,
+        }
+    }
+
+    /// Number of symbols, symbol 0 included.
+    pub fn len(&self) -> usize {
+        self.bytes.len() / Self::entry_size(self.class)
+    }
+
+    /// Whether the file has no symbol table.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Symbol `index` (`index < len()`).
+    #[inline(always)]
+    pub fn get(&self, index: usize) -> Symbol<'d> {
+        let size = Self::entry_size(self.class);
+        let b = &self.bytes[index * size..(index + 1) * size];
+        let en = self.endian;
+        let (value, size, info, shndx) = match self.class {
+            Class::Elf32 => (
+                u64::from(en.u32(&b[4..])),
+                u64::from(en.u32(&b[8..])),
+                b[12],
+                en.u16(&b[14..]),
+            ),
+            Class::Elf64 => (en.u64(&b[8..]), en.u64(&b[16..]), b[4], en.u16(&b[6..])),
+        };
+        Symbol {
+            value,
+            size,
+            kind: info & 0xf,
+            section: self.section_of(index, shndx),
+            name_offset: en.u32(b) as usize,
+            strtab: self.strtab,
+        }
+    }
+
+    #[inline(always)]
+    fn section_of(&self, index: usize, shndx: u16) -> Option<usize> {
+        let section = match shndx {
+            0 => return None,
+            0xffff => {
+                let at = index.checked_mul(4)?;
+                self.endian.u32(self.shndx.get(at..at + 4)?) as usize
+            }
+            s if s >= e::SHN_LORESERVE => return None,
+            s => usize::from(s),
+        };
+        (section != 0 && section < self.sections).then_some(section)
+    }
+
+    /// Every symbol in table order, symbol 0 included.
+    pub fn iter(&self) -> impl Iterator<Item = Symbol<'d>> + '_ {
+        (0..self.len()).map(|i| self.get(i))
     }
 }
 
@@ -232,7 +340,10 @@ pub struct Image<'d> {
     /// All program headers.
     pub segments: Vec<Segment>,
     /// `.symtab` (`SHT_SYMTAB`), symbol 0 included; empty when the file has none.
-    pub symbols: Vec<Symbol<'d>>,
+    pub symbols: SymbolTable<'d>,
+    /// The file ranges of the ELF header, the program header table and the section header
+    /// table (`(offset, length, name)`), which no write may touch.
+    pub headers: [(u64, u64, &'static str); 3],
 }
 
 impl<'d> Image<'d> {
@@ -302,6 +413,68 @@ impl<'d> Image<'d> {
     }
 }
 
+/// The first `SHT_SYMTAB` section as a [`SymbolTable`] (empty when there is none), with
+/// its string table and its `SHT_SYMTAB_SHNDX` section, all bounds-checked.
+fn symbol_table<'d>(
+    data: &'d [u8],
+    sections: &[Section<'d>],
+    class: Class,
+    endian: Endian,
+) -> Result<SymbolTable<'d>, String> {
+    let mut table = SymbolTable {
+        bytes: &[],
+        strtab: &[],
+        shndx: &[],
+        class,
+        endian,
+        sections: sections.len(),
+    };
+    let Some(symtab) = sections.iter().find(|s| s.kind == e::SHT_SYMTAB.0) else {
+        return Ok(table);
+    };
+    let bytes_of = |s: &Section<'d>, what: &str| -> Result<&'d [u8], String> {
+        if !s.has_file_bytes() {
+            return Ok(&[]);
+        }
+        let start = usize::try_from(s.offset).ok();
+        let len = usize::try_from(s.size).ok();
+        start
+            .zip(len)
+            .and_then(|(start, len)| data.get(start..start.checked_add(len)?))
+            .ok_or_else(|| format!("{what} {} lies outside the file", s.display_name()))
+    };
+    let entries = bytes_of(symtab, "symbol table")?;
+    let whole = entries.len() - entries.len() % SymbolTable::entry_size(class);
+    table.bytes = &entries[..whole];
+    let strtab = sections
+        .get(symtab.link as usize)
+        .filter(|s| s.index != 0 && s.kind == e::SHT_STRTAB.0)
+        .ok_or_else(|| "the symbol table links to no string table".to_string())?;
+    table.strtab = bytes_of(strtab, "string table")?;
+    if let Some(shndx) = sections
+        .iter()
+        .find(|s| s.kind == e::SHT_SYMTAB_SHNDX.0 && s.link as usize == symtab.index)
+    {
+        table.shndx = bytes_of(shndx, "extended section index table")?;
+    }
+    Ok(table)
+}
+
+fn header_ranges<Elf: FileHeader<Endian = Endianness>>(
+    header: &Elf,
+    endian: Endianness,
+    segments: usize,
+    sections: usize,
+) -> [(u64, u64, &'static str); 3] {
+    let ph_len = segments as u64 * u64::from(header.e_phentsize(endian));
+    let sh_len = sections as u64 * u64::from(header.e_shentsize(endian));
+    [
+        (0, u64::from(header.e_ehsize(endian)), "the ELF header"),
+        (header.e_phoff(endian).into(), ph_len, "the program headers"),
+        (header.e_shoff(endian).into(), sh_len, "the section headers"),
+    ]
+}
+
 fn parse_as<'d, Elf: FileHeader<Endian = Endianness>>(
     data: &'d [u8],
     class: Class,
@@ -327,9 +500,10 @@ fn parse_as<'d, Elf: FileHeader<Endian = Endianness>>(
             offset: sh.sh_offset(endian).into(),
             size: sh.sh_size(endian).into(),
             info: sh.sh_info(endian),
+            link: sh.sh_link(endian),
         });
     }
-    let segments = header
+    let segments: Vec<Segment> = header
         .program_headers(endian, data)
         .map_err(err)?
         .iter()
@@ -340,32 +514,19 @@ fn parse_as<'d, Elf: FileHeader<Endian = Endianness>>(
             memsz: ph.p_memsz(endian).into(),
         })
         .collect();
-    let symtab = table.symbols(endian, data, e::SHT_SYMTAB).map_err(err)?;
-    let mut symbols = Vec::with_capacity(symtab.len());
-    for (index, sym) in symtab.enumerate() {
-        let section = symtab
-            .symbol_section(endian, sym, index)
-            .map_err(err)?
-            .map(|s| s.0)
-            .filter(|&s| s < sections.len());
-        symbols.push(Symbol {
-            name: symtab.symbol_name(endian, sym).map_err(err)?,
-            value: sym.st_value(endian).into(),
-            size: sym.st_size(endian).into(),
-            kind: sym.st_type().0,
-            section,
-        });
-    }
+    let byte_order = if header.is_big_endian() {
+        Endian::Big
+    } else {
+        Endian::Little
+    };
+    let symbols = symbol_table(data, &sections, class, byte_order)?;
     Ok(Image {
         data,
         class,
-        endian: if header.is_big_endian() {
-            Endian::Big
-        } else {
-            Endian::Little
-        },
+        endian: byte_order,
         file_type: header.e_type(endian).0,
         machine: header.e_machine(endian).0,
+        headers: header_ranges(header, endian, segments.len(), sections.len()),
         sections,
         segments,
         symbols,

@@ -16,7 +16,9 @@
 //! up to the insn, which must be an instruction start; a function that does not decode up
 //! to it (data in code) is not judged, and an insn found inside an instruction is decoded
 //! to again from the last label before it, which must agree. Only the functions that
-//! contain entries are decoded, each once, on two threads. The memory-access rule runs
+//! contain entries are decoded, each once (on two threads past 1 MiB of code), their bytes
+//! read from the file rather than mapped ([`crate::records::Pages::copy`]): a few bytes in
+//! each of many functions spread over the text. The memory-access rule runs
 //! where the entry's type means an access
 //! ([`arch::memory_access`]) and a decoder says what the instruction is (x86 with
 //! iced-x86, arm64 by encoding group with yaxpeax-arm for the text). It warns where the type
@@ -27,6 +29,7 @@ use crate::analysis::Analysis;
 use crate::arch::arm::Mapped;
 use crate::arch::{self, Access, Isa};
 use crate::elf::{Class, Endian, Image};
+use crate::records::Pages;
 use crate::report::Severity;
 use crate::table::{Entry, Extra};
 
@@ -71,7 +74,7 @@ impl Mapping {
             .symbols
             .iter()
             .filter(|s| s.section.is_some())
-            .filter_map(|s| Some((s.value, arch::arm::mapping_symbol(s.name)?)))
+            .filter_map(|s| Some((s.value, arch::arm::mapping_symbol(s.name())?)))
             .collect();
         v.sort_unstable_by_key(|m| m.0);
         Mapping(v)
@@ -93,9 +96,14 @@ impl Mapping {
     }
 }
 
+/// The most bytes an instruction takes on any ISA the rules decode (x86: 15).
+const MAX_INSTRUCTION: u64 = 16;
+
 /// What the rules need from one file.
 struct Code<'a, 'i, 'd> {
     a: &'a Analysis<'i, 'd>,
+    /// Where the code bytes the rules decode are read from.
+    pages: &'a dyn Pages,
     flags: u32,
     mapping: Mapping,
     /// The byte order of instructions (ARM BE8 images keep them little-endian).
@@ -114,6 +122,15 @@ impl Code<'_, '_, '_> {
         bytes.get(usize::try_from(addr - section.addr).ok()?..)
     }
 
+    /// A copy of the code bytes from `addr` up to `end` (or its section's end), read
+    /// through [`Pages::copy`]: the rules read a few bytes in each of many functions.
+    fn copy(&self, addr: u64, end: u64) -> Option<Vec<u8>> {
+        let bytes = self.bytes_from(addr)?;
+        let len =
+            usize::try_from(end.saturating_sub(addr)).map_or(bytes.len(), |n| n.min(bytes.len()));
+        Some(self.pages.copy(&bytes[..len]))
+    }
+
     /// Where decoding starts to reach `insn`: its function's start, or in Thumb code the
     /// last `$t` mapping symbol if later. `None` when no function contains `insn`.
     fn decode_start(&self, insn: u64) -> Option<u64> {
@@ -127,10 +144,11 @@ impl Code<'_, '_, '_> {
 }
 
 /// Run the instruction-level rules over every entry of an analysed file.
-pub fn check(a: &Analysis<'_, '_>) -> Vec<InsnFinding> {
+pub fn check(a: &Analysis<'_, '_>, pages: &dyn Pages) -> Vec<InsnFinding> {
     let flags = header_flags(a.image);
     let code = Code {
         a,
+        pages,
         flags,
         mapping: Mapping::new(a.image),
         code_endian: arch::code_endian(a.image.machine, flags, a.image.endian),
@@ -226,6 +244,31 @@ fn check_instruction_starts(
     out: &mut Vec<InsnFinding>,
 ) -> Vec<usize> {
     walks.sort_unstable();
+    let mut a = if to_decode(walks) < PARALLEL_DECODE {
+        walk_functions(code, walks)
+    } else {
+        walk_in_two(code, walks)
+    };
+    let mut reported: Vec<usize> = a.iter().map(|f| f.index).collect();
+    reported.sort_unstable();
+    out.append(&mut a);
+    reported
+}
+
+/// How many bytes of code below which a second thread costs more than it saves.
+const PARALLEL_DECODE: u64 = 1 << 20;
+
+/// How many bytes decoding `walks` (sorted) goes through: from each function's start to
+/// its last insn.
+fn to_decode(walks: &[(u64, u64, usize)]) -> u64 {
+    walks
+        .chunk_by(|x, y| x.0 == y.0)
+        .map(|g| g[g.len() - 1].1.saturating_sub(g[0].0))
+        .fold(0, u64::saturating_add)
+}
+
+/// [`walk_functions`] with the functions split between two threads.
+fn walk_in_two(code: &Code<'_, '_, '_>, walks: &[(u64, u64, usize)]) -> Vec<InsnFinding> {
     // Split at a function boundary near the middle.
     let mut mid = walks.len() / 2;
     while mid > 0 && mid < walks.len() && walks[mid].0 == walks[mid - 1].0 {
@@ -238,10 +281,7 @@ fn check_instruction_starts(
         (mine, other.join().unwrap_or_default())
     });
     a.extend(b);
-    let mut reported: Vec<usize> = a.iter().map(|f| f.index).collect();
-    reported.sort_unstable();
-    out.extend(a);
-    reported
+    a
 }
 
 /// [`check_instruction_starts`] over `walks`, sorted by function start.
@@ -249,11 +289,14 @@ fn walk_functions(code: &Code<'_, '_, '_>, walks: &[(u64, u64, usize)]) -> Vec<I
     let mut out = Vec::new();
     for group in walks.chunk_by(|x, y| x.0 == y.0) {
         let start = group[0].0;
-        let (Some(isa), Some(bytes)) = (code.isa(start), code.bytes_from(start)) else {
+        // Sorted: the last insn is the greatest; an instruction that starts below it ends
+        // within MAX_INSTRUCTION bytes of it.
+        let end = group[group.len() - 1].1.saturating_add(MAX_INSTRUCTION);
+        let (Some(isa), Some(bytes)) = (code.isa(start), code.copy(start, end)) else {
             continue;
         };
         let mut walker = Walker {
-            lengths: isa.lengths(bytes, start, code.code_endian),
+            lengths: isa.lengths(&bytes, start, code.code_endian),
             pc: start,
             last: start,
         };
@@ -368,10 +411,11 @@ fn check_memory_access(
     access: Access,
     out: &mut Vec<InsnFinding>,
 ) {
-    let (Some(isa), Some(bytes)) = (code.isa(e.insn), code.bytes_from(e.insn)) else {
+    let end = e.insn.saturating_add(MAX_INSTRUCTION);
+    let (Some(isa), Some(bytes)) = (code.isa(e.insn), code.copy(e.insn, end)) else {
         return;
     };
-    let Some(decoded) = arch::decode(isa, code.a.image.machine, bytes, e.insn) else {
+    let Some(decoded) = arch::decode(isa, code.a.image.machine, &bytes, e.insn) else {
         return;
     };
     if decoded.may_access_memory {

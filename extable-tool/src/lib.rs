@@ -7,8 +7,9 @@
 //!
 //! # Operations
 //!
-//! * [`sort_file`]: check, then sort `__ex_table` and clear the sort marker, writing
-//!   atomically (in place or to another file). Every check passes before any byte is written.
+//! * [`sort_file`]: check, then sort `__ex_table` and clear the sort marker, in place
+//!   (writing only the bytes that change) or to another file; [`sort_file_to`] also replaces
+//!   the file with a sorted copy. Every check passes before any byte is written.
 //! * [`check_file`]: validate the table ([`check`] lists the rules).
 //! * [`dump_file`]: list the entries with `symbol+offset` and DWARF `file:line`.
 //! * [`link::link`]: run the real linker, then sort and check its output in place.
@@ -20,13 +21,16 @@
 //!
 //! # Cost
 //!
-//! `check` and `sort` map the file read-only and touch only the headers, the symbol table
-//! and the table, which they read in file order; the self-relative layouts are sorted as
-//! compact records, by buckets, on two threads ([`records`]). The pages of the file are
+//! `check` and `sort` map the file read-only ([`mapped`]: a concurrent truncation is an
+//! error, not a signal) and touch only the headers, the symbol table and the table, which
+//! they read in file order. A table of up to 16,384 entries has only its entries'
+//! addresses looked up, in one pass over the symbol table; the self-relative layouts are
+//! sorted as compact records, by buckets, on two threads ([`records`]). The pages of the file are
 //! given back once read, so the peak memory is about 14 bytes per entry (the sorted records
 //! and an index) plus the symbols. `benches/sort_check.rs` measures 10^6 entries in a
-//! 100 MiB file against reading the file once. Writing the result copies the file (a
-//! reflink where the file system has them) and syncs it: that is the larger cost.
+//! 100 MiB file against reading the file once. Sorting in place writes only the bytes that
+//! change and syncs them; `--atomic` and `-o` copy the file (a reflink where the file
+//! system has them) and sync the copy, which costs in proportion to the file.
 //!
 //! # Layout detection
 //!
@@ -40,9 +44,10 @@
 //!
 //! `0` done / clean (warnings and notes allowed); `1` refused or errors found (or warnings,
 //! with `check --deny-warnings`); `2` a file could not be read, parsed or written (missing,
-//! read-only, truncated, malformed) or the command line is wrong. With several files the
-//! worst code wins. Every error is one line naming the file. `--format json` prints one
-//! document in the [`json`] schema instead.
+//! read-only, truncated, malformed, not a regular file), the report could not be written
+//! (stdout full), or the command line is wrong; in link mode, `128+N` when the linker was
+//! killed by signal N. With several files the worst code wins. Every error is one line
+//! naming the file. `--format json` prints one document in the [`json`] schema instead.
 //!
 //! # Sorting as part of the build: the linker wrapper
 //!
@@ -73,10 +78,7 @@
 //! An output without `__ex_table` is left alone.
 #![warn(missing_docs)]
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-
-use memmap2::{Mmap, UncheckedAdvice};
 
 pub mod analysis;
 pub mod arch;
@@ -88,6 +90,7 @@ pub mod insn;
 pub mod json;
 pub mod layout;
 pub mod link;
+pub mod mapped;
 pub mod records;
 pub mod report;
 pub mod sort;
@@ -98,6 +101,7 @@ pub mod write;
 pub use analysis::Analysis;
 pub use error::{Error, Failure, Problem};
 pub use layout::Layout;
+pub use mapped::Mapped;
 pub use report::{Finding, Report, Severity};
 
 /// Options shared by every operation.
@@ -111,6 +115,8 @@ pub struct Options {
     /// contain entries: for tables with entries in most of the code, where decoding it
     /// all costs more than the rest of the check.
     pub no_instructions: bool,
+    /// How durable an in-place sort is when it returns ([`write::Durability`]).
+    pub durability: write::Durability,
 }
 
 /// What [`sort_file`] did.
@@ -125,13 +131,16 @@ pub struct SortOutcome {
 }
 
 impl SortOutcome {
-    /// One line: `FILE: LAYOUT table, N entries: sorted, M entries moved` (or `already
-    /// sorted and marked, file unchanged`), with the number of warnings when there are any.
-    pub fn summary(&self) -> String {
+    /// One line: `FILE: LAYOUT table, N entries: sorted, M entries moved` and where the
+    /// result went for a sort `to` (or `already sorted and marked, file unchanged`), with
+    /// the number of warnings when there are any.
+    pub fn summary(&self, to: SortTo<'_>) -> String {
         use report::count;
-        let what = match self.written {
-            Some(_) => format!("sorted, {} moved", count(self.moved, "entry", "entries")),
-            None => "already sorted and marked, file unchanged".into(),
+        let moved = count(self.moved, "entry", "entries");
+        let what = match (&self.written, to) {
+            (None, _) => "already sorted and marked, file unchanged".into(),
+            (Some(_), SortTo::InPlace) => format!("sorted, {moved} moved, sorted in place"),
+            (Some(p), _) => format!("sorted, {moved} moved, written to {}", p.display()),
         };
         let warnings = match self.report.warnings {
             0 => String::new(),
@@ -143,66 +152,6 @@ impl SortOutcome {
             self.report.layout,
             count(self.report.entries, "entry", "entries")
         )
-    }
-}
-
-/// A file mapped read-only.
-pub struct Mapped {
-    file: File,
-    map: Option<Mmap>,
-}
-
-impl Mapped {
-    /// Open and map `path`. Missing, unreadable and non-regular files are I/O errors.
-    pub fn open(path: &Path) -> Result<Self, Error> {
-        let io = |m: String| Problem::io(m).in_file(path);
-        let file = File::open(path).map_err(|e| io(format!("cannot open: {e}")))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| io(format!("cannot stat: {e}")))?;
-        if !meta.is_file() {
-            return Err(io("not a regular file".into()));
-        }
-        let map = if meta.len() == 0 {
-            None
-        } else {
-            // SAFETY: the map is read-only and private to this process; the tool is meant for
-            // build outputs that nothing else modifies while it runs (like sorttable's map).
-            // A concurrent truncation could fault a read; writes never go through the map.
-            Some(unsafe { Mmap::map(&file) }.map_err(|e| io(format!("cannot map: {e}")))?)
-        };
-        Ok(Mapped { file, map })
-    }
-
-    /// The file's bytes.
-    pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or(&[])
-    }
-
-    /// The open file.
-    pub fn file(&self) -> &File {
-        &self.file
-    }
-}
-
-impl records::Pages for Mapped {
-    /// Drop the pages of `bytes` (when they lie in the map) from this process: they are
-    /// read again from the file if touched, so the memory the table took while it was read
-    /// is free for its sorted copy.
-    fn release(&self, bytes: &[u8]) {
-        let Some(map) = &self.map else { return };
-        let base = map.as_ptr() as usize;
-        let start = bytes.as_ptr() as usize;
-        if bytes.is_empty() || start < base || start + bytes.len() > base + map.len() {
-            return;
-        }
-        // SAFETY: the map is a private, read-only mapping of a file that nothing modifies
-        // while the tool runs (see `open`); MADV_DONTNEED only drops this process's page
-        // table entries, and the next read maps the same file pages again, so the bytes
-        // any reference sees do not change. The range lies inside the map (checked above).
-        let _ = unsafe {
-            map.unchecked_advise_range(UncheckedAdvice::DontNeed, start - base, bytes.len())
-        };
     }
 }
 
@@ -223,10 +172,19 @@ fn analyse_mapped<T>(
 ) -> Result<T, Error> {
     let image =
         elf::Image::parse(mapped.bytes()).map_err(|m| Problem::malformed(m).in_file(path))?;
-    let mut analysis = Analysis::new(&image, opts.layout).map_err(|p| p.in_file(path))?;
+    let analysis = analyse(&image, opts).map_err(|p| p.in_file(path))?;
+    let result = f(mapped, &analysis);
+    // What was read is only the file if the file did not shrink meanwhile.
+    mapped.verify_unchanged().map_err(|p| p.in_file(path))?;
+    result
+}
+
+/// The analysis of `image` with the options that shape it (layout, names, rules).
+fn analyse<'i, 'd>(image: &'i elf::Image<'d>, opts: &Options) -> Result<Analysis<'i, 'd>, Problem> {
+    let mut analysis = Analysis::new(image, opts.layout)?;
     analysis.symbols.set_demangle(!opts.no_demangle);
     analysis.instructions = !opts.no_instructions;
-    f(mapped, &analysis)
+    Ok(analysis)
 }
 
 fn display(path: &Path) -> String {
@@ -240,44 +198,64 @@ pub fn check_file(path: &Path, opts: &Options) -> Result<Report, Error> {
     })
 }
 
-/// Check, then sort the table of `path` and clear its marker. Writes `output` when given
-/// (atomically; `path` is untouched), else replaces `path` atomically. Nothing is written
-/// unless every check passed.
+/// Where [`sort_file_to`] writes the sorted file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortTo<'p> {
+    /// Patch the input in place: only the bytes that change are written, the marker last
+    /// ([`write::patch_in_place`]). The inode and hard links stay.
+    InPlace,
+    /// Replace the input with a sorted copy, renamed over it ([`write::write_patched`]).
+    Replace,
+    /// Write a sorted copy to this path (a new file renamed into place); the input stays.
+    NewFile(&'p Path),
+}
+
+/// Check, then sort the table of `path` and clear its marker: in place, or into `output`
+/// when given (see [`SortTo`]). Nothing is written unless every check passed.
 pub fn sort_file(path: &Path, output: Option<&Path>, opts: &Options) -> Result<SortOutcome, Error> {
-    let mapped = Mapped::open(path)?;
-    if output.is_none() {
-        write::ensure_writable(path).map_err(|p| p.in_file(path))?;
-    }
-    analyse_mapped(&mapped, path, opts, |mapped, a| {
+    sort_file_to(path, output.map_or(SortTo::InPlace, SortTo::NewFile), opts)
+}
+
+/// Check, then sort the table of `path` and clear its marker, writing as `to` says. Every
+/// destination is checked (a regular file, or a link to one, and writable) and every patch
+/// validated ([`sort::validate`]) before anything is written. An input already sorted and
+/// marked is not written unless `to` names a new file.
+pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortOutcome, Error> {
+    let dest = match to {
+        SortTo::NewFile(out) => write::destination(out).map_err(|p| p.in_file(out))?,
+        SortTo::InPlace | SortTo::Replace => {
+            write::destination(path).map_err(|p| p.in_file(path))?
+        }
+    };
+    let mapped = match to {
+        SortTo::InPlace => Mapped::open_for_update(path)?,
+        SortTo::Replace | SortTo::NewFile(_) => Mapped::open(path)?,
+    };
+    let (report, plan) = analyse_mapped(&mapped, path, opts, |mapped, a| {
         let mut checked = check::check_with(a, &display(path), mapped, true);
-        let plan = sort::plan(a, &mut checked).map_err(|p| {
-            let mut e = p.in_file(path);
-            e.report = Some(Box::new(checked.report.clone()));
-            e
-        })?;
-        let dest = match output {
-            Some(out) => {
-                if out.exists() {
-                    write::ensure_writable(out).map_err(|p| p.in_file(out))?;
-                }
-                write::resolve_destination(out)
+        match sort::plan(a, &mut checked) {
+            Ok(plan) => Ok((checked.report, plan)),
+            Err(p) => {
+                let mut e = p.in_file(path);
+                e.report = Some(Box::new(checked.report));
+                Err(e)
             }
-            None if plan.is_noop() => {
-                return Ok(SortOutcome {
-                    report: checked.report,
-                    moved: 0,
-                    written: None,
-                })
-            }
-            None => write::resolve_destination(path),
-        };
-        write::write_patched(mapped.file(), &dest, &plan.patches).map_err(|p| p.in_file(&dest))?;
-        Ok(SortOutcome {
-            report: checked.report,
-            moved: plan.moved,
-            written: Some(dest),
-        })
-    })
+        }
+    })?;
+    let outcome = |written| SortOutcome {
+        report,
+        moved: plan.moved,
+        written,
+    };
+    match to {
+        SortTo::InPlace | SortTo::Replace if plan.is_noop() => return Ok(outcome(None)),
+        SortTo::InPlace => write::patch_in_place(mapped.file(), &plan.patches, opts.durability),
+        SortTo::Replace | SortTo::NewFile(_) => {
+            write::write_patched(mapped.file(), mapped.len(), &dest, &plan.patches)
+        }
+    }
+    .map_err(|p| p.in_file(&dest))?;
+    Ok(outcome(Some(dest)))
 }
 
 /// List the table of `path`; `with_lines` adds DWARF `file:line`.
@@ -292,9 +270,23 @@ pub fn dump_file(path: &Path, opts: &Options, with_lines: bool) -> Result<dump::
 /// mutation and fuzz tests of the reader. Returns the check report.
 pub fn inspect_bytes(data: &[u8], opts: &Options) -> Result<Report, Problem> {
     let image = elf::Image::parse(data).map_err(Problem::malformed)?;
-    let analysis = Analysis::new(&image, opts.layout)?;
+    let analysis = analyse(&image, opts)?;
     let mut checked = check::check(&analysis, "<memory>");
     let _ = dump::dump(&analysis, "<memory>", true);
     let _ = sort::plan(&analysis, &mut checked)?;
     Ok(checked.report)
+}
+
+/// Sort a file already in memory: check, plan ([`sort::plan`], validated) and apply the
+/// patches to a copy of `data`. Returns the sorted bytes and the report of the check that
+/// passed. The same plan as [`sort_file`] writes, for build scripts that hold the bytes and
+/// for the fuzz target of planning and writing.
+pub fn sort_bytes(data: &[u8], opts: &Options) -> Result<(Vec<u8>, Report), Problem> {
+    let image = elf::Image::parse(data).map_err(Problem::malformed)?;
+    let analysis = analyse(&image, opts)?;
+    let mut checked = check::check(&analysis, "<memory>");
+    let plan = sort::plan(&analysis, &mut checked)?;
+    let mut sorted = data.to_vec();
+    write::apply_patches(&mut sorted, &plan.patches)?;
+    Ok((sorted, checked.report))
 }

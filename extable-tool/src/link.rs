@@ -3,7 +3,9 @@
 use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::error::{Error, Problem};
@@ -24,14 +26,25 @@ pub const DEFAULT_LINKER: &str = "rust-lld";
 pub enum LinkOutcome {
     /// The real linker failed with this exit code (its messages went to stderr).
     LinkerFailed(i32),
+    /// The real linker was killed by this signal.
+    LinkerKilled(i32),
+    /// No `-o` was given and the linker did not create or change its default output
+    /// (`a.out`) in this run: a file left there by something else is not touched.
+    DefaultOutputUnchanged(PathBuf),
     /// The output has no `__ex_table`: nothing to do.
     NoTable(PathBuf),
     /// The output was sorted and checked.
     Sorted(SortOutcome),
 }
 
-/// Run `linker args...`, then sort and check the output named by `-o` in place.
+/// Run `linker args...`, then sort and check the output named by `-o` in place (or the
+/// default `a.out`, if the linker wrote it in this run).
 pub fn link(linker: &OsStr, args: &[OsString], opts: &Options) -> Result<LinkOutcome, Error> {
+    let named = named_output(args);
+    let output = named
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_OUTPUT));
+    let before = file_state(&output);
     let run = Command::new(linker)
         .args(args)
         .stdout(Stdio::inherit())
@@ -41,10 +54,19 @@ pub fn link(linker: &OsStr, args: &[OsString], opts: &Options) -> Result<LinkOut
             Problem::io(format!("cannot run the linker: {e}")).in_file(&PathBuf::from(linker))
         })?;
     forward_linker_messages(&run.stderr);
-    if !run.status.success() {
-        return Ok(LinkOutcome::LinkerFailed(run.status.code().unwrap_or(1)));
+    let status = run.status;
+    if let Some(signal) = status.signal() {
+        return Ok(LinkOutcome::LinkerKilled(signal));
     }
-    let output = output_path(args);
+    if !status.success() {
+        return Ok(LinkOutcome::LinkerFailed(status.code().unwrap_or(1)));
+    }
+    if named.is_none() {
+        let after = file_state(&output);
+        if after.is_none() || after == before {
+            return Ok(LinkOutcome::DefaultOutputUnchanged(output));
+        }
+    }
     let has_table = crate::Mapped::open(&output)
         .ok()
         .and_then(|m| {
@@ -94,9 +116,31 @@ fn missing_table_hint(stderr: &[u8]) -> Option<String> {
     })
 }
 
+/// The output of a link without `-o`.
+pub const DEFAULT_OUTPUT: &str = "a.out";
+
+/// What tells whether a file was created or written: its identity, size, and times.
+fn file_state(path: &Path) -> Option<(u64, u64, u64, i64, i64, i64, i64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec(),
+    ))
+}
+
 /// The output file of a GNU-style link (`-o F`, `-oF`, `--output F`, `--output=F`, also
 /// inside `@response` files); `a.out` when none is given.
 pub fn output_path(args: &[OsString]) -> PathBuf {
+    named_output(args).unwrap_or_else(|| PathBuf::from(DEFAULT_OUTPUT))
+}
+
+/// The output file named by the arguments of a GNU-style link, if any.
+fn named_output(args: &[OsString]) -> Option<PathBuf> {
     let args = expand_response_files(args);
     let mut out = None;
     let mut it = args.iter().map(|a| a.as_bytes());
@@ -112,7 +156,7 @@ pub fn output_path(args: &[OsString]) -> PathBuf {
             out = Some(v.to_vec());
         }
     }
-    PathBuf::from(OsString::from_vec(out.unwrap_or_else(|| b"a.out".to_vec())))
+    out.map(|o| PathBuf::from(OsString::from_vec(o)))
 }
 
 /// Replace `@file` arguments with the arguments the file holds.

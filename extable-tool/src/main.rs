@@ -1,5 +1,8 @@
 //! The `extable-tool` command line: `sort`, `check`, `dump`, `link`, and linker mode.
 
+#[macro_use]
+mod console;
+
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,12 +11,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use extable_tool::json::{Document, FileResult, Status};
 use extable_tool::link::{self, LinkOutcome};
-use extable_tool::{Error, Layout, Options, Severity};
+use extable_tool::write::Durability;
+use extable_tool::{Error, Layout, Options, Severity, SortTo};
 
 /// Sort, check and dump exception tables (`__ex_table`) in ELF files.
 ///
 /// Exit codes: 0 done or clean, 1 refused or errors found (or warnings, with
-/// --deny-warnings), 2 a file could not be read, parsed or written, or bad usage.
+/// --deny-warnings), 2 a file could not be read, parsed or written, the output could not
+/// be written, or bad usage; 128+N when the linker was killed by signal N.
 ///
 /// Linker mode: invoked as `extable-ld` (a symlink or copy of this program), or with
 /// arguments that can only be a link (`-flavor ...` first, as rustc passes to rust-lld, a
@@ -62,6 +67,7 @@ impl Common {
             layout: self.layout,
             no_demangle: self.no_demangle,
             no_instructions: false,
+            ..Options::default()
         }
     }
 
@@ -76,14 +82,27 @@ impl Common {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check, sort __ex_table in place and clear the sort marker.
+    ///
+    /// In place, only the bytes that change are written, the marker last: a process killed
+    /// meanwhile leaves the marker saying "sort needed"; --sync makes that hold for a power
+    /// loss too. --atomic replaces the file with a sorted copy instead.
     Sort {
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
         rules: Rules,
-        /// Write the result here instead of in place (one input only).
-        #[arg(short, long)]
+        /// Write the result to this new file instead of in place (one input only).
+        #[arg(short, long, conflicts_with = "atomic")]
         output: Option<PathBuf>,
+        /// Replace each file with a sorted copy (written, synced, renamed over it) instead
+        /// of patching it in place: all or nothing, at the cost of copying the file.
+        #[arg(long)]
+        atomic: bool,
+        /// In place: `fdatasync` the table before the marker is written, and the marker
+        /// after (like `dd conv=fsync`), so that a power loss too leaves the marker saying
+        /// "sort needed" until the sorted table is on the disk.
+        #[arg(long, conflicts_with_all = ["atomic", "output"])]
+        sync: bool,
         /// Also print notes (by default: one summary line per file, plus warnings).
         #[arg(short, long)]
         verbose: bool,
@@ -200,15 +219,25 @@ fn main() -> ExitCode {
             common,
             rules,
             output,
+            atomic,
+            sync,
             verbose,
             files,
-        } => sort(
-            common.format,
-            &common.checking(&rules),
-            output,
-            verbose,
-            &files,
-        ),
+        } => {
+            let to = match (&output, atomic) {
+                (Some(out), _) => SortTo::NewFile(out),
+                (None, true) => SortTo::Replace,
+                (None, false) => SortTo::InPlace,
+            };
+            let opts = Options {
+                durability: match sync {
+                    true => Durability::Sync,
+                    false => Durability::PageCache,
+                },
+                ..common.checking(&rules)
+            };
+            sort(common.format, &opts, to, verbose, &files)
+        }
         Command::Check {
             common,
             rules,
@@ -243,7 +272,7 @@ fn main() -> ExitCode {
 }
 
 fn exit(code: i32) -> ExitCode {
-    ExitCode::from(code.clamp(0, 255) as u8)
+    ExitCode::from(console::exit_status(code).clamp(0, 255) as u8)
 }
 
 fn linker_mode(args: &[OsString]) -> i32 {
@@ -277,10 +306,24 @@ fn shown(verbose: bool) -> Severity {
 fn run_link(linker: &OsStr, args: &[OsString], opts: Options, verbose: bool) -> i32 {
     match link::link(linker, args, &opts) {
         Ok(LinkOutcome::LinkerFailed(code)) => code,
+        Ok(LinkOutcome::LinkerKilled(signal)) => {
+            eprintln!(
+                "extable-tool: {} killed by signal {signal}",
+                linker.to_string_lossy()
+            );
+            128 + signal
+        }
+        Ok(LinkOutcome::DefaultOutputUnchanged(output)) => {
+            eprintln!(
+                "extable-tool: no -o given and the linker did not write {} in this run: nothing sorted",
+                output.display()
+            );
+            0
+        }
         Ok(LinkOutcome::NoTable(_)) => 0,
         Ok(LinkOutcome::Sorted(outcome)) => {
             print_lines(&outcome.report.lines_at_least(shown(verbose)), true);
-            eprintln!("extable-tool: {}", outcome.summary());
+            eprintln!("extable-tool: {}", outcome.summary(SortTo::InPlace));
             0
         }
         Err(e) => report_error_text(&e, verbose),
@@ -312,25 +355,19 @@ fn print_json(doc: &Document) {
     println!("{}", serde_json::to_string_pretty(doc).unwrap_or_default());
 }
 
-fn sort(
-    format: Format,
-    opts: &Options,
-    output: Option<PathBuf>,
-    verbose: bool,
-    files: &[PathBuf],
-) -> i32 {
-    if output.is_some() && files.len() != 1 {
+fn sort(format: Format, opts: &Options, to: SortTo<'_>, verbose: bool, files: &[PathBuf]) -> i32 {
+    if matches!(to, SortTo::NewFile(_)) && files.len() != 1 {
         eprintln!("extable-tool: -o needs exactly one input file");
         return 2;
     }
     let mut worst = 0;
     let mut doc = Document::new("sort");
     for f in files {
-        match extable_tool::sort_file(f, output.as_deref(), opts) {
+        match extable_tool::sort_file_to(f, to, opts) {
             Ok(outcome) => match format {
                 Format::Text => {
                     print_lines(&outcome.report.lines_at_least(shown(verbose)), true);
-                    println!("{}", outcome.summary());
+                    println!("{}", outcome.summary(to));
                 }
                 Format::Json => {
                     let status = match outcome.written {
@@ -408,7 +445,8 @@ fn dump(common: &Common, lines: bool, files: &[PathBuf]) -> i32 {
                 Format::Text => {
                     let r = d.lines().iter().try_for_each(|l| writeln!(out, "{l}"));
                     if let Err(e) = r {
-                        return write_failed(e);
+                        console::failed(console::Stream::Stdout, &e);
+                        return worst;
                     }
                 }
                 Format::Json => doc.files.push(FileResult {
@@ -438,16 +476,8 @@ fn dump(common: &Common, lines: bool, files: &[PathBuf]) -> i32 {
             })
             .and_then(|_| writeln!(out)),
     };
-    match r.and_then(|_| out.flush()) {
-        Ok(()) => worst,
-        Err(e) => write_failed(e),
+    if let Err(e) = r.and_then(|_| out.flush()) {
+        console::failed(console::Stream::Stdout, &e);
     }
-}
-
-fn write_failed(e: std::io::Error) -> i32 {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        return 0;
-    }
-    eprintln!("extable-tool: writing the dump: {e}");
-    2
+    worst
 }

@@ -86,6 +86,13 @@ const THIRD: usize = FIELD_OFFSETS[2];
 pub trait Pages: Sync {
     /// `bytes` will not be read again soon.
     fn release(&self, bytes: &[u8]);
+
+    /// A copy of `bytes`, a few bytes of the file, read without mapping their pages into
+    /// the process where that is cheaper (for a file mapping: a read of the file, where a
+    /// page fault would map a whole run of pages that the process then has to unmap).
+    fn copy(&self, bytes: &[u8]) -> Vec<u8> {
+        bytes.to_vec()
+    }
 }
 
 /// [`Pages`] that keeps everything (bytes not backed by a file).
@@ -100,12 +107,12 @@ impl Pages for Keep {
 /// fixup (and a relative third word) are targets relative to the table start modulo 2^32
 /// and a data word is kept as its file bytes. A record has the entry's size: 8-byte
 /// entries have no third word.
-type Rec = [u8; 12];
+type Record = [u8; 12];
 
-/// Copy the first [`Form::SIZE`] bytes of `r` to `dst` (of that size), as one move.
+/// Copy the first [`EntryFormat::SIZE`] bytes of `r` to `dst` (of that size), as one move.
 #[inline(always)]
-fn put<Fm: Form>(dst: &mut [u8], r: &Rec) {
-    if Fm::SIZE == 12 {
+fn put<Fmt: EntryFormat>(dst: &mut [u8], r: &Record) {
+    if Fmt::SIZE == 12 {
         let dst: &mut [u8; 12] = dst.try_into().expect("a record");
         *dst = *r;
     } else {
@@ -115,11 +122,11 @@ fn put<Fm: Form>(dst: &mut [u8], r: &Rec) {
 }
 
 #[inline(always)]
-fn word(r: &[u8], k: usize) -> u32 {
+fn record_word(r: &[u8], k: usize) -> u32 {
     u32::from_ne_bytes([r[4 * k], r[4 * k + 1], r[4 * k + 2], r[4 * k + 3]])
 }
 
-/// What the third word of an entry is, as a constant of a [`Form`].
+/// What the third word of an entry is, as a constant of a [`EntryFormat`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ThirdKind {
     /// A self-relative handler at [`FIELD_OFFSETS`]`[2]`.
@@ -131,7 +138,7 @@ enum ThirdKind {
 }
 
 /// The facts about a table's entries that the hot loops are specialised for.
-trait Form {
+trait EntryFormat {
     /// Big-endian file.
     const BIG: bool;
     /// ELF64 (addresses do not wrap at 2^32; moves must not overflow).
@@ -145,12 +152,14 @@ trait Form {
     const BY_ADDRESS: bool;
 }
 
-/// The [`Form`] of a byte order, a class and a shape: 0 this project's layout, 1 three
+/// The [`EntryFormat`] of a byte order, a class and a shape: 0 this project's layout, 1 three
 /// relative words ordered like Linux, 2 two relative words and a data word, 3 two relative
 /// words.
-struct F<const BIG: bool, const WIDE: bool, const SHAPE: u8>;
+struct Specialised<const BIG: bool, const WIDE: bool, const SHAPE: u8>;
 
-impl<const BIG: bool, const WIDE: bool, const SHAPE: u8> Form for F<BIG, WIDE, SHAPE> {
+impl<const BIG: bool, const WIDE: bool, const SHAPE: u8> EntryFormat
+    for Specialised<BIG, WIDE, SHAPE>
+{
     const BIG: bool = BIG;
     const WIDE: bool = WIDE;
     const SIZE: usize = if SHAPE == 3 { 8 } else { 12 };
@@ -162,13 +171,13 @@ impl<const BIG: bool, const WIDE: bool, const SHAPE: u8> Form for F<BIG, WIDE, S
     const BY_ADDRESS: bool = SHAPE == 0;
 }
 
-/// Work specialised for a [`Form`].
+/// Work specialised for a [`EntryFormat`].
 trait Job {
     type Out;
-    fn run<Fm: Form>(self) -> Self::Out;
+    fn run<Fmt: EntryFormat>(self) -> Self::Out;
 }
 
-/// The shape number of a table (see [`F`]), or `None` when the fast path does not take it.
+/// The shape number of a table (see [`Specialised`]), or `None` when the fast path does not take it.
 fn shape_of(t: &Table<'_>) -> Option<u8> {
     let s = &t.shape;
     if !s.relative || s.insn_fixup != [INSN, FIXUP] {
@@ -187,7 +196,7 @@ fn shape_of(t: &Table<'_>) -> Option<u8> {
 macro_rules! dispatch {
     ($t:expr, $job:expr, $shape:expr; $(($big:literal, $wide:literal, $s:literal)),*) => {
         match ($t.endian == Endian::Big, $t.class == Class::Elf64, $shape) {
-            $(($big, $wide, $s) => $job.run::<F<$big, $wide, $s>>(),)*
+            $(($big, $wide, $s) => $job.run::<Specialised<$big, $wide, $s>>(),)*
             _ => unreachable!("shape_of gives 0 to 3"),
         }
     };
@@ -203,9 +212,9 @@ fn dispatch<J: Job>(t: &Table<'_>, shape: u8, job: J) -> J::Out {
 }
 
 #[inline(always)]
-fn rd<Fm: Form>(raw: &[u8], at: usize) -> u32 {
+fn decode_u32<Fmt: EntryFormat>(raw: &[u8], at: usize) -> u32 {
     let b = [raw[at], raw[at + 1], raw[at + 2], raw[at + 3]];
-    if Fm::BIG {
+    if Fmt::BIG {
         u32::from_be_bytes(b)
     } else {
         u32::from_le_bytes(b)
@@ -213,8 +222,8 @@ fn rd<Fm: Form>(raw: &[u8], at: usize) -> u32 {
 }
 
 #[inline(always)]
-fn wr<Fm: Form>(v: u32) -> [u8; 4] {
-    if Fm::BIG {
+fn encode_u32<Fmt: EntryFormat>(v: u32) -> [u8; 4] {
+    if Fmt::BIG {
         v.to_be_bytes()
     } else {
         v.to_le_bytes()
@@ -222,8 +231,8 @@ fn wr<Fm: Form>(v: u32) -> [u8; 4] {
 }
 
 #[inline(always)]
-fn mask<Fm: Form>(v: u64) -> u64 {
-    if Fm::WIDE {
+fn mask<Fmt: EntryFormat>(v: u64) -> u64 {
+    if Fmt::WIDE {
         v
     } else {
         v & 0xffff_ffff
@@ -242,23 +251,23 @@ struct Codec<'d> {
 impl<'d> Codec<'d> {
     /// The entries `range` of the table, one slice per entry.
     #[inline(always)]
-    fn entries<Fm: Form>(&self, range: Range<usize>) -> core::slice::ChunksExact<'d, u8> {
-        self.t.bytes[range.start * Fm::SIZE..range.end * Fm::SIZE].chunks_exact(Fm::SIZE)
+    fn entries<Fmt: EntryFormat>(&self, range: Range<usize>) -> core::slice::ChunksExact<'d, u8> {
+        self.t.bytes[range.start * Fmt::SIZE..range.end * Fmt::SIZE].chunks_exact(Fmt::SIZE)
     }
 
     /// The bytes of entry `i`.
     #[inline(always)]
-    fn raw<Fm: Form>(&self, i: usize) -> &'d [u8] {
-        &self.t.bytes[i * Fm::SIZE..(i + 1) * Fm::SIZE]
+    fn raw<Fmt: EntryFormat>(&self, i: usize) -> &'d [u8] {
+        &self.t.bytes[i * Fmt::SIZE..(i + 1) * Fmt::SIZE]
     }
 
     /// The sort key of entry `i` with bytes `raw`: [`Table::key`].
     #[inline(always)]
-    fn key<Fm: Form>(&self, i: usize, raw: &[u8]) -> u64 {
-        let rel = rd::<Fm>(raw, INSN);
-        let off = (i * Fm::SIZE + INSN) as u64;
-        if Fm::BY_ADDRESS {
-            mask::<Fm>(
+    fn key<Fmt: EntryFormat>(&self, i: usize, raw: &[u8]) -> u64 {
+        let rel = decode_u32::<Fmt>(raw, INSN);
+        let off = (i * Fmt::SIZE + INSN) as u64;
+        if Fmt::BY_ADDRESS {
+            mask::<Fmt>(
                 self.t
                     .addr
                     .wrapping_add(off)
@@ -272,17 +281,17 @@ impl<'d> Codec<'d> {
     /// The target of the self-relative field at `at` of entry `i`, relative to the table
     /// start, modulo 2^32.
     #[inline(always)]
-    fn relative_target<Fm: Form>(i: usize, raw: &[u8], at: usize) -> u32 {
-        ((i * Fm::SIZE + at) as u32).wrapping_add(rd::<Fm>(raw, at))
+    fn relative_target<Fmt: EntryFormat>(i: usize, raw: &[u8], at: usize) -> u32 {
+        ((i * Fmt::SIZE + at) as u32).wrapping_add(decode_u32::<Fmt>(raw, at))
     }
 
-    /// The record of entry `i` (its first [`Form::SIZE`] bytes).
+    /// The record of entry `i` (its first [`EntryFormat::SIZE`] bytes).
     #[inline(always)]
-    fn record<Fm: Form>(&self, i: usize, raw: &[u8]) -> Rec {
-        let key = self.key::<Fm>(i, raw).wrapping_sub(self.base) as u32;
-        let fixup = Self::relative_target::<Fm>(i, raw, FIXUP);
-        let third = match Fm::THIRD {
-            ThirdKind::Handler => Self::relative_target::<Fm>(i, raw, THIRD),
+    fn record<Fmt: EntryFormat>(&self, i: usize, raw: &[u8]) -> Record {
+        let key = self.key::<Fmt>(i, raw).wrapping_sub(self.base) as u32;
+        let fixup = Self::relative_target::<Fmt>(i, raw, FIXUP);
+        let third = match Fmt::THIRD {
+            ThirdKind::Handler => Self::relative_target::<Fmt>(i, raw, THIRD),
             ThirdKind::Data => {
                 u32::from_ne_bytes([raw[THIRD], raw[THIRD + 1], raw[THIRD + 2], raw[THIRD + 3]])
             }
@@ -297,9 +306,9 @@ impl<'d> Codec<'d> {
 
     /// The insn target of a record, relative to the table start, modulo 2^32.
     #[inline(always)]
-    fn insn_target<Fm: Form>(&self, r: &[u8]) -> u32 {
-        let key = self.base.wrapping_add(u64::from(word(r, 0)));
-        if Fm::BY_ADDRESS {
+    fn insn_target<Fmt: EntryFormat>(&self, r: &[u8]) -> u32 {
+        let key = self.base.wrapping_add(u64::from(record_word(r, 0)));
+        if Fmt::BY_ADDRESS {
             key.wrapping_sub(self.t.addr) as u32
         } else {
             (key as u32) ^ 0x8000_0000
@@ -309,26 +318,26 @@ impl<'d> Codec<'d> {
     /// The self-relative value of the field at `at` of slot `j` when it points at `target`
     /// (relative to the table start, modulo 2^32).
     #[inline(always)]
-    fn rel_at<Fm: Form>(j: usize, at: usize, target: u32) -> u32 {
-        target.wrapping_sub((j * Fm::SIZE + at) as u32)
+    fn rel_at<Fmt: EntryFormat>(j: usize, at: usize, target: u32) -> u32 {
+        target.wrapping_sub((j * Fmt::SIZE + at) as u32)
     }
 
     /// The address the field at `at` of slot `j` points to when it points at `target`:
     /// [`Table::target`] of the sorted table.
     #[inline(always)]
-    fn resolve<Fm: Form>(&self, j: usize, at: usize, target: u32) -> u64 {
-        let rel = Self::rel_at::<Fm>(j, at, target);
-        let field = self.t.addr.wrapping_add((j * Fm::SIZE + at) as u64);
-        mask::<Fm>(field.wrapping_add(rel as i32 as i64 as u64))
+    fn resolve<Fmt: EntryFormat>(&self, j: usize, at: usize, target: u32) -> u64 {
+        let rel = Self::rel_at::<Fmt>(j, at, target);
+        let field = self.t.addr.wrapping_add((j * Fmt::SIZE + at) as u64);
+        mask::<Fmt>(field.wrapping_add(rel as i32 as i64 as u64))
     }
 
     /// The insn address of a record in slot `j`.
     #[inline(always)]
-    fn insn<Fm: Form>(&self, r: &[u8], j: usize) -> u64 {
-        if Fm::BY_ADDRESS {
-            self.base.wrapping_add(u64::from(word(r, 0)))
+    fn insn<Fmt: EntryFormat>(&self, r: &[u8], j: usize) -> u64 {
+        if Fmt::BY_ADDRESS {
+            self.base.wrapping_add(u64::from(record_word(r, 0)))
         } else {
-            self.resolve::<Fm>(j, INSN, self.insn_target::<Fm>(r))
+            self.resolve::<Fmt>(j, INSN, self.insn_target::<Fmt>(r))
         }
     }
 
@@ -336,15 +345,15 @@ impl<'d> Codec<'d> {
     /// [`Table::entry`] of the sorted table reads it. The fast path runs only when no field
     /// overflows when moved, so these are the addresses of the file's entry.
     #[inline(always)]
-    fn entry<Fm: Form>(&self, r: &[u8], j: usize) -> Entry {
-        let insn = self.insn::<Fm>(r, j);
-        let fixup = self.resolve::<Fm>(j, FIXUP, word(r, 1));
-        let extra = match Fm::THIRD {
-            ThirdKind::Handler => Extra::Handler(self.resolve::<Fm>(j, THIRD, word(r, 2))),
+    fn entry<Fmt: EntryFormat>(&self, r: &[u8], j: usize) -> Entry {
+        let insn = self.insn::<Fmt>(r, j);
+        let fixup = self.resolve::<Fmt>(j, FIXUP, record_word(r, 1));
+        let extra = match Fmt::THIRD {
+            ThirdKind::Handler => Extra::Handler(self.resolve::<Fmt>(j, THIRD, record_word(r, 2))),
             ThirdKind::Data => {
-                let bytes = word(r, 2).to_ne_bytes();
+                let bytes = record_word(r, 2).to_ne_bytes();
                 Extra::Data {
-                    word: rd::<Fm>(&bytes, 0),
+                    word: decode_u32::<Fmt>(&bytes, 0),
                     ty: crate::arch::fixup_type(self.t.layout, &bytes, self.t.endian),
                 }
             }
@@ -353,17 +362,17 @@ impl<'d> Codec<'d> {
         Entry { insn, fixup, extra }
     }
 
-    /// Write the bytes of slot `j` holding record `r` to `out` ([`Form::SIZE`] bytes).
+    /// Write the bytes of slot `j` holding record `r` to `out` ([`EntryFormat::SIZE`] bytes).
     #[inline(always)]
-    fn encode<Fm: Form>(&self, r: &[u8], j: usize, out: &mut [u8]) {
-        let insn = Self::rel_at::<Fm>(j, INSN, self.insn_target::<Fm>(r));
-        out[INSN..INSN + 4].copy_from_slice(&wr::<Fm>(insn));
-        let fixup = Self::rel_at::<Fm>(j, FIXUP, word(r, 1));
-        out[FIXUP..FIXUP + 4].copy_from_slice(&wr::<Fm>(fixup));
-        match Fm::THIRD {
+    fn encode<Fmt: EntryFormat>(&self, r: &[u8], j: usize, out: &mut [u8]) {
+        let insn = Self::rel_at::<Fmt>(j, INSN, self.insn_target::<Fmt>(r));
+        out[INSN..INSN + 4].copy_from_slice(&encode_u32::<Fmt>(insn));
+        let fixup = Self::rel_at::<Fmt>(j, FIXUP, record_word(r, 1));
+        out[FIXUP..FIXUP + 4].copy_from_slice(&encode_u32::<Fmt>(fixup));
+        match Fmt::THIRD {
             ThirdKind::Handler => {
-                let v = Self::rel_at::<Fm>(j, THIRD, word(r, 2));
-                out[THIRD..THIRD + 4].copy_from_slice(&wr::<Fm>(v));
+                let v = Self::rel_at::<Fmt>(j, THIRD, record_word(r, 2));
+                out[THIRD..THIRD + 4].copy_from_slice(&encode_u32::<Fmt>(v));
             }
             ThirdKind::Data => out[THIRD..THIRD + 4].copy_from_slice(&r[8..12]),
             ThirdKind::Nothing => {}
@@ -431,14 +440,14 @@ impl Guess {
     /// The guess for a table of `n` entries whose insn addresses lie in `code` (the range
     /// spanned by the executable sections), or `None` when the keys of such addresses do
     /// not form one range of at most 2^32.
-    fn new<Fm: Form>(
+    fn new<Fmt: EntryFormat>(
         c: &Codec<'_>,
         code: Option<(u64, u64)>,
         n: usize,
         bucket_log: u32,
     ) -> Option<Self> {
         let (lo, hi) = code?;
-        let (base, span) = if Fm::BY_ADDRESS {
+        let (base, span) = if Fmt::BY_ADDRESS {
             (lo, hi.checked_sub(lo)?)
         } else {
             // key = (insn - table) as i32, shifted to unsigned.
@@ -467,26 +476,26 @@ impl Guess {
 /// Scan the non-empty entries `range` of a table of `n` entries; with a guess, count the
 /// entries of each bucket.
 #[inline(never)]
-fn scan<Fm: Form>(
+fn scan<Fmt: EntryFormat>(
     c: &Codec<'_>,
     range: Range<usize>,
     n: usize,
     guess: Option<Guess>,
 ) -> (Scan, Vec<usize>) {
-    let fields: &[usize] = match Fm::THIRD {
+    let fields: &[usize] = match Fmt::THIRD {
         ThirdKind::Handler => &FIELD_OFFSETS,
         _ => &FIELD_OFFSETS[..2],
     };
     let (mut kmin, mut kmax) = (u64::MAX, 0u64);
     let (mut rmin, mut rmax) = (i32::MAX, i32::MIN);
-    let first = c.key::<Fm>(range.start, c.raw::<Fm>(range.start));
+    let first = c.key::<Fmt>(range.start, c.raw::<Fmt>(range.start));
     let mut prev = first;
     let mut descent = None;
     let mut outside = false;
     let mut counts = [0u32; 256];
-    for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
+    for (k, raw) in c.entries::<Fmt>(range.clone()).enumerate() {
         let i = range.start + k;
-        let key = c.key::<Fm>(i, raw);
+        let key = c.key::<Fmt>(i, raw);
         kmin = kmin.min(key);
         kmax = kmax.max(key);
         if descent.is_none() && key < prev {
@@ -499,21 +508,21 @@ fn scan<Fm: Form>(
             counts[g.digit.of(off.min(g.span - 1) as u32) & 255] += 1;
         }
     }
-    if Fm::WIDE {
+    if Fmt::WIDE {
         (rmin, rmax) =
-            relative_extremes::<Fm>(&c.t.bytes[range.start * Fm::SIZE..range.end * Fm::SIZE]);
+            relative_extremes::<Fmt>(&c.t.bytes[range.start * Fmt::SIZE..range.end * Fmt::SIZE]);
     }
     // A field's value plus its entry's offset: bounded by the extremes of the values and
     // of the offsets; exact only when the bounds come near an overflow.
-    let span = (n.saturating_sub(1) * Fm::SIZE) as i64;
-    let mut vmin = i64::from(rmin) + (range.start * Fm::SIZE) as i64;
-    let mut vmax = i64::from(rmax) + ((range.end - 1) * Fm::SIZE) as i64;
-    if Fm::WIDE && (vmax > i64::from(i32::MAX) || vmin - span < i64::from(i32::MIN)) {
+    let span = (n.saturating_sub(1) * Fmt::SIZE) as i64;
+    let mut vmin = i64::from(rmin) + (range.start * Fmt::SIZE) as i64;
+    let mut vmax = i64::from(rmax) + ((range.end - 1) * Fmt::SIZE) as i64;
+    if Fmt::WIDE && (vmax > i64::from(i32::MAX) || vmin - span < i64::from(i32::MIN)) {
         (vmin, vmax) = (i64::MAX, i64::MIN);
-        for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
-            let here = ((range.start + k) * Fm::SIZE) as i64;
+        for (k, raw) in c.entries::<Fmt>(range.clone()).enumerate() {
+            let here = ((range.start + k) * Fmt::SIZE) as i64;
             for &f in fields {
-                let v = i64::from(rd::<Fm>(raw, f) as i32) + here;
+                let v = i64::from(decode_u32::<Fmt>(raw, f) as i32) + here;
                 vmin = vmin.min(v);
                 vmax = vmax.max(v);
             }
@@ -538,13 +547,13 @@ fn scan<Fm: Form>(
 
 /// The smallest and the largest value of the self-relative fields of the entries `all` (a
 /// pass over bytes just read, so in cache, that compiles to vector instructions).
-fn relative_extremes<Fm: Form>(all: &[u8]) -> (i32, i32) {
+fn relative_extremes<Fmt: EntryFormat>(all: &[u8]) -> (i32, i32) {
     let widen = |(lo, hi): (i32, i32), w: &[u8]| {
-        let v = rd::<Fm>(w, 0) as i32;
+        let v = decode_u32::<Fmt>(w, 0) as i32;
         (lo.min(v), hi.max(v))
     };
     let start = (i32::MAX, i32::MIN);
-    match Fm::THIRD {
+    match Fmt::THIRD {
         // Every word is relative.
         ThirdKind::Handler => all
             .as_chunks::<4>()
@@ -552,7 +561,7 @@ fn relative_extremes<Fm: Form>(all: &[u8]) -> (i32, i32) {
             .iter()
             .fold(start, |acc, w| widen(acc, w)),
         _ => all
-            .chunks_exact(Fm::SIZE)
+            .chunks_exact(Fmt::SIZE)
             .fold(start, |acc, e| widen(widen(acc, &e[INSN..]), &e[FIXUP..])),
     }
 }
@@ -578,7 +587,7 @@ struct Walk<'s, 'i, 'd> {
     /// The last data word and whether its type is known.
     data: Option<(u32, bool)>,
     /// The record, index and slot before.
-    prev: Option<(Rec, usize, usize)>,
+    prev: Option<(Record, usize, usize)>,
     moved: usize,
     events: Vec<Event>,
 }
@@ -601,18 +610,18 @@ impl<'s, 'i, 'd> Walk<'s, 'i, 'd> {
 
     /// Visit record `r` of entry `i`, in slot `j` (slots in ascending order).
     #[inline(always)]
-    fn step<Fm: Form>(&mut self, c: &Codec<'_>, r: &[u8], i: usize, j: usize) {
+    fn step<Fmt: EntryFormat>(&mut self, c: &Codec<'_>, r: &[u8], i: usize, j: usize) {
         let mut rec = [0u8; 12];
-        rec[..Fm::SIZE].copy_from_slice(&r[..Fm::SIZE]);
+        rec[..Fmt::SIZE].copy_from_slice(&r[..Fmt::SIZE]);
         self.moved += usize::from(i != j);
-        if !self.clean::<Fm>(c, &rec, j) {
-            self.events.push(Event::Entry(i, c.entry::<Fm>(&rec, j)));
+        if !self.clean::<Fmt>(c, &rec, j) {
+            self.events.push(Event::Entry(i, c.entry::<Fmt>(&rec, j)));
         }
         if let Some((p, pi, pj)) = self.prev {
-            if word(&p, 0) == word(&rec, 0) {
-                let first = (pi, c.entry::<Fm>(&p, pj));
+            if record_word(&p, 0) == record_word(&rec, 0) {
+                let first = (pi, c.entry::<Fmt>(&p, pj));
                 self.events
-                    .push(Event::Duplicate(first, (i, c.entry::<Fm>(&rec, j))));
+                    .push(Event::Duplicate(first, (i, c.entry::<Fmt>(&rec, j))));
             }
         }
         self.prev = Some((rec, i, j));
@@ -622,22 +631,22 @@ impl<'s, 'i, 'd> Walk<'s, 'i, 'd> {
     /// `j`: both addresses in code, a known handler or type, and the fixup in the insn's
     /// function or in a fixup section.
     #[inline(always)]
-    fn clean<Fm: Form>(&mut self, c: &Codec<'_>, r: &Rec, j: usize) -> bool {
+    fn clean<Fmt: EntryFormat>(&mut self, c: &Codec<'_>, r: &Record, j: usize) -> bool {
         let s = self.symbols;
-        let insn = c.insn::<Fm>(r, j);
+        let insn = c.insn::<Fmt>(r, j);
         if self.insn_code.lookup(s, insn).is_none() {
             return false;
         }
-        let fixup = c.resolve::<Fm>(j, FIXUP, word(r, 1));
+        let fixup = c.resolve::<Fmt>(j, FIXUP, record_word(r, 1));
         let Some(fixup_section) = self.fixup_code.lookup(s, fixup) else {
             return false;
         };
-        let third = match Fm::THIRD {
+        let third = match Fmt::THIRD {
             ThirdKind::Handler => {
-                let h = c.resolve::<Fm>(j, THIRD, word(r, 2));
+                let h = c.resolve::<Fmt>(j, THIRD, record_word(r, 2));
                 self.starts.is_function_start(s, h)
             }
-            ThirdKind::Data => self.known_data(c, word(r, 2)),
+            ThirdKind::Data => self.known_data(c, record_word(r, 2)),
             ThirdKind::Nothing => true,
         };
         if !third {
@@ -791,19 +800,19 @@ fn share<T: Send, S, R: Send>(
 impl<'d> Job for RunJob<'_, '_, '_, 'd> {
     type Out = Option<Fast>;
 
-    fn run<Fm: Form>(self) -> Self::Out {
+    fn run<Fmt: EntryFormat>(self) -> Self::Out {
         let n = self.t.len();
         let mut codec = Codec {
             t: *self.t,
             base: 0,
         };
         let c = &codec;
-        let guess = Guess::new::<Fm>(c, self.symbols.code_range(), n, self.bucket_log);
+        let guess = Guess::new::<Fmt>(c, self.symbols.code_range(), n, self.bucket_log);
         let scans = share(
             self.two,
             self.chunks(n),
             || (),
-            |_, r| (r.start, scan::<Fm>(c, r, n, guess)),
+            |_, r| (r.start, scan::<Fmt>(c, r, n, guess)),
         );
         let mut counts = Vec::with_capacity(scans.len());
         let mut whole: Option<Scan> = None;
@@ -822,12 +831,12 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
                 sorted: None,
             });
         };
-        if s.stuck(n, Fm::SIZE, Fm::WIDE) || s.kmax - s.kmin > u64::from(u32::MAX) {
+        if s.stuck(n, Fmt::SIZE, Fmt::WIDE) || s.kmax - s.kmin > u64::from(u32::MAX) {
             return None;
         }
         codec.base = s.kmin;
         let (walked, sorted) = match s.descent {
-            None => (self.walk_in_place::<Fm>(&codec), None),
+            None => (self.walk_in_place::<Fmt>(&codec), None),
             Some(_) => {
                 // The counts by the guess serve when every key was inside it and the keys
                 // spread over a good part of it (else most would share a few buckets).
@@ -840,7 +849,7 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
                     _ => None,
                 };
                 let bits = 64 - (s.kmax - s.kmin).leading_zeros();
-                let (walked, buf) = self.sort::<Fm>(&codec, bits, buckets)?;
+                let (walked, buf) = self.sort::<Fmt>(&codec, bits, buckets)?;
                 (walked, self.keep.then_some(buf))
             }
         };
@@ -862,15 +871,15 @@ impl RunJob<'_, '_, '_, '_> {
     }
 
     /// Walk a table that is already in order.
-    fn walk_in_place<Fm: Form>(&self, c: &Codec<'_>) -> Walked {
+    fn walk_in_place<Fmt: EntryFormat>(&self, c: &Codec<'_>) -> Walked {
         let parts = share(
             self.two,
             self.chunks(c.t.len()),
             || Walk::new(self.symbols, c.t.layout),
             |walk, range| {
-                let walked = walk_chunk::<Fm>(c, walk, range.clone());
+                let walked = walk_chunk::<Fmt>(c, walk, range.clone());
                 self.pages
-                    .release(&c.t.bytes[range.start * Fm::SIZE..range.end * Fm::SIZE]);
+                    .release(&c.t.bytes[range.start * Fmt::SIZE..range.end * Fmt::SIZE]);
                 walked
             },
         );
@@ -882,14 +891,14 @@ impl RunJob<'_, '_, '_, '_> {
     /// table changed between passes.
     /// `buckets`: the bucket of a key and the count of each bucket in each chunk, when the
     /// scan counted them; else they are counted for keys of `bits` bits.
-    fn sort<Fm: Form>(
+    fn sort<Fmt: EntryFormat>(
         &self,
         c: &Codec<'_>,
         bits: u32,
         buckets: Option<(Digit, Vec<Vec<usize>>)>,
     ) -> Option<(Walked, Vec<u8>)> {
         let n = c.t.len();
-        let size = Fm::SIZE;
+        let size = Fmt::SIZE;
         let ranges = self.chunks(n);
         let (digit, counts) = buckets.unwrap_or_else(|| {
             let top = top_bits(n, bits, self.bucket_log);
@@ -898,7 +907,7 @@ impl RunJob<'_, '_, '_, '_> {
                 self.two,
                 ranges.clone(),
                 || (),
-                |_, range| histogram::<Fm>(c, range, digit, 1 << top),
+                |_, range| histogram::<Fmt>(c, range, digit, 1 << top),
             );
             (digit, counts)
         });
@@ -930,7 +939,7 @@ impl RunJob<'_, '_, '_, '_> {
             items,
             || (),
             |_, (range, parts)| {
-                let filled = scatter::<Fm>(c, range.clone(), digit, parts);
+                let filled = scatter::<Fmt>(c, range.clone(), digit, parts);
                 self.pages
                     .release(&c.t.bytes[range.start * size..range.end * size]);
                 filled
@@ -968,7 +977,7 @@ impl RunJob<'_, '_, '_, '_> {
                 bits: digit.shift,
                 keep: self.keep,
             },
-            |work, bucket| work.run::<Fm>(c, bucket),
+            |work, bucket| work.run::<Fmt>(c, bucket),
         );
         Some((Walked::join(walked), buf))
     }
@@ -992,53 +1001,60 @@ impl Digit {
 
 /// Walk the entries `range` of a table that is already in order.
 #[inline(never)]
-fn walk_chunk<Fm: Form>(c: &Codec<'_>, walk: &mut Walk<'_, '_, '_>, range: Range<usize>) -> Walked {
-    walk.prev = range
-        .start
-        .checked_sub(1)
-        .map(|before| (c.record::<Fm>(before, c.raw::<Fm>(before)), before, before));
-    for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
+fn walk_chunk<Fmt: EntryFormat>(
+    c: &Codec<'_>,
+    walk: &mut Walk<'_, '_, '_>,
+    range: Range<usize>,
+) -> Walked {
+    walk.prev = range.start.checked_sub(1).map(|before| {
+        (
+            c.record::<Fmt>(before, c.raw::<Fmt>(before)),
+            before,
+            before,
+        )
+    });
+    for (k, raw) in c.entries::<Fmt>(range.clone()).enumerate() {
         let i = range.start + k;
-        let r = c.record::<Fm>(i, raw);
-        walk.step::<Fm>(c, &r[..Fm::SIZE], i, i);
+        let r = c.record::<Fmt>(i, raw);
+        walk.step::<Fmt>(c, &r[..Fmt::SIZE], i, i);
     }
     walk.take()
 }
 
 /// How many entries of `range` fall in each bucket.
 #[inline(never)]
-fn histogram<Fm: Form>(
+fn histogram<Fmt: EntryFormat>(
     c: &Codec<'_>,
     range: Range<usize>,
     digit: Digit,
     buckets: usize,
 ) -> Vec<usize> {
     let mut counts = vec![0usize; buckets];
-    for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
-        let key = c.key::<Fm>(range.start + k, raw).wrapping_sub(c.base) as u32;
+    for (k, raw) in c.entries::<Fmt>(range.clone()).enumerate() {
+        let key = c.key::<Fmt>(range.start + k, raw).wrapping_sub(c.base) as u32;
         counts[digit.of(key)] += 1;
     }
     counts
 }
 
 /// Decode the entries `range` and put each record, and its index, in its bucket's part.
-/// `None` when a part is full (the table changed since the histogram).
+/// `None` when a part is full or missing (the table changed since the histogram).
 #[inline(never)]
-fn scatter<Fm: Form>(
+fn scatter<Fmt: EntryFormat>(
     c: &Codec<'_>,
     range: Range<usize>,
     digit: Digit,
     mut parts: Vec<Part<'_>>,
 ) -> Option<()> {
-    let size = Fm::SIZE;
+    let size = Fmt::SIZE;
     let mut fill = vec![0usize; parts.len()];
-    for (k, raw) in c.entries::<Fm>(range.clone()).enumerate() {
+    for (k, raw) in c.entries::<Fmt>(range.clone()).enumerate() {
         let i = range.start + k;
-        let r = c.record::<Fm>(i, raw);
-        let d = digit.of(word(&r, 0));
-        let (recs, idx) = &mut parts[d];
-        let f = fill[d];
-        put::<Fm>(recs.get_mut(f * size..(f + 1) * size)?, &r);
+        let r = c.record::<Fmt>(i, raw);
+        let d = digit.of(record_word(&r, 0));
+        let (recs, idx) = parts.get_mut(d)?;
+        let f = *fill.get(d)?;
+        put::<Fmt>(recs.get_mut(f * size..(f + 1) * size)?, &r);
         *idx.get_mut(f)? = (i - range.start) as u16;
         fill[d] += 1;
     }
@@ -1068,8 +1084,8 @@ struct BucketWork<'s, 'i, 'd> {
 impl BucketWork<'_, '_, '_> {
     /// Sort `b`, walk it, and when asked encode the sorted entries over its records.
     #[inline(never)]
-    fn run<Fm: Form>(&mut self, c: &Codec<'_>, b: Bucket<'_>) -> Walked {
-        let size = Fm::SIZE;
+    fn run<Fmt: EntryFormat>(&mut self, c: &Codec<'_>, b: Bucket<'_>) -> Walked {
+        let size = Fmt::SIZE;
         // The walk reads the indices in sorted order: bring them into the cache in order.
         self.index.clear();
         for &(start, offsets) in &b.index {
@@ -1077,7 +1093,7 @@ impl BucketWork<'_, '_, '_> {
                 .extend(offsets.iter().map(|&o| (start + usize::from(o)) as u32));
         }
         let m = self.index.len();
-        let order = sort_bucket::<Fm>(b.recs, m, self.bits, &mut self.scratch);
+        let order = sort_bucket::<Fmt>(b.recs, m, self.bits, &mut self.scratch);
         // Buckets differ in their keys' top bits: no duplicate across two.
         self.walk.prev = None;
         self.out.clear();
@@ -1088,9 +1104,9 @@ impl BucketWork<'_, '_, '_> {
             let k = k as usize;
             let rec = &b.recs[k * size..(k + 1) * size];
             self.walk
-                .step::<Fm>(c, rec, self.index[k] as usize, b.base + r);
+                .step::<Fmt>(c, rec, self.index[k] as usize, b.base + r);
             if self.keep {
-                c.encode::<Fm>(rec, b.base + r, &mut self.out[r * size..(r + 1) * size]);
+                c.encode::<Fmt>(rec, b.base + r, &mut self.out[r * size..(r + 1) * size]);
             }
         }
         if self.keep {
@@ -1125,7 +1141,7 @@ struct Scratch {
 /// keys bunch so that the insertion pass would move too much, an LSD radix sort takes over.
 /// A few pairs get an unstable sort (the pairs are unique: that is the stable order).
 #[inline(never)]
-fn sort_bucket<'s, Fm: Form>(
+fn sort_bucket<'s, Fmt: EntryFormat>(
     recs: &[u8],
     m: usize,
     bits: u32,
@@ -1146,8 +1162,8 @@ fn sort_bucket<'s, Fm: Form>(
     pairs.clear();
     let mut sorted = true;
     let mut last = 0u32;
-    for (k, r) in recs.chunks_exact(Fm::SIZE).enumerate() {
-        let key = word(r, 0);
+    for (k, r) in recs.chunks_exact(Fmt::SIZE).enumerate() {
+        let key = record_word(r, 0);
         sorted &= key >= last;
         last = key;
         let x = (u64::from(key) << 32) | k as u64;
@@ -1307,12 +1323,14 @@ mod tests {
                                 let r = k * chunk..((k + 1) * chunk).min(n);
                                 let s = match (layout, endian) {
                                     (Layout::Extable, _) => {
-                                        scan::<F<false, true, 0>>(&c, r.clone(), n, None)
+                                        scan::<Specialised<false, true, 0>>(&c, r.clone(), n, None)
                                     }
                                     (Layout::LinuxX86, _) => {
-                                        scan::<F<true, true, 2>>(&c, r.clone(), n, None)
+                                        scan::<Specialised<true, true, 2>>(&c, r.clone(), n, None)
                                     }
-                                    _ => scan::<F<false, true, 3>>(&c, r.clone(), n, None),
+                                    _ => {
+                                        scan::<Specialised<false, true, 3>>(&c, r.clone(), n, None)
+                                    }
                                 };
                                 (r.start, s.0)
                             })
@@ -1365,7 +1383,8 @@ mod tests {
                         })
                         .collect();
                     let got =
-                        sort_bucket::<F<false, true, 0>>(&recs, m, bits, &mut scratch).to_vec();
+                        sort_bucket::<Specialised<false, true, 0>>(&recs, m, bits, &mut scratch)
+                            .to_vec();
                     let mut expect: Vec<u32> = (0..m as u32).collect();
                     expect.sort_by_key(|&k| keys[k as usize]);
                     assert_eq!(got, expect, "bits={bits} m={m} spread={spread}");
@@ -1381,21 +1400,21 @@ mod tests {
         let be = encode(&ws, Endian::Big);
         // Three relative words per entry: all of them.
         assert_eq!(
-            relative_extremes::<F<false, true, 0>>(&le),
+            relative_extremes::<Specialised<false, true, 0>>(&le),
             (i32::MIN + 1, 1_000_000)
         );
         assert_eq!(
-            relative_extremes::<F<true, true, 1>>(&be),
+            relative_extremes::<Specialised<true, true, 1>>(&be),
             (i32::MIN + 1, 1_000_000)
         );
         // A data word third: words 0, 1, 3, 4 only.
         assert_eq!(
-            relative_extremes::<F<false, true, 2>>(&le),
+            relative_extremes::<Specialised<false, true, 2>>(&le),
             (i32::MIN + 1, 5)
         );
         // Two words per entry: all of them.
         assert_eq!(
-            relative_extremes::<F<true, true, 3>>(&be),
+            relative_extremes::<Specialised<true, true, 3>>(&be),
             (i32::MIN + 1, 1_000_000)
         );
     }

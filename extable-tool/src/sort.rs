@@ -25,16 +25,90 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Whether the file is already sorted and marked.
+    /// Whether the file is already sorted and marked: no byte would change.
     pub fn is_noop(&self) -> bool {
         self.patches.is_empty()
     }
 }
 
+impl Patch {
+    fn end(&self) -> u64 {
+        self.offset.saturating_add(self.bytes.len() as u64)
+    }
+
+    fn overlaps(&self, offset: u64, len: u64) -> bool {
+        len > 0
+            && !self.bytes.is_empty()
+            && self.offset < offset.saturating_add(len)
+            && offset < self.end()
+    }
+
+    /// The part of this patch that differs from `current` (the bytes it replaces), or
+    /// `None` when it changes nothing.
+    fn changes_to(self, current: &[u8]) -> Option<Patch> {
+        let differs = |(new, old): (&u8, &u8)| new != old;
+        let pairs = || self.bytes.iter().zip(current);
+        let first = pairs().position(differs)?;
+        let last = self.bytes.len() - 1 - pairs().rev().position(differs)?;
+        Some(Patch {
+            offset: self.offset + first as u64,
+            bytes: self.bytes[first..=last].to_vec(),
+            what: self.what,
+        })
+    }
+}
+
+/// Refuse a plan whose patches lie outside the file, overlap one another, overlap the ELF
+/// header, the program or section header tables, or (for the marker and relocation
+/// patches) the table itself.
+pub fn validate(a: &Analysis<'_, '_>, patches: &[Patch]) -> Result<(), Problem> {
+    let table_len = a.table.bytes.len() as u64;
+    for (i, p) in patches.iter().enumerate() {
+        if a.image.file_slice(p.offset, p.bytes.len() as u64).is_none() {
+            return Err(Problem::malformed(format!(
+                "the {} (offset {:#x}, {} bytes) lies outside the file",
+                p.what,
+                p.offset,
+                p.bytes.len()
+            )));
+        }
+        let clash = |other: &str| {
+            Problem::refused(format!(
+                "refusing to sort: the {} (offset {:#x}, {} bytes) would overwrite {other}",
+                p.what,
+                p.offset,
+                p.bytes.len()
+            ))
+        };
+        for &(offset, len, name) in &a.image.headers {
+            if p.overlaps(offset, len) {
+                return Err(clash(name));
+            }
+        }
+        if p.what != TABLE && p.overlaps(a.table.file_offset, table_len) {
+            return Err(clash("__ex_table"));
+        }
+        if let Some(q) = patches[..i]
+            .iter()
+            .find(|q| p.overlaps(q.offset, q.bytes.len() as u64))
+        {
+            return Err(clash(&format!("the {}", q.what)));
+        }
+    }
+    Ok(())
+}
+
+/// [`Patch::what`] of the sorted table.
+pub const TABLE: &str = "table";
+/// [`Patch::what`] of the sort marker, which an in-place write makes durable last.
+pub const MARKER: &str = "marker";
+
 /// Plan the sort of an analysed and checked file. Refuses when the check found errors, when
-/// the marker is missing or has no bytes in the file, and for Linux layouts when
+/// the marker is missing or has no bytes in the file, when a patch would overwrite another
+/// one, the table or the headers ([`validate`]), and for Linux layouts when
 /// `scripts/sorttable` would zero a relocation section that does not apply to the table.
-/// The sorted table bytes are taken out of `checked`.
+/// The sorted table bytes are taken out of `checked`. The patches keep only the bytes that
+/// change, so an already sorted and marked file plans none, whatever its relocations hold.
 pub fn plan(a: &Analysis<'_, '_>, checked: &mut Checked) -> Result<Plan, Problem> {
     if checked.report.has_errors() {
         return Err(Problem::refused(format!(
@@ -70,19 +144,25 @@ pub fn plan(a: &Analysis<'_, '_>, checked: &mut Checked) -> Result<Plan, Problem
         plan.patches.push(Patch {
             offset: a.table.file_offset,
             bytes,
-            what: "table",
+            what: TABLE,
         });
     }
     if a.layout.is_linux() {
         plan.patches.extend(linux_relocation_patch(a)?);
     }
-    if marker.value != Some(0) {
-        plan.patches.push(Patch {
-            offset: marker_offset,
-            bytes: vec![0; 4],
-            what: "marker",
-        });
-    }
+    plan.patches.push(Patch {
+        offset: marker_offset,
+        bytes: vec![0; 4],
+        what: MARKER,
+    });
+    validate(a, &plan.patches)?;
+    plan.patches = std::mem::take(&mut plan.patches)
+        .into_iter()
+        .filter_map(|p| {
+            let current = a.image.file_slice(p.offset, p.bytes.len() as u64)?;
+            p.changes_to(current)
+        })
+        .collect();
     Ok(plan)
 }
 

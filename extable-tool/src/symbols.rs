@@ -1,7 +1,10 @@
 //! Addresses to `symbol+offset`, the function that contains an address, and the code
 //! sections of a file.
 
-use crate::elf::{Image, Section};
+use std::collections::VecDeque;
+use std::sync::OnceLock;
+
+use crate::elf::{Image, Section, Symbol};
 
 /// A named address range from `.symtab`.
 #[derive(Clone, Copy, Debug)]
@@ -17,16 +20,68 @@ struct Named {
 #[derive(Debug)]
 pub struct Symbols<'i, 'd> {
     image: &'i Image<'d>,
-    /// Function, object and untyped symbols with names, by address.
+    /// The symbols lookups search.
+    index: Index,
+    /// Loaded executable sections, by address: (start, end, section index).
+    code: Vec<(u64, u64, usize)>,
+    /// For [`Symbols::for_addresses`]: the addresses `index` is exact for (sorted), and the
+    /// index of every symbol, built on the first lookup of another address.
+    only: Option<(Vec<u64>, OnceLock<Index>)>,
+    /// Whether names are demangled in [`Self::describe`].
+    demangle: bool,
+}
+
+/// Symbols sorted for lookups.
+#[derive(Debug, Default)]
+struct Index {
+    /// Function, object and untyped symbols with names, by [`Named::key`].
     named: Vec<Named>,
     /// Functions with a size, by start address.
     functions: Vec<(u64, u64)>,
-    /// Starts of every function symbol (raw value and code address), sorted.
+    /// Starts of function symbols (raw value and code address), sorted.
     function_starts: Vec<u64>,
-    /// Loaded executable sections, by address: (start, end, section index).
-    code: Vec<(u64, u64, usize)>,
-    /// Whether names are demangled in [`Self::describe`].
-    demangle: bool,
+}
+
+impl Index {
+    fn new(
+        mut named: Vec<Named>,
+        mut functions: Vec<(u64, u64)>,
+        mut function_starts: Vec<u64>,
+    ) -> Self {
+        named.sort_by_key(Named::key);
+        functions.sort_unstable();
+        function_starts.sort_unstable();
+        function_starts.dedup();
+        Index {
+            named,
+            functions,
+            function_starts,
+        }
+    }
+
+    /// Every symbol of `image`.
+    fn of_all(image: &Image<'_>) -> Self {
+        let mut named = Vec::new();
+        let mut functions = Vec::new();
+        let mut function_starts = Vec::new();
+        for c in candidates(image) {
+            if c.named.function {
+                function_starts.extend([c.raw, c.named.addr]);
+            }
+            functions.extend(c.named.function_range());
+            named.push(c.named);
+        }
+        Index::new(named, functions, function_starts)
+    }
+
+    fn containing_below(&self, at: usize, addr: u64) -> Option<(u64, u64)> {
+        self.functions[..at]
+            .iter()
+            .rev()
+            .take(FUNCTION_NEIGHBOURS)
+            .find(|f| addr < f.1)
+            .copied()
+    }
 }
 
 /// The readable form of a Rust (legacy or v0) or C++ (Itanium) symbol name, as
@@ -58,48 +113,187 @@ fn is_fixup_section(s: &Section<'_>) -> bool {
     s.name.windows(5).any(|w| w == b"fixup")
 }
 
-/// Whether a symbol name is a mapping symbol or local label, useless in messages.
-fn is_noise(name: &[u8]) -> bool {
-    name.is_empty() || name.starts_with(b"$") || name.starts_with(b".L")
+/// Whether a symbol name, by its first two bytes (zero-padded), is empty, a mapping symbol
+/// or a local label: useless in messages.
+fn is_noise(prefix: [u8; 2]) -> bool {
+    prefix[0] == 0 || prefix[0] == b'$' || prefix == *b".L"
 }
 
+/// A symbol that lookups can answer with, and the raw value it starts at.
+struct Candidate {
+    named: Named,
+    /// `st_value` (for functions: before the ISA bit is cleared).
+    raw: u64,
+}
+
+impl Named {
+    /// The order lookups search in: by address; at one address functions, then sized
+    /// symbols, then later symbols, come last (and win).
+    fn key(&self) -> (u64, bool, u64, usize) {
+        (self.addr, self.function, self.size, self.symbol)
+    }
+
+    fn function_range(&self) -> Option<(u64, u64)> {
+        (self.function && self.size > 0).then(|| (self.addr, self.addr.saturating_add(self.size)))
+    }
+}
+
+/// Symbol `symbol`, `s`, as lookups see it, if it is a function, object or untyped symbol
+/// in a section (whatever its name: see [`is_noise`]).
+#[inline]
+fn typed_candidate(machine: u16, symbol: usize, s: &Symbol<'_>) -> Option<Candidate> {
+    let untyped = s.kind == object::elf::STT_NOTYPE.0;
+    if !(s.is_function() || s.is_object() || untyped) {
+        return None;
+    }
+    let section = s.section?;
+    let addr = if s.is_function() {
+        crate::arch::code_address(machine, s.value)
+    } else {
+        s.value
+    };
+    Some(Candidate {
+        named: Named {
+            addr,
+            size: s.size,
+            symbol,
+            section,
+            function: s.is_function(),
+        },
+        raw: s.value,
+    })
+}
+
+/// The function, object and untyped symbols of `image` that have a name worth printing.
+fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a {
+    let machine = image.machine;
+    image
+        .symbols
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter_map(move |(symbol, s)| {
+            typed_candidate(machine, symbol, &s).filter(|_| !is_noise(s.name_start()))
+        })
+}
+
+/// Keep the `k` greatest items by `key` in `items`, which is kept in ascending order (a
+/// handful: rejecting what is not above the least is one compare).
+fn keep_greatest<T, K: Ord>(items: &mut VecDeque<T>, item: T, k: usize, key: impl Fn(&T) -> K) {
+    let new = key(&item);
+    if items.len() == k {
+        if new <= key(&items[0]) {
+            return;
+        }
+        items.pop_front();
+    }
+    // Symbol tables are mostly in address order: the new item is usually the greatest.
+    if items.back().is_none_or(|last| key(last) < new) {
+        items.push_back(item);
+        return;
+    }
+    let at = items.partition_point(|x| key(x) < new);
+    items.insert(at, item);
+}
+
+/// The index of the first of the ascending `queries` at or above `addr` (`queries.len()`
+/// when none is), trying `hint` first: symbol tables are mostly in address order.
+fn bucket_of(queries: &[u64], addr: u64, hint: usize) -> usize {
+    let above_previous = hint == 0 || queries.get(hint - 1).is_some_and(|&q| q < addr);
+    if above_previous && queries.get(hint).is_some_and(|&q| addr <= q) {
+        return hint;
+    }
+    queries.partition_point(|&q| q < addr)
+}
+
+/// How many symbols at or below an address [`Symbols::describe`] looks at.
+const DESCRIBE_NEIGHBOURS: usize = 8;
+/// How many functions starting at or below an address [`Symbols::function_containing`]
+/// looks at (nested or overlapping aliases).
+const FUNCTION_NEIGHBOURS: usize = 4;
+
 impl<'i, 'd> Symbols<'i, 'd> {
-    /// Index the symbols and sections of `image`.
+    /// Index every symbol and the sections of `image`, to answer lookups of any address.
     pub fn new(image: &'i Image<'d>) -> Self {
-        let machine = image.machine;
-        let mut named = Vec::new();
-        let mut functions = Vec::new();
+        Self::from_parts(image, Index::of_all(image), None)
+    }
+
+    /// Keep, in one pass over the symbol table, only the symbols that lookups of the
+    /// addresses in `queries` can return: for each query, the few greatest symbols and
+    /// functions at or below it and above the query before it, and the function starts it
+    /// equals. Lookups of those addresses answer from what was kept; a lookup of any other
+    /// address builds the full index ([`Symbols::new`]) once and answers from it, so every
+    /// answer is the full index's. For files with many symbols and a table of a few hundred
+    /// entries this avoids sorting the whole symbol table. ([`FunctionCursor`] and
+    /// [`FunctionMemo`] answer from what was kept: walk them over queried addresses only.)
+    pub fn for_addresses(image: &'i Image<'d>, queries: Vec<u64>) -> Self {
+        Self::for_addresses_visiting(image, queries, |_| {})
+    }
+
+    /// [`Self::for_addresses`], calling `visit` on every symbol but symbol 0, in table
+    /// order, in the same pass.
+    pub fn for_addresses_visiting(
+        image: &'i Image<'d>,
+        mut queries: Vec<u64>,
+        mut visit: impl FnMut(&Symbol<'d>),
+    ) -> Self {
+        queries.sort_unstable();
+        queries.dedup();
+        // Bucket j holds what starts in (queries[j - 1], queries[j]].
+        let mut named_near: Vec<VecDeque<Named>> = vec![VecDeque::new(); queries.len()];
+        let mut functions_near: Vec<VecDeque<(u64, u64)>> = vec![VecDeque::new(); queries.len()];
         let mut function_starts = Vec::new();
+        let mut j = 0;
         for (symbol, s) in image.symbols.iter().enumerate().skip(1) {
-            let untyped = s.kind == object::elf::STT_NOTYPE.0;
-            let Some(section) = s.section else { continue };
-            if is_noise(s.name) || !(s.is_function() || s.is_object() || untyped) {
+            visit(&s);
+            let Some(c) = typed_candidate(image.machine, symbol, &s) else {
+                continue;
+            };
+            let n = c.named;
+            j = bucket_of(&queries, n.addr, j);
+            if j == queries.len() {
+                j = 0;
+                continue; // above every query
+            }
+            if is_noise(s.name_start()) {
                 continue;
             }
-            let addr = if s.is_function() {
-                crate::arch::code_address(machine, s.value)
-            } else {
-                s.value
-            };
-            if s.is_function() {
-                function_starts.extend([s.value, addr]);
-                if s.size > 0 {
-                    functions.push((addr, addr.saturating_add(s.size)));
+            if n.function {
+                // queries[j] is the least query at or above the start: a query equals the
+                // start only if it is that one. The raw value differs only by an ISA bit.
+                if queries[j] == n.addr {
+                    function_starts.push(n.addr);
+                }
+                if c.raw != n.addr && queries.binary_search(&c.raw).is_ok() {
+                    function_starts.push(c.raw);
                 }
             }
-            named.push(Named {
-                addr,
-                size: s.size,
-                symbol,
-                section,
-                function: s.is_function(),
-            });
+            if let Some(f) = n.function_range() {
+                keep_greatest(&mut functions_near[j], f, FUNCTION_NEIGHBOURS, |f| *f);
+            }
+            keep_greatest(&mut named_near[j], n, DESCRIBE_NEIGHBOURS, Named::key);
         }
-        // Among symbols at one address prefer functions, then sized ones: the last wins.
-        named.sort_by_key(|n| (n.addr, n.function, n.size));
-        functions.sort_unstable();
-        function_starts.sort_unstable();
-        function_starts.dedup();
+        let named = named_near.into_iter().flatten().collect();
+        let functions = functions_near.into_iter().flatten().collect();
+        let index = Index::new(named, functions, function_starts);
+        Self::from_parts(image, index, Some((queries, OnceLock::new())))
+    }
+
+    /// The index that is exact for `addr`: the one kept, or that of every symbol.
+    fn index_for(&self, addr: u64) -> &Index {
+        match &self.only {
+            Some((queries, all)) if queries.binary_search(&addr).is_err() => {
+                all.get_or_init(|| Index::of_all(self.image))
+            }
+            _ => &self.index,
+        }
+    }
+
+    fn from_parts(
+        image: &'i Image<'d>,
+        index: Index,
+        only: Option<(Vec<u64>, OnceLock<Index>)>,
+    ) -> Self {
         let mut code: Vec<_> = image
             .sections
             .iter()
@@ -109,10 +303,9 @@ impl<'i, 'd> Symbols<'i, 'd> {
         code.sort_unstable();
         Symbols {
             image,
-            named,
-            functions,
-            function_starts,
+            index,
             code,
+            only,
             demangle: true,
         }
     }
@@ -126,7 +319,8 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// or the nearest unsized one below it in the same section), else `section+0xoff` for
     /// the loaded section that contains it, else `0x...`.
     pub fn describe(&self, addr: u64) -> String {
-        let at = self.named.partition_point(|n| n.addr <= addr);
+        let named = &self.index_for(addr).named;
+        let at = named.partition_point(|n| n.addr <= addr);
         let covers = |n: &Named| {
             if n.size > 0 {
                 addr - n.addr < n.size
@@ -134,9 +328,13 @@ impl<'i, 'd> Symbols<'i, 'd> {
                 self.image.sections[n.section].contains(addr) || addr == n.addr
             }
         };
-        let found = self.named[..at].iter().rev().take(8).find(|n| covers(n));
+        let found = named[..at]
+            .iter()
+            .rev()
+            .take(DESCRIBE_NEIGHBOURS)
+            .find(|n| covers(n));
         if let Some(n) = found {
-            let name = String::from_utf8_lossy(self.image.symbols[n.symbol].name);
+            let name = String::from_utf8_lossy(self.image.symbols.get(n.symbol).name());
             if self.demangle {
                 return with_offset(&demangle(&name), addr - n.addr);
             }
@@ -156,23 +354,16 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// The address of the last named symbol (function, object or label, not a mapping
     /// symbol or `.L` label) at or below `addr`.
     pub fn named_at_or_below(&self, addr: u64) -> Option<u64> {
-        let at = self.named.partition_point(|n| n.addr <= addr);
-        at.checked_sub(1).map(|k| self.named[k].addr)
+        let named = &self.index_for(addr).named;
+        let at = named.partition_point(|n| n.addr <= addr);
+        at.checked_sub(1).map(|k| named[k].addr)
     }
 
     /// The function (start, end) that contains `addr`.
     pub fn function_containing(&self, addr: u64) -> Option<(u64, u64)> {
-        let at = self.functions.partition_point(|f| f.0 <= addr);
-        self.containing_below(at, addr)
-    }
-
-    fn containing_below(&self, at: usize, addr: u64) -> Option<(u64, u64)> {
-        self.functions[..at]
-            .iter()
-            .rev()
-            .take(4) // nested or overlapping aliases: look at a few neighbours
-            .find(|f| addr < f.1)
-            .copied()
+        let index = self.index_for(addr);
+        let at = index.functions.partition_point(|f| f.0 <= addr);
+        index.containing_below(at, addr)
     }
 
     /// A cursor for [`Self::function_containing`] over mostly ascending addresses: O(1)
@@ -186,7 +377,10 @@ impl<'i, 'd> Symbols<'i, 'd> {
 
     /// Whether `addr` is the start of a function symbol.
     pub fn is_function_start(&self, addr: u64) -> bool {
-        self.function_starts.binary_search(&addr).is_ok()
+        self.index_for(addr)
+            .function_starts
+            .binary_search(&addr)
+            .is_ok()
     }
 
     /// The loaded executable section containing `addr`.
@@ -301,7 +495,7 @@ impl FunctionMemo {
 
     #[cold]
     fn miss(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> Option<(u64, u64)> {
-        let f = &symbols.functions;
+        let f = &symbols.index.functions;
         if addr < self.lo || (self.at > 0 && f[self.at - 1].0 > addr) {
             self.at = f.partition_point(|x| x.0 <= addr);
         } else {
@@ -309,7 +503,7 @@ impl FunctionMemo {
                 self.at += 1;
             }
         }
-        let found = symbols.containing_below(self.at, addr);
+        let found = symbols.index.containing_below(self.at, addr);
         // Above `addr` and below the next start, the candidates are the same functions;
         // those that ended at or below `addr` stay ended, so the answer holds while `addr`
         // is below the end of the function found.
@@ -332,7 +526,7 @@ pub struct FunctionCursor<'s, 'i, 'd> {
 impl FunctionCursor<'_, '_, '_> {
     /// The function (start, end) that contains `addr`.
     pub fn containing(&mut self, addr: u64) -> Option<(u64, u64)> {
-        let f = &self.symbols.functions;
+        let f = &self.symbols.index.functions;
         if self.at > 0 && f[self.at - 1].0 > addr {
             self.at = f.partition_point(|x| x.0 <= addr);
         } else {
@@ -340,7 +534,7 @@ impl FunctionCursor<'_, '_, '_> {
                 self.at += 1;
             }
         }
-        self.symbols.containing_below(self.at, addr)
+        self.symbols.index.containing_below(self.at, addr)
     }
 }
 

@@ -261,3 +261,74 @@ fn linker_mode_failures_propagate() {
         stderr(&out)
     );
 }
+
+/// A linker script at `dir/name` running `body` under `sh`.
+fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+#[test]
+fn a_linker_killed_by_a_signal_is_reported_with_128_plus_n() {
+    let dir = tempdir();
+    let ld = script(dir.path(), "ld", "kill -9 $$");
+    let out = tool()
+        .args(["link", "--"])
+        .arg(&ld)
+        .args(["-o", "k"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 128 + 9, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{} killed by signal 9", ld.display())),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Without -o, `a.out` is sorted only when the linker wrote it in this run.
+#[test]
+fn the_default_output_is_sorted_only_if_the_linker_wrote_it() {
+    use common::synth::{sorted_specs, Program};
+    let dir = tempdir();
+    let specs = sorted_specs(Layout::Extable, 30);
+    let shuffled_elf = Program::new(Layout::Extable, true, false, shuffled(&specs, 4)).build();
+    let sorted_elf = Program::new(Layout::Extable, true, false, specs)
+        .marker_value(0)
+        .build();
+    let prepared = write(dir.path(), "prepared", &shuffled_elf);
+    let stale = write(dir.path(), "a.out", &shuffled_elf);
+    // A linker that writes nothing: the stale a.out stays as it was.
+    let idle = script(dir.path(), "idle-ld", "exit 0");
+    let out = tool()
+        .args(["link", "--"])
+        .arg(&idle)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did not write a.out"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read(&stale).unwrap() == shuffled_elf);
+    // A linker that writes a.out: it is sorted.
+    let writer = script(
+        dir.path(),
+        "writing-ld",
+        &format!("cat '{}' > a.out", prepared.display()),
+    );
+    let out = tool()
+        .args(["link", "--"])
+        .arg(&writer)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(std::fs::read(&stale).unwrap() == sorted_elf);
+}

@@ -3,8 +3,9 @@
 //! checks `__ex_table` in the output in place through `extable_tool::link`. The kernel build
 //! of the harness uses it, so the kernels it boots come out of the linker sorted and checked.
 //!
-//! Exit status: the linker's when it fails; 0 when the output is sorted (or has no table);
-//! otherwise extable-tool's (1 refused by a check, 2 unreadable).
+//! Exit status: the linker's when it fails (128+N when signal N killed it); 0 when the
+//! output is sorted (or has no table); otherwise extable-tool's (1 refused by a check, 2
+//! unreadable).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -17,6 +18,20 @@ fn main() -> ExitCode {
     let linker = std::env::var_os(link::LINKER_ENV).unwrap_or_else(|| link::DEFAULT_LINKER.into());
     let code = match link::link(&linker, &args, &Options::default()) {
         Ok(LinkOutcome::LinkerFailed(code)) => code,
+        Ok(LinkOutcome::LinkerKilled(signal)) => {
+            eprintln!(
+                "extable-link: {} killed by signal {signal}",
+                linker.to_string_lossy()
+            );
+            128 + signal
+        }
+        Ok(LinkOutcome::DefaultOutputUnchanged(out)) => {
+            eprintln!(
+                "extable-link: no -o given and the linker did not write {}: nothing sorted",
+                out.display()
+            );
+            0
+        }
         Ok(LinkOutcome::NoTable(out)) => {
             eprintln!(
                 "extable-link: {}: no __ex_table, nothing to sort",

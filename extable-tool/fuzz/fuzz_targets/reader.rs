@@ -12,8 +12,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let layouts = extable_tool::layout::ALL_LAYOUTS;
     let layout: Option<Layout> = layouts.get(pick as usize % (layouts.len() + 1)).copied();
-    let _ = inspect_bytes(file, &Options {
+    let _ = inspect_bytes(
+        file,
+        &Options {
             layout,
             ..Default::default()
-        });
+        },
+    );
 });

@@ -1,0 +1,130 @@
+//! `Symbols::for_addresses` (one pass over the symbol table, keeping only what lookups of
+//! the given addresses need) answers those lookups exactly as the full index does, and
+//! other addresses from the full index, on random symbol tables with aliases, nesting,
+//! unsized and untyped symbols and names lookups skip; and the symbol table read in place
+//! decodes every symbol as the `object` crate does.
+
+mod common;
+
+use common::elfgen::*;
+use extable_tool::elf::Image;
+use extable_tool::symbols::{FunctionMemo, Symbols};
+use proptest::prelude::*;
+
+const BASE: u64 = 0x40_0000;
+
+fn file(symbols: &[(u64, u64, u8)]) -> Vec<u8> {
+    let mut e = Elf::new(true, false, EM_X86_64);
+    let text = e.add_section(Sec::progbits(
+        ".text",
+        SHF_ALLOC | SHF_EXECINSTR,
+        BASE,
+        vec![0xcc; 0x2000],
+    ));
+    let data = e.add_section(Sec::progbits(
+        ".data",
+        SHF_ALLOC | SHF_WRITE,
+        BASE + 0x2000,
+        vec![0; 0x800],
+    ));
+    for (i, &(off, size, kind)) in symbols.iter().enumerate() {
+        let section = if off < 0x2000 { text } else { data };
+        let kind = [STT_FUNC, STT_OBJECT, STT_NOTYPE][kind as usize % 3];
+        // Some names lookups skip: local labels, mapping symbols, no name.
+        let name = match i % 13 {
+            3 => format!(".L{i}"),
+            7 => "$x".to_string(),
+            11 => String::new(),
+            _ => format!("s{i}"),
+        };
+        e.add_symbol(&name, Some(section), BASE + off, size, kind);
+    }
+    e.build()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    #[test]
+    fn one_pass_lookups_equal_the_full_index(
+        symbols in prop::collection::vec((0u64..0x2800, prop_oneof![Just(0u64), 1u64..0x200], 0u8..3), 0..300),
+        queries in prop::collection::vec(0u64..0x2a00, 1..60),
+        others in prop::collection::vec(0u64..0x2a00, 0..20),
+    ) {
+        let data = file(&symbols);
+        let image = Image::parse(&data).unwrap();
+        let full = Symbols::new(&image);
+        let queries: Vec<u64> = queries.iter().map(|q| BASE + q).collect();
+        let few = Symbols::for_addresses(&image, queries.clone());
+        for &q in &queries {
+            prop_assert_eq!(full.describe(q), few.describe(q), "describe {:#x}", q);
+            prop_assert_eq!(full.function_containing(q), few.function_containing(q));
+            prop_assert_eq!(full.is_function_start(q), few.is_function_start(q));
+            let (mut a, mut b) = (full.function_cursor(), few.function_cursor());
+            prop_assert_eq!(a.containing(q), b.containing(q));
+        }
+        // Addresses that were not asked for are answered from the index of every symbol.
+        for q in others.iter().map(|q| BASE + q) {
+            prop_assert_eq!(full.describe(q), few.describe(q), "describe {:#x}", q);
+            prop_assert_eq!(full.function_containing(q), few.function_containing(q));
+            prop_assert_eq!(full.is_function_start(q), few.is_function_start(q));
+        }
+        // The memo and the cursor over the addresses in ascending order, as the checks walk.
+        let mut sorted = queries.clone();
+        sorted.sort_unstable();
+        let (mut ma, mut mb) = (FunctionMemo::default(), FunctionMemo::default());
+        let (mut a, mut b) = (full.function_cursor(), few.function_cursor());
+        for &q in &sorted {
+            prop_assert_eq!(ma.containing(&full, q), mb.containing(&few, q), "memo {:#x}", q);
+            prop_assert_eq!(a.containing(q), b.containing(q), "cursor {:#x}", q);
+        }
+    }
+}
+
+/// Every symbol of 32- and 64-bit, little- and big-endian files, as `Image` decodes it in
+/// place, equals the `object` crate's reading: name, value, size, section.
+#[test]
+fn symbols_read_in_place_equal_the_object_crate() {
+    use common::synth::{sorted_specs, Program};
+    use extable_tool::Layout;
+    use object::read::elf::{ElfFile32, ElfFile64, FileHeader};
+    use object::{Object, ObjectSymbol, SymbolIndex};
+    fn compare<H: FileHeader<Endian = object::Endianness>>(
+        image: &Image<'_>,
+        file: &object::read::elf::ElfFile<'_, H>,
+    ) {
+        assert!(image.symbols.len() > 3);
+        for i in 1..image.symbols.len() {
+            let ours = image.symbols.get(i);
+            let theirs = file.symbol_by_index(SymbolIndex(i)).unwrap();
+            assert_eq!(ours.name(), theirs.name_bytes().unwrap(), "symbol {i}");
+            assert!(ours.name_is(theirs.name_bytes().unwrap()));
+            assert_eq!(ours.value, theirs.address(), "symbol {i}");
+            assert_eq!(ours.size, theirs.size(), "symbol {i}");
+            assert_eq!(
+                ours.section,
+                theirs.section_index().map(|s| s.0),
+                "symbol {i}"
+            );
+        }
+    }
+    for (layout, is64, big) in [
+        (Layout::LinuxX86, true, false),
+        (Layout::Absolute, false, false),
+        (Layout::LinuxS390, true, true),
+        (Layout::Absolute, false, true),
+    ] {
+        let data = Program::new(layout, is64, big, sorted_specs(layout, 8)).build();
+        let image = Image::parse(&data).unwrap();
+        if is64 {
+            compare(
+                &image,
+                &ElfFile64::<object::Endianness>::parse(&*data).unwrap(),
+            );
+        } else {
+            compare(
+                &image,
+                &ElfFile32::<object::Endianness>::parse(&*data).unwrap(),
+            );
+        }
+    }
+}
