@@ -1032,7 +1032,10 @@ fn histogram<Fmt: EntryFormat>(
     let mut counts = vec![0usize; buckets];
     for (k, raw) in c.entries::<Fmt>(range.clone()).enumerate() {
         let key = c.key::<Fmt>(range.start + k, raw).wrapping_sub(c.base) as u32;
-        counts[digit.of(key)] += 1;
+        // A key past the scanned extremes means the table changed since the scan (a
+        // concurrent truncation reads as zeros): count it in the last bucket; the scatter
+        // then finds its bucket missing and the sort falls back.
+        counts[digit.of(key).min(buckets - 1)] += 1;
     }
     counts
 }
