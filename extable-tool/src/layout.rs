@@ -13,6 +13,7 @@ pub const LINUX_SORT_MARKER_SYMBOL: &str = "main_extable_sort_needed";
 
 /// A table layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Layout {
     /// This project's (`extable_runtime::entry`): insn, fixup, handler, all self-relative.
     Extable,

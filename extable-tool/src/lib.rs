@@ -200,6 +200,7 @@ pub fn check_file(path: &Path, opts: &Options) -> Result<Report, Error> {
 
 /// Where [`sort_file_to`] writes the sorted file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SortTo<'p> {
     /// Patch the input in place: only the bytes that change are written, the marker last
     /// ([`write::patch_in_place`]). The inode and hard links stay.

@@ -326,6 +326,7 @@ fn run_link(linker: &OsStr, args: &[OsString], opts: Options, verbose: bool) -> 
             eprintln!("extable-tool: {}", outcome.summary(SortTo::InPlace));
             0
         }
+        Ok(_) => 0,
         Err(e) => report_error_text(&e, verbose),
     }
 }

@@ -185,10 +185,10 @@ impl Mapped {
             .read(true)
             .write(write)
             .open(path)
-            .map_err(|e| io(format!("cannot open: {e}")))?;
+            .map_err(|e| Problem::io_error("cannot open", e).in_file(path))?;
         let meta = file
             .metadata()
-            .map_err(|e| io(format!("cannot stat: {e}")))?;
+            .map_err(|e| Problem::io_error("cannot stat", e).in_file(path))?;
         if !meta.is_file() {
             return Err(io("not a regular file".into()));
         }
