@@ -78,31 +78,40 @@
 //! An output without `__ex_table` is left alone.
 #![warn(missing_docs)]
 
+// The internal tests name the crate as the integration tests do.
+#[cfg(test)]
+extern crate self as extable_tool;
+#[cfg(test)]
+#[path = "../tests/internal/mod.rs"]
+mod internal_tests;
+
 use std::path::{Path, PathBuf};
 
-pub mod analysis;
-pub mod arch;
-pub mod check;
-pub mod dump;
-pub mod elf;
-pub mod error;
-pub mod insn;
+mod analysis;
+mod arch;
+mod check;
+mod dump;
+mod elf;
+mod error;
+mod insn;
 pub mod json;
-pub mod layout;
+mod layout;
 pub mod link;
-pub mod mapped;
-pub mod records;
-pub mod report;
-pub mod sort;
-pub mod symbols;
-pub mod table;
-pub mod write;
+mod mapped;
+mod records;
+mod report;
+mod sort;
+mod symbols;
+mod table;
+mod write;
 
-pub use analysis::Analysis;
+use analysis::Analysis;
+pub use dump::{Data, Dump, DumpEntry, Place};
 pub use error::{Error, Failure, Problem};
 pub use layout::Layout;
-pub use mapped::Mapped;
-pub use report::{Finding, Report, Severity};
+use mapped::Mapped;
+pub use report::{Address, Finding, MarkerState, Report, Severity};
+pub use write::Durability;
 
 /// Options shared by every operation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -111,12 +120,12 @@ pub struct Options {
     pub layout: Option<Layout>,
     /// Keep symbol names as they are in `.symtab` instead of demangling Rust and C++ names.
     pub no_demangle: bool,
-    /// Skip the instruction-level rules ([`insn`]), which decode the functions that
-    /// contain entries: for tables with entries in most of the code, where decoding it
+    /// Skip the instruction-level rules (the `insn-*` rules of `check`), which decode the
+    /// functions that contain entries: for tables with entries in most of the code, where decoding it
     /// all costs more than the rest of the check.
     pub no_instructions: bool,
-    /// How durable an in-place sort is when it returns ([`write::Durability`]).
-    pub durability: write::Durability,
+    /// How durable an in-place sort is when it returns.
+    pub durability: Durability,
 }
 
 /// What [`sort_file`] did.
@@ -126,7 +135,8 @@ pub struct SortOutcome {
     pub report: Report,
     /// How many entries changed slots.
     pub moved: usize,
-    /// The file written, or `None` when the file was already sorted and marked in place.
+    /// The file written, or `None` when the file was already sorted and marked in place,
+    /// or for a [`SortTo::DryRun`].
     pub written: Option<PathBuf>,
 }
 
@@ -138,6 +148,7 @@ impl SortOutcome {
         use report::count;
         let moved = count(self.moved, "entry", "entries");
         let what = match (&self.written, to) {
+            (None, SortTo::DryRun) => format!("would be sorted, {moved} to move, nothing written"),
             (None, _) => "already sorted and marked, file unchanged".into(),
             (Some(_), SortTo::InPlace) => format!("sorted, {moved} moved, sorted in place"),
             (Some(p), _) => format!("sorted, {moved} moved, written to {}", p.display()),
@@ -156,7 +167,7 @@ impl SortOutcome {
 }
 
 /// Open, parse and analyse `path`, then run `f` on the analysis.
-pub fn with_analysis<T>(
+fn with_analysis<T>(
     path: &Path,
     opts: &Options,
     f: impl FnOnce(&Mapped, &Analysis<'_, '_>) -> Result<T, Error>,
@@ -209,6 +220,9 @@ pub enum SortTo<'p> {
     Replace,
     /// Write a sorted copy to this path (a new file renamed into place); the input stays.
     NewFile(&'p Path),
+    /// Write nothing: check and plan the sort (every check and patch validation included)
+    /// and report how many entries would move. A dry run of the build step.
+    DryRun,
 }
 
 /// Check, then sort the table of `path` and clear its marker: in place, or into `output`
@@ -227,10 +241,11 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
         SortTo::InPlace | SortTo::Replace => {
             write::destination(path).map_err(|p| p.in_file(path))?
         }
+        SortTo::DryRun => path.to_path_buf(),
     };
     let mapped = match to {
         SortTo::InPlace => Mapped::open_for_update(path)?,
-        SortTo::Replace | SortTo::NewFile(_) => Mapped::open(path)?,
+        SortTo::Replace | SortTo::NewFile(_) | SortTo::DryRun => Mapped::open(path)?,
     };
     let (report, plan) = analyse_mapped(&mapped, path, opts, |mapped, a| {
         let mut checked = check::check_with(a, &display(path), mapped, true);
@@ -249,6 +264,7 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
         written,
     };
     match to {
+        SortTo::DryRun => return Ok(outcome(None)),
         SortTo::InPlace | SortTo::Replace if plan.is_noop() => return Ok(outcome(None)),
         SortTo::InPlace => write::patch_in_place(mapped.file(), &plan.patches, opts.durability),
         SortTo::Replace | SortTo::NewFile(_) => {
@@ -260,10 +276,24 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
 }
 
 /// List the table of `path`; `with_lines` adds DWARF `file:line`.
-pub fn dump_file(path: &Path, opts: &Options, with_lines: bool) -> Result<dump::Dump, Error> {
+pub fn dump_file(path: &Path, opts: &Options, with_lines: bool) -> Result<Dump, Error> {
     with_analysis(path, opts, |_, a| {
         Ok(dump::dump(a, &display(path), with_lines))
     })
+}
+
+/// Check a file already in memory, as [`check_file`] checks a file.
+pub fn check_bytes(data: &[u8], opts: &Options) -> Result<Report, Problem> {
+    let image = elf::Image::parse(data).map_err(Problem::malformed)?;
+    let analysis = analyse(&image, opts)?;
+    Ok(check::check(&analysis, "<memory>").report)
+}
+
+/// List the table of a file already in memory, as [`dump_file`] lists a file.
+pub fn dump_bytes(data: &[u8], opts: &Options, with_lines: bool) -> Result<Dump, Problem> {
+    let image = elf::Image::parse(data).map_err(Problem::malformed)?;
+    let analysis = analyse(&image, opts)?;
+    Ok(dump::dump(&analysis, "<memory>", with_lines))
 }
 
 /// Analyse a file already in memory: parse, detect, check, dump (with DWARF lines) and plan

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use extable_tool::json::{Document, FileResult, Status};
 use extable_tool::link::{self, LinkOutcome};
-use extable_tool::write::Durability;
-use extable_tool::{Error, Layout, Options, Severity, SortTo};
+use extable_tool::{Durability, Error, Layout, Options, Severity, SortTo};
 
 /// Sort, check and dump exception tables (`__ex_table`) in ELF files.
 ///

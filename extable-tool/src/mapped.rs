@@ -235,11 +235,6 @@ impl Mapped {
         self.len
     }
 
-    /// Whether the file was empty when it was opened.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// An I/O error when the file was truncated (or otherwise changed size) since it was
     /// opened: what was read from it is then not the file, and must not be used.
     pub fn verify_unchanged(&self) -> Result<(), Problem> {

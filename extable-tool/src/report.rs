@@ -166,11 +166,6 @@ impl Findings {
         }
     }
 
-    /// Whether an error was recorded.
-    pub fn has_errors(&self) -> bool {
-        self.per_rule.values().any(|(s, _)| *s == Severity::Error)
-    }
-
     /// Count of findings of `severity`.
     pub fn count(&self, severity: Severity) -> usize {
         self.per_rule

@@ -3,9 +3,7 @@
 //! other addresses from the full index, on random symbol tables with aliases, nesting,
 //! unsized and untyped symbols.
 
-mod common;
-
-use common::elfgen::*;
+use super::common::elfgen::*;
 use extable_tool::elf::Image;
 use extable_tool::symbols::{FunctionMemo, Symbols};
 use proptest::prelude::*;
