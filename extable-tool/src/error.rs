@@ -81,8 +81,8 @@ impl Problem {
     }
 
     /// An I/O error while doing `what` (`cannot open`, …): the message is `what: ERROR`
-    /// and `error` stays available as the [`Error::source`].
-    pub fn io_error(what: &str, error: io::Error) -> Self {
+    /// and `error` stays available as the [`Error`]'s source.
+    pub(crate) fn io_error(what: &str, error: io::Error) -> Self {
         Problem {
             failure: Failure::Io,
             message: format!("{what}: {error}"),

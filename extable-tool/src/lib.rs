@@ -10,9 +10,66 @@
 //! * [`sort_file`]: check, then sort `__ex_table` and clear the sort marker, in place
 //!   (writing only the bytes that change) or to another file; [`sort_file_to`] also replaces
 //!   the file with a sorted copy. Every check passes before any byte is written.
-//! * [`check_file`]: validate the table ([`check`] lists the rules).
+//! * [`check_file`]: validate the table; the [`Report`] lists the [`Finding`]s, each named
+//!   by its rule.
 //! * [`dump_file`]: list the entries with `symbol+offset` and DWARF `file:line`.
 //! * [`link::link`]: run the real linker, then sort and check its output in place.
+//! * [`check_bytes`], [`dump_bytes`], [`sort_bytes`]: the same for a file already in memory.
+//!
+//! Every operation takes [`Options`] and returns its outcome or an [`Error`]: one line naming
+//! the file, a [`Failure`] kind with its exit code, the [`Report`] when a check refused a
+//! sort, and the [`std::io::Error`] as its [`source`](std::error::Error::source) when the
+//! file could not be read or written.
+//!
+//! # Use from an xtask or a build script
+//!
+//! ```toml
+//! [dependencies] # or [build-dependencies]
+//! extable-tool = { version = "0.1", default-features = false } # no CLI dependencies
+//! ```
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use extable_tool::{Failure, Options, SortTo};
+//!
+//! fn sort_kernel(kernel: &Path) -> Result<(), Box<dyn std::error::Error>> {
+//!     let opts = Options::default();
+//!     match extable_tool::sort_file_to(kernel, SortTo::InPlace, &opts) {
+//!         Ok(outcome) => {
+//!             // Warnings and notes do not stop a sort: show them.
+//!             for line in outcome.report.lines() {
+//!                 eprintln!("{line}");
+//!             }
+//!             eprintln!("{}", outcome.summary(SortTo::InPlace));
+//!             Ok(())
+//!         }
+//!         Err(e) => {
+//!             // A refused sort carries the check's findings; nothing was written.
+//!             if let (Failure::Refused, Some(report)) = (e.failure, &e.report) {
+//!                 for line in report.lines() {
+//!                     eprintln!("{line}");
+//!                 }
+//!             }
+//!             Err(e.into())
+//!         }
+//!     }
+//! }
+//! # sort_kernel(Path::new("target/x86_64-unknown-none/release/kernel")).unwrap();
+//! ```
+//!
+//! A file that cannot be read is an [`Failure::Io`] error whose source is the I/O error:
+//!
+//! ```
+//! use std::error::Error as _;
+//! use std::io::{self, ErrorKind};
+//! use std::path::Path;
+//!
+//! let opts = extable_tool::Options::default();
+//! let err = extable_tool::check_file(Path::new("no/such/kernel"), &opts).unwrap_err();
+//! assert_eq!(err.exit_code(), 2);
+//! let io = err.source().and_then(|s| s.downcast_ref::<io::Error>());
+//! assert_eq!(io.map(io::Error::kind), Some(ErrorKind::NotFound));
+//! ```
 //!
 //! Only the table bytes and the marker word change (plus, for Linux layouts, the zero-filled
 //! relocations of the table, as `scripts/sorttable` does). For Linux layouts the result is
@@ -21,11 +78,11 @@
 //!
 //! # Cost
 //!
-//! `check` and `sort` map the file read-only ([`mapped`]: a concurrent truncation is an
-//! error, not a signal) and touch only the headers, the symbol table and the table, which
+//! `check` and `sort` map the file read-only (a concurrent truncation is an error, not a
+//! signal) and touch only the headers, the symbol table and the table, which
 //! they read in file order. A table of up to 16,384 entries has only its entries'
 //! addresses looked up, in one pass over the symbol table; the self-relative layouts are
-//! sorted as compact records, by buckets, on two threads ([`records`]). The pages of the file are
+//! sorted as compact records, by buckets, on two threads. The pages of the file are
 //! given back once read, so the peak memory is about 14 bytes per entry (the sorted records
 //! and an index) plus the symbols. `benches/sort_check.rs` measures 10^6 entries in a
 //! 100 MiB file against reading the file once. Sorting in place writes only the bytes that
@@ -110,7 +167,7 @@ pub use dump::{Data, Dump, DumpEntry, Place};
 pub use error::{Error, Failure, Problem};
 pub use layout::Layout;
 use mapped::Mapped;
-pub use report::{Address, Finding, MarkerState, Report, Severity};
+pub use report::{Address, Finding, MarkerState, Report, Severity, FINDINGS_PER_RULE};
 pub use write::Durability;
 
 /// Options shared by every operation.
@@ -214,9 +271,9 @@ pub fn check_file(path: &Path, opts: &Options) -> Result<Report, Error> {
 #[non_exhaustive]
 pub enum SortTo<'p> {
     /// Patch the input in place: only the bytes that change are written, the marker last
-    /// ([`write::patch_in_place`]). The inode and hard links stay.
+    /// (and synced as [`Options::durability`] says). The inode and hard links stay.
     InPlace,
-    /// Replace the input with a sorted copy, renamed over it ([`write::write_patched`]).
+    /// Replace the input with a sorted copy, synced, then renamed over it.
     Replace,
     /// Write a sorted copy to this path (a new file renamed into place); the input stays.
     NewFile(&'p Path),
@@ -233,7 +290,7 @@ pub fn sort_file(path: &Path, output: Option<&Path>, opts: &Options) -> Result<S
 
 /// Check, then sort the table of `path` and clear its marker, writing as `to` says. Every
 /// destination is checked (a regular file, or a link to one, and writable) and every patch
-/// validated ([`sort::validate`]) before anything is written. An input already sorted and
+/// validated before anything is written. An input already sorted and
 /// marked is not written unless `to` names a new file.
 pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortOutcome, Error> {
     let dest = match to {
@@ -308,7 +365,7 @@ pub fn inspect_bytes(data: &[u8], opts: &Options) -> Result<Report, Problem> {
     Ok(checked.report)
 }
 
-/// Sort a file already in memory: check, plan ([`sort::plan`], validated) and apply the
+/// Sort a file already in memory: check, plan (validated as for a file) and apply the
 /// patches to a copy of `data`. Returns the sorted bytes and the report of the check that
 /// passed. The same plan as [`sort_file`] writes, for build scripts that hold the bytes and
 /// for the fuzz target of planning and writing.
