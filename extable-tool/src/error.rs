@@ -54,7 +54,7 @@ impl Eq for Problem {}
 
 impl Problem {
     /// A refusal.
-    pub fn refused(message: impl Into<String>) -> Self {
+    pub(crate) fn refused(message: impl Into<String>) -> Self {
         Problem {
             failure: Failure::Refused,
             message: message.into(),
@@ -63,7 +63,7 @@ impl Problem {
     }
 
     /// A malformed file.
-    pub fn malformed(message: impl Into<String>) -> Self {
+    pub(crate) fn malformed(message: impl Into<String>) -> Self {
         Problem {
             failure: Failure::Malformed,
             message: message.into(),
@@ -72,7 +72,7 @@ impl Problem {
     }
 
     /// An I/O error.
-    pub fn io(message: impl Into<String>) -> Self {
+    pub(crate) fn io(message: impl Into<String>) -> Self {
         Problem {
             failure: Failure::Io,
             message: message.into(),
@@ -91,7 +91,7 @@ impl Problem {
     }
 
     /// Attach the file name.
-    pub fn in_file(self, file: &Path) -> Error {
+    pub(crate) fn in_file(self, file: &Path) -> Error {
         Error {
             file: file.to_path_buf(),
             failure: self.failure,
