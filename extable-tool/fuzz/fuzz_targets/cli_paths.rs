@@ -18,7 +18,8 @@ fn render(report: &extable_tool::Report) {
 fn sort_one(input: &Path, to: SortTo<'_>, opts: &Options, data: &[u8]) {
     let written = match to {
         SortTo::NewFile(out) => out.to_path_buf(),
-        SortTo::InPlace | SortTo::Replace => input.to_path_buf(),
+        // In place, a replacing copy, or a dry run: the input is what to check.
+        _ => input.to_path_buf(),
     };
     match sort_file_to(input, to, opts) {
         Ok(outcome) => {

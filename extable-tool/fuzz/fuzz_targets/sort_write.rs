@@ -33,7 +33,12 @@ fn seen(data: &[u8], layout: Layout) -> Seen {
             .iter()
             .map(|e| {
                 let handler = e.handler.as_ref().map(|h| h.addr);
-                (e.insn.addr, e.fixup.addr, handler, e.data.as_ref().map(|d| d.word))
+                (
+                    e.insn.addr,
+                    e.fixup.addr,
+                    handler,
+                    e.data.as_ref().map(|d| d.word),
+                )
             })
             .collect(),
         sorted: report.sorted,
