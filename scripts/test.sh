@@ -39,6 +39,9 @@ echo "== the library crates build with the declared MSRV ($msrv)"
 cargo "+$msrv" build -p extable-macros -p extable-tool --all-features --target-dir target/msrv
 cargo "+$msrv" build -p extable-runtime --features hosted --target-dir target/msrv
 
+echo "== extable-tool's library without the CLI (what a build script with default-features = false builds)"
+cargo build -p extable-tool --no-default-features --lib
+
 echo "== cargo package: the published crates, in dependency order, each verified"
 # One invocation: cargo packages extable-macros first and verifies each crate against the
 # packaged versions of the others, so no crate needs its dependencies on crates.io.

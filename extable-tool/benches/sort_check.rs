@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use elfgen::*;
-use extable_tool::{check, sort, Options};
+use extable_tool::{Options, SortTo};
 
 const TEXT: u64 = 0x100_0000;
 const FUNC: u64 = 0x1000;
@@ -221,12 +221,9 @@ fn main() {
     let mut check_only = || extable_tool::check_file(p, &opts).unwrap().entries;
     let mut check_insns = || extable_tool::check_file(p, &all_rules).unwrap().entries;
     let mut sort_check = || {
-        extable_tool::with_analysis(p, &opts, |m, a| {
-            let mut checked = check::check_with(a, "bench", m, true);
-            let plan = sort::plan(a, &mut checked).unwrap();
-            Ok(plan.patches.len())
-        })
-        .unwrap()
+        extable_tool::sort_file_to(p, SortTo::DryRun, &opts)
+            .unwrap()
+            .moved
     };
     let mut sort_write = || {
         extable_tool::sort_file(p, Some(out.as_path()), &opts)

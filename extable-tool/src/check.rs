@@ -144,6 +144,7 @@ pub fn check_with(
 
 /// [`check`] with the fast path's work split as `tuning` says whatever the table's size:
 /// for tests that compare every seam of the fast path with [`check_simple`].
+#[cfg(test)]
 pub fn check_tuned(a: &Analysis<'_, '_>, file: &str, tuning: records::Tuning) -> Checked {
     run(a, file, Some((&records::Keep, tuning)), true)
 }
@@ -151,6 +152,7 @@ pub fn check_tuned(a: &Analysis<'_, '_>, file: &str, tuning: records::Tuning) ->
 /// The straightforward implementation of [`check`]: keys, a sorting permutation, a
 /// gather of the sorted table and a walk over it. Kept for tables the fast path does not
 /// take, and as the reference the fast path is tested against.
+#[cfg(test)]
 pub fn check_simple(a: &Analysis<'_, '_>, file: &str) -> Checked {
     run(a, file, None, true)
 }

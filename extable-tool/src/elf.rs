@@ -262,11 +262,6 @@ impl<'d> SymbolTable<'d> {
         self.bytes.len() / Self::entry_size(self.class)
     }
 
-    /// Whether the file has no symbol table.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Symbol `index` (`index < len()`).
     #[inline(always)]
     pub fn get(&self, index: usize) -> Symbol<'d> {

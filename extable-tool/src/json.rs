@@ -38,6 +38,7 @@ pub const SCHEMA: &str = "extable-tool/1";
 /// The outcome of one file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Status {
     /// `check`: no error and no warning.
     Clean,

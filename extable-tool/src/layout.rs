@@ -13,6 +13,7 @@ pub const LINUX_SORT_MARKER_SYMBOL: &str = "main_extable_sort_needed";
 
 /// A table layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Layout {
     /// This project's (`extable_runtime::entry`): insn, fixup, handler, all self-relative.
     Extable,
@@ -36,7 +37,7 @@ pub enum Layout {
 }
 
 /// Every layout, in the order `--help` lists them.
-pub const ALL_LAYOUTS: [Layout; 9] = [
+pub(crate) const ALL_LAYOUTS: [Layout; 9] = [
     Layout::Extable,
     Layout::LinuxX86,
     Layout::LinuxX86Legacy,
@@ -100,6 +101,9 @@ impl Shape {
 }
 
 impl Layout {
+    /// Every layout this version knows, in the order `--help` lists them.
+    pub const ALL: &'static [Layout] = &ALL_LAYOUTS;
+
     /// The `--layout` name.
     pub fn name(self) -> &'static str {
         match self {

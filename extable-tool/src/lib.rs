@@ -10,9 +10,66 @@
 //! * [`sort_file`]: check, then sort `__ex_table` and clear the sort marker, in place
 //!   (writing only the bytes that change) or to another file; [`sort_file_to`] also replaces
 //!   the file with a sorted copy. Every check passes before any byte is written.
-//! * [`check_file`]: validate the table ([`check`] lists the rules).
+//! * [`check_file`]: validate the table; the [`Report`] lists the [`Finding`]s, each named
+//!   by its rule.
 //! * [`dump_file`]: list the entries with `symbol+offset` and DWARF `file:line`.
 //! * [`link::link`]: run the real linker, then sort and check its output in place.
+//! * [`check_bytes`], [`dump_bytes`], [`sort_bytes`]: the same for a file already in memory.
+//!
+//! Every operation takes [`Options`] and returns its outcome or an [`Error`]: one line naming
+//! the file, a [`Failure`] kind with its exit code, the [`Report`] when a check refused a
+//! sort, and the [`std::io::Error`] as its [`source`](std::error::Error::source) when the
+//! file could not be read or written.
+//!
+//! # Use from an xtask or a build script
+//!
+//! ```toml
+//! [dependencies] # or [build-dependencies]
+//! extable-tool = { version = "0.1", default-features = false } # no CLI dependencies
+//! ```
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use extable_tool::{Failure, Options, SortTo};
+//!
+//! fn sort_kernel(kernel: &Path) -> Result<(), Box<dyn std::error::Error>> {
+//!     let opts = Options::default();
+//!     match extable_tool::sort_file_to(kernel, SortTo::InPlace, &opts) {
+//!         Ok(outcome) => {
+//!             // Warnings and notes do not stop a sort: show them.
+//!             for line in outcome.report.lines() {
+//!                 eprintln!("{line}");
+//!             }
+//!             eprintln!("{}", outcome.summary(SortTo::InPlace));
+//!             Ok(())
+//!         }
+//!         Err(e) => {
+//!             // A refused sort carries the check's findings; nothing was written.
+//!             if let (Failure::Refused, Some(report)) = (e.failure, &e.report) {
+//!                 for line in report.lines() {
+//!                     eprintln!("{line}");
+//!                 }
+//!             }
+//!             Err(e.into())
+//!         }
+//!     }
+//! }
+//! # sort_kernel(Path::new("target/x86_64-unknown-none/release/kernel")).unwrap();
+//! ```
+//!
+//! A file that cannot be read is an [`Failure::Io`] error whose source is the I/O error:
+//!
+//! ```
+//! use std::error::Error as _;
+//! use std::io::{self, ErrorKind};
+//! use std::path::Path;
+//!
+//! let opts = extable_tool::Options::default();
+//! let err = extable_tool::check_file(Path::new("no/such/kernel"), &opts).unwrap_err();
+//! assert_eq!(err.exit_code(), 2);
+//! let io = err.source().and_then(|s| s.downcast_ref::<io::Error>());
+//! assert_eq!(io.map(io::Error::kind), Some(ErrorKind::NotFound));
+//! ```
 //!
 //! Only the table bytes and the marker word change (plus, for Linux layouts, the zero-filled
 //! relocations of the table, as `scripts/sorttable` does). For Linux layouts the result is
@@ -21,11 +78,11 @@
 //!
 //! # Cost
 //!
-//! `check` and `sort` map the file read-only ([`mapped`]: a concurrent truncation is an
-//! error, not a signal) and touch only the headers, the symbol table and the table, which
+//! `check` and `sort` map the file read-only (a concurrent truncation is an error, not a
+//! signal) and touch only the headers, the symbol table and the table, which
 //! they read in file order. A table of up to 16,384 entries has only its entries'
 //! addresses looked up, in one pass over the symbol table; the self-relative layouts are
-//! sorted as compact records, by buckets, on two threads ([`records`]). The pages of the file are
+//! sorted as compact records, by buckets, on two threads. The pages of the file are
 //! given back once read, so the peak memory is about 14 bytes per entry (the sorted records
 //! and an index) plus the symbols. `benches/sort_check.rs` measures 10^6 entries in a
 //! 100 MiB file against reading the file once. Sorting in place writes only the bytes that
@@ -78,31 +135,40 @@
 //! An output without `__ex_table` is left alone.
 #![warn(missing_docs)]
 
+// The internal tests name the crate as the integration tests do.
+#[cfg(test)]
+extern crate self as extable_tool;
+#[cfg(test)]
+#[path = "../tests/internal/mod.rs"]
+mod internal_tests;
+
 use std::path::{Path, PathBuf};
 
-pub mod analysis;
-pub mod arch;
-pub mod check;
-pub mod dump;
-pub mod elf;
-pub mod error;
-pub mod insn;
+mod analysis;
+mod arch;
+mod check;
+mod dump;
+mod elf;
+mod error;
+mod insn;
 pub mod json;
-pub mod layout;
+mod layout;
 pub mod link;
-pub mod mapped;
-pub mod records;
-pub mod report;
-pub mod sort;
-pub mod symbols;
-pub mod table;
-pub mod write;
+mod mapped;
+mod records;
+mod report;
+mod sort;
+mod symbols;
+mod table;
+mod write;
 
-pub use analysis::Analysis;
+use analysis::Analysis;
+pub use dump::{Data, Dump, DumpEntry, Place};
 pub use error::{Error, Failure, Problem};
 pub use layout::Layout;
-pub use mapped::Mapped;
-pub use report::{Finding, Report, Severity};
+use mapped::Mapped;
+pub use report::{Address, Finding, MarkerState, Report, Severity, FINDINGS_PER_RULE};
+pub use write::Durability;
 
 /// Options shared by every operation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -111,12 +177,12 @@ pub struct Options {
     pub layout: Option<Layout>,
     /// Keep symbol names as they are in `.symtab` instead of demangling Rust and C++ names.
     pub no_demangle: bool,
-    /// Skip the instruction-level rules ([`insn`]), which decode the functions that
-    /// contain entries: for tables with entries in most of the code, where decoding it
+    /// Skip the instruction-level rules (the `insn-*` rules of `check`), which decode the
+    /// functions that contain entries: for tables with entries in most of the code, where decoding it
     /// all costs more than the rest of the check.
     pub no_instructions: bool,
-    /// How durable an in-place sort is when it returns ([`write::Durability`]).
-    pub durability: write::Durability,
+    /// How durable an in-place sort is when it returns.
+    pub durability: Durability,
 }
 
 /// What [`sort_file`] did.
@@ -126,7 +192,8 @@ pub struct SortOutcome {
     pub report: Report,
     /// How many entries changed slots.
     pub moved: usize,
-    /// The file written, or `None` when the file was already sorted and marked in place.
+    /// The file written, or `None` when the file was already sorted and marked in place,
+    /// or for a [`SortTo::DryRun`].
     pub written: Option<PathBuf>,
 }
 
@@ -138,6 +205,7 @@ impl SortOutcome {
         use report::count;
         let moved = count(self.moved, "entry", "entries");
         let what = match (&self.written, to) {
+            (None, SortTo::DryRun) => format!("would be sorted, {moved} to move, nothing written"),
             (None, _) => "already sorted and marked, file unchanged".into(),
             (Some(_), SortTo::InPlace) => format!("sorted, {moved} moved, sorted in place"),
             (Some(p), _) => format!("sorted, {moved} moved, written to {}", p.display()),
@@ -156,7 +224,7 @@ impl SortOutcome {
 }
 
 /// Open, parse and analyse `path`, then run `f` on the analysis.
-pub fn with_analysis<T>(
+fn with_analysis<T>(
     path: &Path,
     opts: &Options,
     f: impl FnOnce(&Mapped, &Analysis<'_, '_>) -> Result<T, Error>,
@@ -200,14 +268,18 @@ pub fn check_file(path: &Path, opts: &Options) -> Result<Report, Error> {
 
 /// Where [`sort_file_to`] writes the sorted file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SortTo<'p> {
     /// Patch the input in place: only the bytes that change are written, the marker last
-    /// ([`write::patch_in_place`]). The inode and hard links stay.
+    /// (and synced as [`Options::durability`] says). The inode and hard links stay.
     InPlace,
-    /// Replace the input with a sorted copy, renamed over it ([`write::write_patched`]).
+    /// Replace the input with a sorted copy, synced, then renamed over it.
     Replace,
     /// Write a sorted copy to this path (a new file renamed into place); the input stays.
     NewFile(&'p Path),
+    /// Write nothing: check and plan the sort (every check and patch validation included)
+    /// and report how many entries would move. A dry run of the build step.
+    DryRun,
 }
 
 /// Check, then sort the table of `path` and clear its marker: in place, or into `output`
@@ -218,7 +290,7 @@ pub fn sort_file(path: &Path, output: Option<&Path>, opts: &Options) -> Result<S
 
 /// Check, then sort the table of `path` and clear its marker, writing as `to` says. Every
 /// destination is checked (a regular file, or a link to one, and writable) and every patch
-/// validated ([`sort::validate`]) before anything is written. An input already sorted and
+/// validated before anything is written. An input already sorted and
 /// marked is not written unless `to` names a new file.
 pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortOutcome, Error> {
     let dest = match to {
@@ -226,10 +298,11 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
         SortTo::InPlace | SortTo::Replace => {
             write::destination(path).map_err(|p| p.in_file(path))?
         }
+        SortTo::DryRun => path.to_path_buf(),
     };
     let mapped = match to {
         SortTo::InPlace => Mapped::open_for_update(path)?,
-        SortTo::Replace | SortTo::NewFile(_) => Mapped::open(path)?,
+        SortTo::Replace | SortTo::NewFile(_) | SortTo::DryRun => Mapped::open(path)?,
     };
     let (report, plan) = analyse_mapped(&mapped, path, opts, |mapped, a| {
         let mut checked = check::check_with(a, &display(path), mapped, true);
@@ -248,6 +321,7 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
         written,
     };
     match to {
+        SortTo::DryRun => return Ok(outcome(None)),
         SortTo::InPlace | SortTo::Replace if plan.is_noop() => return Ok(outcome(None)),
         SortTo::InPlace => write::patch_in_place(mapped.file(), &plan.patches, opts.durability),
         SortTo::Replace | SortTo::NewFile(_) => {
@@ -259,10 +333,24 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
 }
 
 /// List the table of `path`; `with_lines` adds DWARF `file:line`.
-pub fn dump_file(path: &Path, opts: &Options, with_lines: bool) -> Result<dump::Dump, Error> {
+pub fn dump_file(path: &Path, opts: &Options, with_lines: bool) -> Result<Dump, Error> {
     with_analysis(path, opts, |_, a| {
         Ok(dump::dump(a, &display(path), with_lines))
     })
+}
+
+/// Check a file already in memory, as [`check_file`] checks a file.
+pub fn check_bytes(data: &[u8], opts: &Options) -> Result<Report, Problem> {
+    let image = elf::Image::parse(data).map_err(Problem::malformed)?;
+    let analysis = analyse(&image, opts)?;
+    Ok(check::check(&analysis, "<memory>").report)
+}
+
+/// List the table of a file already in memory, as [`dump_file`] lists a file.
+pub fn dump_bytes(data: &[u8], opts: &Options, with_lines: bool) -> Result<Dump, Problem> {
+    let image = elf::Image::parse(data).map_err(Problem::malformed)?;
+    let analysis = analyse(&image, opts)?;
+    Ok(dump::dump(&analysis, "<memory>", with_lines))
 }
 
 /// Analyse a file already in memory: parse, detect, check, dump (with DWARF lines) and plan
@@ -277,7 +365,7 @@ pub fn inspect_bytes(data: &[u8], opts: &Options) -> Result<Report, Problem> {
     Ok(checked.report)
 }
 
-/// Sort a file already in memory: check, plan ([`sort::plan`], validated) and apply the
+/// Sort a file already in memory: check, plan (validated as for a file) and apply the
 /// patches to a copy of `data`. Returns the sorted bytes and the report of the check that
 /// passed. The same plan as [`sort_file`] writes, for build scripts that hold the bytes and
 /// for the fuzz target of planning and writing.

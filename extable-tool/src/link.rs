@@ -23,6 +23,7 @@ pub const DEFAULT_LINKER: &str = "rust-lld";
 
 /// What a wrapped link did.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum LinkOutcome {
     /// The real linker failed with this exit code (its messages went to stderr).
     LinkerFailed(i32),
@@ -51,7 +52,7 @@ pub fn link(linker: &OsStr, args: &[OsString], opts: &Options) -> Result<LinkOut
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| {
-            Problem::io(format!("cannot run the linker: {e}")).in_file(&PathBuf::from(linker))
+            Problem::io_error("cannot run the linker", e).in_file(&PathBuf::from(linker))
         })?;
     forward_linker_messages(&run.stderr);
     let status = run.status;

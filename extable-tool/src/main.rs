@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use extable_tool::json::{Document, FileResult, Status};
 use extable_tool::link::{self, LinkOutcome};
-use extable_tool::write::Durability;
-use extable_tool::{Error, Layout, Options, Severity, SortTo};
+use extable_tool::{Durability, Error, Layout, Options, Severity, SortTo};
 
 /// Sort, check and dump exception tables (`__ex_table`) in ELF files.
 ///
@@ -326,6 +325,7 @@ fn run_link(linker: &OsStr, args: &[OsString], opts: Options, verbose: bool) -> 
             eprintln!("extable-tool: {}", outcome.summary(SortTo::InPlace));
             0
         }
+        Ok(_) => 0,
         Err(e) => report_error_text(&e, verbose),
     }
 }

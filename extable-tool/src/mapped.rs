@@ -185,10 +185,10 @@ impl Mapped {
             .read(true)
             .write(write)
             .open(path)
-            .map_err(|e| io(format!("cannot open: {e}")))?;
+            .map_err(|e| Problem::io_error("cannot open", e).in_file(path))?;
         let meta = file
             .metadata()
-            .map_err(|e| io(format!("cannot stat: {e}")))?;
+            .map_err(|e| Problem::io_error("cannot stat", e).in_file(path))?;
         if !meta.is_file() {
             return Err(io("not a regular file".into()));
         }
@@ -233,11 +233,6 @@ impl Mapped {
     /// The file's size when it was opened.
     pub fn len(&self) -> u64 {
         self.len
-    }
-
-    /// Whether the file was empty when it was opened.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// An I/O error when the file was truncated (or otherwise changed size) since it was

@@ -5,6 +5,7 @@ use serde::Serialize;
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Severity {
     /// Informational.
     Note,
@@ -163,11 +164,6 @@ impl Findings {
         if seen.1 <= FINDINGS_PER_RULE {
             self.list.push(f);
         }
-    }
-
-    /// Whether an error was recorded.
-    pub fn has_errors(&self) -> bool {
-        self.per_rule.values().any(|(s, _)| *s == Severity::Error)
     }
 
     /// Count of findings of `severity`.

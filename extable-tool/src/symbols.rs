@@ -226,6 +226,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// answer is the full index's. For files with many symbols and a table of a few hundred
     /// entries this avoids sorting the whole symbol table. ([`FunctionCursor`] and
     /// [`FunctionMemo`] answer from what was kept: walk them over queried addresses only.)
+    #[cfg(test)]
     pub fn for_addresses(image: &'i Image<'d>, queries: Vec<u64>) -> Self {
         Self::for_addresses_visiting(image, queries, |_| {})
     }

@@ -31,7 +31,7 @@ use crate::sort::{self, Patch};
 /// Refuse to write over `path` when it is read-only: no write permission bit is set, or
 /// (for a non-root user) the process may not write it.
 pub fn ensure_writable(path: &Path) -> Result<(), Problem> {
-    let meta = fs::metadata(path).map_err(|e| Problem::io(format!("cannot stat: {e}")))?;
+    let meta = fs::metadata(path).map_err(|e| Problem::io_error("cannot stat", e))?;
     if meta.permissions().mode() & 0o222 == 0 {
         return Err(Problem::io("file is read-only"));
     }
@@ -59,7 +59,7 @@ pub fn destination(path: &Path) -> Result<PathBuf, Problem> {
     let link = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(path.to_path_buf()),
-        Err(e) => return Err(Problem::io(format!("cannot stat: {e}"))),
+        Err(e) => return Err(Problem::io_error("cannot stat", e)),
     };
     let target = if link.file_type().is_symlink() {
         fs::metadata(path).map_err(|e| {
@@ -74,11 +74,12 @@ pub fn destination(path: &Path) -> Result<PathBuf, Problem> {
         return Err(Problem::io("not a regular file: refusing to write over it"));
     }
     ensure_writable(path)?;
-    fs::canonicalize(path).map_err(|e| Problem::io(format!("cannot resolve: {e}")))
+    fs::canonicalize(path).map_err(|e| Problem::io_error("cannot resolve", e))
 }
 
 /// What an in-place write waits for before it returns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Durability {
     /// The writes are in the page cache, in order: every reader, and the file after the
     /// process is killed at any point, sees the table before the marker. A power loss can
@@ -105,7 +106,7 @@ pub fn patch_in_place(
     };
     let sync = || {
         file.sync_data()
-            .map_err(|e| Problem::io(format!("cannot sync: {e}")))
+            .map_err(|e| Problem::io_error("cannot sync", e))
     };
     let syncing = durability == Durability::Sync;
     body.iter().try_for_each(|p| write(p))?;
@@ -202,7 +203,7 @@ impl Temporary {
             .create_new(true)
             .mode(0o600)
             .open(&name)
-            .map_err(|e| Problem::io(format!("cannot create a temporary file next to it: {e}")))?;
+            .map_err(|e| Problem::io_error("cannot create a temporary file next to it", e))?;
         Ok(Temporary {
             file,
             name,
@@ -249,11 +250,11 @@ impl Temporary {
     fn persist(mut self, dest: &Path) -> Result<(), Problem> {
         if !self.named {
             self.link()
-                .map_err(|e| Problem::io(format!("cannot name the temporary file: {e}")))?;
+                .map_err(|e| Problem::io_error("cannot name the temporary file", e))?;
             self.named = true;
         }
         fs::rename(&self.name, dest)
-            .map_err(|e| Problem::io(format!("cannot rename into place: {e}")))?;
+            .map_err(|e| Problem::io_error("cannot rename into place", e))?;
         self.named = false;
         if let Ok(d) = File::open(directory_of(dest)) {
             let _ = d.sync_all();
@@ -321,7 +322,7 @@ pub fn write_patched(
     dest: &Path,
     patches: &[Patch],
 ) -> Result<(), Problem> {
-    let io_err = |what: &'static str| move |e: io::Error| Problem::io(format!("{what}: {e}"));
+    let io_err = |what: &'static str| move |e: io::Error| Problem::io_error(what, e);
     let changed = || Problem::io("the source changed size while it was sorted");
     let mut tmp = Temporary::create(dest)?;
     let meta = source.metadata().map_err(io_err("cannot stat"))?;

@@ -5,22 +5,32 @@
 
 use std::path::Path;
 
-use extable_tool::analysis::Analysis;
-use extable_tool::elf::Image;
-use extable_tool::layout::ALL_LAYOUTS;
-use extable_tool::{check, inspect_bytes, sort_bytes, table, Layout, Options};
+use extable_tool::{check_bytes, dump_bytes, inspect_bytes, sort_bytes, Layout, Options};
 
 fn entries_and_order(data: &[u8], layout: Layout) -> (Vec<String>, bool, bool, Option<u32>) {
-    let image = Image::parse(data).unwrap();
-    let mut a = Analysis::new(&image, Some(layout)).unwrap();
-    a.instructions = false; // as for the sort: see below
-    let mut entries: Vec<String> = (0..a.table.len())
-        .map(|i| format!("{:?}", a.table.entry(i)))
+    // Without the instruction rules, as for the sort: see below.
+    let opts = Options {
+        layout: Some(layout),
+        no_instructions: true,
+        ..Options::default()
+    };
+    let dump = dump_bytes(data, &opts, false).unwrap();
+    let mut entries: Vec<String> = dump
+        .entries
+        .iter()
+        .map(|e| {
+            let handler = e.handler.as_ref().map(|h| h.addr);
+            let data = e.data.as_ref().map(|d| d.word);
+            format!(
+                "{:x} {:x} {handler:x?} {data:x?}",
+                e.insn.addr, e.fixup.addr
+            )
+        })
         .collect();
     entries.sort();
-    let clean = !check::check(&a, "<sorted>").report.has_errors();
-    let marker = a.marker.as_ref().and_then(|m| m.value);
-    (entries, table::is_sorted(&a.table.keys()), clean, marker)
+    let report = check_bytes(data, &opts).unwrap();
+    let clean = !report.has_errors();
+    (entries, report.sorted, clean, dump.marker)
 }
 
 #[test]
@@ -34,8 +44,8 @@ fn every_kept_fuzz_input_sorts_correctly() {
             continue;
         };
         seen += 1;
-        let layout = ALL_LAYOUTS
-            .get(pick as usize % (ALL_LAYOUTS.len() + 1))
+        let layout = Layout::ALL
+            .get(pick as usize % (Layout::ALL.len() + 1))
             .copied();
         let opts = Options {
             layout,

@@ -7,7 +7,6 @@ mod common;
 
 use common::asm::{self, Arch};
 use common::synth::shuffled;
-use extable_tool::layout::ALL_LAYOUTS;
 use extable_tool::Layout;
 
 #[test]
@@ -17,7 +16,7 @@ fn write_fuzz_seeds() {
         std::env::var_os("EXTABLE_FUZZ_SEEDS").expect("EXTABLE_FUZZ_SEEDS names a directory"),
     );
     std::fs::create_dir_all(&out).unwrap();
-    let detect = ALL_LAYOUTS.len() as u8;
+    let detect = Layout::ALL.len() as u8;
     let cases = [
         (Arch::X86_64, Layout::Extable),
         (Arch::X86_64, Layout::LinuxX86),

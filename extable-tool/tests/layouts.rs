@@ -7,7 +7,6 @@ use common::elfgen::*;
 use common::sorttable::{kind_for_machine, sorttable, SortKind};
 use common::synth::*;
 use common::*;
-use extable_tool::layout::ALL_LAYOUTS;
 use extable_tool::Layout;
 
 const CLASSES: [(bool, bool); 4] = [(false, false), (false, true), (true, false), (true, true)];
@@ -68,7 +67,7 @@ fn sort_and_compare(
 
 #[test]
 fn every_layout_class_and_byte_order_sorts_back_to_the_reference() {
-    for layout in ALL_LAYOUTS {
+    for &layout in Layout::ALL {
         for (is64, big) in CLASSES {
             sort_and_compare(layout, is64, big, 60, 7 + layout as u64, |_| {});
         }
@@ -77,7 +76,7 @@ fn every_layout_class_and_byte_order_sorts_back_to_the_reference() {
 
 #[test]
 fn detection_matches_sorttables_choice_of_machine() {
-    for layout in ALL_LAYOUTS {
+    for &layout in Layout::ALL {
         for (is64, big) in CLASSES {
             let m = machine_for(layout, is64, big);
             if layout.is_linux() && detected(layout) && layout != Layout::LinuxX86Legacy {

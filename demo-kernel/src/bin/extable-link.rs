@@ -45,6 +45,7 @@ fn main() -> ExitCode {
             }
             0
         }
+        Ok(_) => 0,
         Err(e) => {
             if let Some(report) = &e.report {
                 for line in report.lines() {

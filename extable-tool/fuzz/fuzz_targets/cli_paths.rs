@@ -18,7 +18,8 @@ fn render(report: &extable_tool::Report) {
 fn sort_one(input: &Path, to: SortTo<'_>, opts: &Options, data: &[u8]) {
     let written = match to {
         SortTo::NewFile(out) => out.to_path_buf(),
-        SortTo::InPlace | SortTo::Replace => input.to_path_buf(),
+        // In place, a replacing copy, or a dry run: the input is what to check.
+        _ => input.to_path_buf(),
     };
     match sort_file_to(input, to, opts) {
         Ok(outcome) => {
@@ -43,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, file)) = data.split_first() else {
         return;
     };
-    let layouts = extable_tool::layout::ALL_LAYOUTS;
+    let layouts = Layout::ALL;
     let layout: Option<Layout> = layouts.get(pick as usize % (layouts.len() + 1)).copied();
     let opts = Options {
         layout,

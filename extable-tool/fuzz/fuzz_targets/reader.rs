@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let Some((&pick, file)) = data.split_first() else {
         return;
     };
-    let layouts = extable_tool::layout::ALL_LAYOUTS;
+    let layouts = Layout::ALL;
     let layout: Option<Layout> = layouts.get(pick as usize % (layouts.len() + 1)).copied();
     let _ = inspect_bytes(
         file,

@@ -49,6 +49,7 @@ pub fn machine_for(layout: Layout, is64: bool, big: bool) -> u16 {
         (Layout::LinuxPowerpc, false, _) => EM_PPC,
         (Layout::Absolute, false, false) => EM_ARM,
         (Layout::Absolute, _, _) => EM_MIPS,
+        (other, ..) => panic!("no machine for {other}"),
     }
 }
 

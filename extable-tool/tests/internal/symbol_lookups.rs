@@ -4,9 +4,7 @@
 //! unsized and untyped symbols and names lookups skip; and the symbol table read in place
 //! decodes every symbol as the `object` crate does.
 
-mod common;
-
-use common::elfgen::*;
+use super::common::elfgen::*;
 use extable_tool::elf::Image;
 use extable_tool::symbols::{FunctionMemo, Symbols};
 use proptest::prelude::*;

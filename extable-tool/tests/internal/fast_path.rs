@@ -4,15 +4,14 @@
 //! the work split in one or two threads, tiny chunks and tiny buckets, the reports (every
 //! finding, in order), the number of entries moved and the sorted table's bytes are equal.
 
-mod common;
-
-use common::elfgen::*;
-use common::synth::*;
+use super::common::elfgen::*;
+use super::common::synth::*;
+use extable_tool::analysis::Analysis;
 use extable_tool::check::{self, Checked};
 use extable_tool::elf::Image;
 use extable_tool::records::Tuning;
 use extable_tool::symbols::{CodeMemo, FunctionMemo, Symbols};
-use extable_tool::{Analysis, Layout};
+use extable_tool::Layout;
 use proptest::prelude::*;
 
 const LAYOUTS: [Layout; 7] = [
