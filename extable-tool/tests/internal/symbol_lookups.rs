@@ -82,7 +82,7 @@ proptest! {
 /// place, equals the `object` crate's reading: name, value, size, section.
 #[test]
 fn symbols_read_in_place_equal_the_object_crate() {
-    use common::synth::{sorted_specs, Program};
+    use super::common::synth::{sorted_specs, Program};
     use extable_tool::Layout;
     use object::read::elf::{ElfFile32, ElfFile64, FileHeader};
     use object::{Object, ObjectSymbol, SymbolIndex};
