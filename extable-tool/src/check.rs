@@ -180,8 +180,11 @@ fn run(
     if check_size(&mut cx) {
         let done = fast.and_then(|(pages, tuning)| {
             // The headers and the symbol table have been read: from here on only the
-            // table is (and what a finding names, read again if need be).
-            pages.release(a.image.data);
+            // table is (and what a finding names, read again if need be). Dropping the
+            // pages costs a walk over the mapping: worth it when the records are large.
+            if t.len() >= records::PARALLEL_FROM {
+                pages.release(a.image.data);
+            }
             records::run(t, &a.symbols, pages, tuning, keep_sorted)
         });
         match done {

@@ -64,13 +64,12 @@ impl Tuning {
     /// on when the machine has more than one core, [`CHUNK`]-entry chunks, buckets of about
     /// 2048 records (sorted in the core's cache), at most 256 of them.
     pub fn for_len(n: usize) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+        // Asking for the core count reads the cgroup limits: only for tables large
+        // enough to split.
+        let two =
+            n >= PARALLEL_FROM && std::thread::available_parallelism().is_ok_and(|c| c.get() > 1);
         Tuning {
-            parts: if n >= PARALLEL_FROM && cores > 1 {
-                2
-            } else {
-                1
-            },
+            parts: if two { 2 } else { 1 },
             chunk: CHUNK,
             bucket_log: 11,
         }

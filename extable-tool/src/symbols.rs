@@ -1,7 +1,6 @@
 //! Addresses to `symbol+offset`, the function that contains an address, and the code
 //! sections of a file.
 
-use std::collections::VecDeque;
 use std::sync::OnceLock;
 
 use crate::elf::{Image, Section, Symbol};
@@ -20,15 +19,44 @@ struct Named {
 #[derive(Debug)]
 pub struct Symbols<'i, 'd> {
     image: &'i Image<'d>,
-    /// The symbols lookups search.
-    index: Index,
+    /// The index of every symbol: built by [`Symbols::new`], or by the first lookup that
+    /// `near` cannot answer.
+    all: OnceLock<Index>,
+    /// For [`Symbols::for_addresses`]: what one pass over the symbol table decided for the
+    /// queried addresses.
+    near: Option<Near>,
     /// Loaded executable sections, by address: (start, end, section index).
     code: Vec<(u64, u64, usize)>,
-    /// For [`Symbols::for_addresses`]: the addresses `index` is exact for (sorted), and the
-    /// index of every symbol, built on the first lookup of another address.
-    only: Option<(Vec<u64>, OnceLock<Index>)>,
     /// Whether names are demangled in [`Self::describe`].
     demangle: bool,
+}
+
+/// What one pass over the symbol table found below each of a few addresses: enough to
+/// answer their lookups when the nearest symbol decides the answer, as it does in code
+/// where every function has a sized symbol.
+#[derive(Debug)]
+struct Near {
+    /// The addresses, ascending and distinct.
+    queries: Vec<u64>,
+    /// For each query: the greatest named symbol at or below it, by [`Named::key`].
+    named: Vec<Nearest<Named>>,
+    /// For each query: the greatest sized function (start, end) starting at or below it,
+    /// and the greatest end of all the sized functions starting at or below it.
+    functions: Vec<(Nearest<(u64, u64)>, u64)>,
+    /// Starts of function symbols (raw value and code address) equal to a query, sorted.
+    function_starts: Vec<u64>,
+}
+
+/// The nearest symbol at or below a queried address, as far as one pass could tell.
+#[derive(Clone, Copy, Debug)]
+enum Nearest<T> {
+    /// There is none.
+    Nothing,
+    /// This one.
+    Found(T),
+    /// The greatest candidate has a name lookups skip (see [`is_noise`]): the answer is
+    /// one of those below it, which the pass did not keep.
+    Unknown,
 }
 
 /// Symbols sorted for lookups.
@@ -133,6 +161,11 @@ impl Named {
         (self.addr, self.function, self.size, self.symbol)
     }
 
+    /// The order of sized functions: by start, then end ([`Index::functions`]' order).
+    fn function_key(&self) -> (u64, u64, usize) {
+        (self.addr, self.addr.saturating_add(self.size), self.symbol)
+    }
+
     fn function_range(&self) -> Option<(u64, u64)> {
         (self.function && self.size > 0).then(|| (self.addr, self.addr.saturating_add(self.size)))
     }
@@ -141,14 +174,14 @@ impl Named {
 /// Symbol `symbol`, `s`, as lookups see it, if it is a function, object or untyped symbol
 /// in a section (whatever its name: see [`is_noise`]).
 #[inline]
-fn typed_candidate(machine: u16, symbol: usize, s: &Symbol<'_>) -> Option<Candidate> {
+fn typed_candidate(code_mask: u64, symbol: usize, s: &Symbol<'_>) -> Option<Candidate> {
     let untyped = s.kind == object::elf::STT_NOTYPE.0;
     if !(s.is_function() || s.is_object() || untyped) {
         return None;
     }
     let section = s.section?;
     let addr = if s.is_function() {
-        crate::arch::code_address(machine, s.value)
+        s.value & code_mask
     } else {
         s.value
     };
@@ -164,36 +197,80 @@ fn typed_candidate(machine: u16, symbol: usize, s: &Symbol<'_>) -> Option<Candid
     })
 }
 
+/// The bits of a function symbol's value that make its code address (ARM's Thumb bit is
+/// not one of them).
+fn code_mask(image: &Image<'_>) -> u64 {
+    crate::arch::code_address(image.machine, u64::MAX)
+}
+
 /// The function, object and untyped symbols of `image` that have a name worth printing.
 fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a {
-    let machine = image.machine;
+    let code_mask = code_mask(image);
     image
         .symbols
         .iter()
         .enumerate()
         .skip(1)
         .filter_map(move |(symbol, s)| {
-            typed_candidate(machine, symbol, &s).filter(|_| !is_noise(s.name_start()))
+            typed_candidate(code_mask, symbol, &s).filter(|_| !is_noise(s.name_start()))
         })
 }
 
-/// Keep the `k` greatest items by `key` in `items`, which is kept in ascending order (a
-/// handful: rejecting what is not above the least is one compare).
-fn keep_greatest<T, K: Ord>(items: &mut VecDeque<T>, item: T, k: usize, key: impl Fn(&T) -> K) {
-    let new = key(&item);
-    if items.len() == k {
-        if new <= key(&items[0]) {
-            return;
+/// What one pass keeps of the symbols that start in one bucket (see
+/// [`Symbols::for_addresses_visiting`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    /// The greatest symbol, by [`Named::key`].
+    named: Option<Named>,
+    /// The greatest sized function, by [`Named::function_key`].
+    function: Option<Named>,
+    /// The greatest end of a sized function.
+    end: u64,
+}
+
+impl Bucket {
+    #[inline(always)]
+    fn add(&mut self, n: Named) {
+        // Symbol tables are mostly in address order: the new symbol is usually above.
+        let above = |t: &Named, key: fn(&Named) -> _| {
+            t.addr < n.addr || (t.addr == n.addr && key(t) < key(&n))
+        };
+        if self.named.as_ref().is_none_or(|t| above(t, Named::key)) {
+            self.named = Some(n);
         }
-        items.pop_front();
+        if n.function && n.size > 0 {
+            if self.function.as_ref().is_none_or(|t| {
+                t.addr < n.addr || (t.addr == n.addr && t.function_key() < n.function_key())
+            }) {
+                self.function = Some(n);
+            }
+            self.end = self.end.max(n.addr.saturating_add(n.size));
+        }
     }
-    // Symbol tables are mostly in address order: the new item is usually the greatest.
-    if items.back().is_none_or(|last| key(last) < new) {
-        items.push_back(item);
-        return;
-    }
-    let at = items.partition_point(|x| key(x) < new);
-    items.insert(at, item);
+}
+
+/// For each query, from the greatest candidate of each bucket (bucket `j`: what starts in
+/// `(queries[j - 1], queries[j]]`): the greatest at or below the query, that of the
+/// nearest bucket at or below it that has one, as `part` of it; [`Nearest::Unknown`] when
+/// that candidate has a name lookups skip, since the pass kept nothing below it.
+fn nearest_at_or_below<T: Copy>(
+    image: &Image<'_>,
+    buckets: impl Iterator<Item = Option<Named>>,
+    part: impl Fn(Named) -> T,
+) -> Vec<Nearest<T>> {
+    let mut nearest = Nearest::Nothing;
+    buckets
+        .map(|top| {
+            if let Some(n) = top {
+                nearest = if is_noise(image.symbols.get(n.symbol).name_start()) {
+                    Nearest::Unknown
+                } else {
+                    Nearest::Found(part(n))
+                };
+            }
+            nearest
+        })
+        .collect()
 }
 
 /// The index of the first of the ascending `queries` at or above `addr` (`queries.len()`
@@ -215,17 +292,18 @@ const FUNCTION_NEIGHBOURS: usize = 4;
 impl<'i, 'd> Symbols<'i, 'd> {
     /// Index every symbol and the sections of `image`, to answer lookups of any address.
     pub fn new(image: &'i Image<'d>) -> Self {
-        Self::from_parts(image, Index::of_all(image), None)
+        Self::from_parts(image, OnceLock::from(Index::of_all(image)), None)
     }
 
-    /// Keep, in one pass over the symbol table, only the symbols that lookups of the
-    /// addresses in `queries` can return: for each query, the few greatest symbols and
-    /// functions at or below it and above the query before it, and the function starts it
-    /// equals. Lookups of those addresses answer from what was kept; a lookup of any other
-    /// address builds the full index ([`Symbols::new`]) once and answers from it, so every
-    /// answer is the full index's. For files with many symbols and a table of a few hundred
-    /// entries this avoids sorting the whole symbol table. ([`FunctionCursor`] and
-    /// [`FunctionMemo`] answer from what was kept: walk them over queried addresses only.)
+    /// Find, in one pass over the symbol table, what lookups of the addresses in `queries`
+    /// need: for each query, the greatest symbol and the greatest sized function at or
+    /// below it, and whether it is a function start. The pass keeps a few words per query
+    /// and reads the names of untyped symbols and of the symbols it keeps, no others.
+    /// A lookup that these decide
+    /// (the nearest symbol covers the address, or nothing can) answers from them; any
+    /// other lookup builds the index of every symbol ([`Symbols::new`]) once and answers
+    /// from it, so every answer is the full index's. For files with many symbols and a
+    /// table of a few hundred entries this avoids sorting the whole symbol table.
     #[cfg(test)]
     pub fn for_addresses(image: &'i Image<'d>, queries: Vec<u64>) -> Self {
         Self::for_addresses_visiting(image, queries, |_| {})
@@ -240,61 +318,89 @@ impl<'i, 'd> Symbols<'i, 'd> {
     ) -> Self {
         queries.sort_unstable();
         queries.dedup();
-        // Bucket j holds what starts in (queries[j - 1], queries[j]].
-        let mut named_near: Vec<VecDeque<Named>> = vec![VecDeque::new(); queries.len()];
-        let mut functions_near: Vec<VecDeque<(u64, u64)>> = vec![VecDeque::new(); queries.len()];
+        // Bucket j holds what starts in (queries[j - 1], queries[j]]. Symbol tables are
+        // mostly in address order: the bucket being filled is kept in `current` and stored
+        // back when a symbol falls into another.
+        let mut buckets = vec![Bucket::default(); queries.len()];
+        let mut current = Bucket::default();
         let mut function_starts = Vec::new();
         let mut j = 0;
-        for (symbol, s) in image.symbols.iter().enumerate().skip(1) {
+        let code_mask = code_mask(image);
+        let last = queries.last().copied().unwrap_or(0);
+        for symbol in 1..image.symbols.len() {
+            let s = image.symbols.get(symbol);
             visit(&s);
-            let Some(c) = typed_candidate(image.machine, symbol, &s) else {
+            if s.value & code_mask > last {
+                continue; // above every query
+            }
+            let Some(c) = typed_candidate(code_mask, symbol, &s) else {
                 continue;
             };
             let n = c.named;
-            j = bucket_of(&queries, n.addr, j);
-            if j == queries.len() {
-                j = 0;
-                continue; // above every query
-            }
-            if is_noise(s.name_start()) {
+            // Mapping symbols and local labels are untyped: skipped here, they never hide
+            // the symbol below them. Other symbols' names are read only if they are kept.
+            if s.kind == object::elf::STT_NOTYPE.0 && is_noise(s.name_start()) {
                 continue;
             }
-            if n.function {
-                // queries[j] is the least query at or above the start: a query equals the
-                // start only if it is that one. The raw value differs only by an ISA bit.
-                if queries[j] == n.addr {
-                    function_starts.push(n.addr);
-                }
-                if c.raw != n.addr && queries.binary_search(&c.raw).is_ok() {
-                    function_starts.push(c.raw);
+            let k = bucket_of(&queries, n.addr, j);
+            if k != j {
+                buckets[j] = current;
+                current = buckets[k];
+                j = k;
+            }
+            // queries[j] is the least query at or above the start: a query equals the
+            // start only if it is that one. The raw value differs only by an ISA bit.
+            if n.function && (n.addr == queries[j] || c.raw != n.addr) {
+                for start in [n.addr, c.raw] {
+                    if queries.binary_search(&start).is_ok() && !is_noise(s.name_start()) {
+                        function_starts.push(start);
+                    }
                 }
             }
-            if let Some(f) = n.function_range() {
-                keep_greatest(&mut functions_near[j], f, FUNCTION_NEIGHBOURS, |f| *f);
-            }
-            keep_greatest(&mut named_near[j], n, DESCRIBE_NEIGHBOURS, Named::key);
+            current.add(n);
         }
-        let named = named_near.into_iter().flatten().collect();
-        let functions = functions_near.into_iter().flatten().collect();
-        let index = Index::new(named, functions, function_starts);
-        Self::from_parts(image, index, Some((queries, OnceLock::new())))
+        if let Some(b) = buckets.get_mut(j) {
+            *b = current;
+        }
+        function_starts.sort_unstable();
+        function_starts.dedup();
+        let near = Near {
+            named: nearest_at_or_below(image, buckets.iter().map(|b| b.named), |n| n),
+            functions: nearest_at_or_below(image, buckets.iter().map(|b| b.function), |f| {
+                (f.addr, f.addr.saturating_add(f.size))
+            })
+            .into_iter()
+            .zip(buckets.iter().scan(0, |max, b| {
+                *max = b.end.max(*max);
+                Some(*max)
+            }))
+            .collect(),
+            queries,
+            function_starts,
+        };
+        Self::from_parts(image, OnceLock::new(), Some(near))
     }
 
-    /// The index that is exact for `addr`: the one kept, or that of every symbol.
-    fn index_for(&self, addr: u64) -> &Index {
-        match &self.only {
-            Some((queries, all)) if queries.binary_search(&addr).is_err() => {
-                all.get_or_init(|| Index::of_all(self.image))
-            }
-            _ => &self.index,
-        }
+    /// Whether the index of every symbol has been built (lookups that one pass could not
+    /// decide build it).
+    #[cfg(test)]
+    pub fn indexed_every_symbol(&self) -> bool {
+        self.all.get().is_some()
     }
 
-    fn from_parts(
-        image: &'i Image<'d>,
-        index: Index,
-        only: Option<(Vec<u64>, OnceLock<Index>)>,
-    ) -> Self {
+    /// The index of every symbol, built on first use.
+    fn all(&self) -> &Index {
+        self.all.get_or_init(|| Index::of_all(self.image))
+    }
+
+    /// The position of `addr` among the queried addresses, when it is one.
+    fn near(&self, addr: u64) -> Option<(&Near, usize)> {
+        let near = self.near.as_ref()?;
+        let j = near.queries.binary_search(&addr).ok()?;
+        Some((near, j))
+    }
+
+    fn from_parts(image: &'i Image<'d>, all: OnceLock<Index>, near: Option<Near>) -> Self {
         let mut code: Vec<_> = image
             .sections
             .iter()
@@ -304,9 +410,9 @@ impl<'i, 'd> Symbols<'i, 'd> {
         code.sort_unstable();
         Symbols {
             image,
-            index,
+            all,
+            near,
             code,
-            only,
             demangle: true,
         }
     }
@@ -316,25 +422,39 @@ impl<'i, 'd> Symbols<'i, 'd> {
         self.demangle = on;
     }
 
+    /// Whether `n` covers `addr`: a sized symbol around it, or an unsized one below it in
+    /// the same section.
+    fn covers(&self, n: &Named, addr: u64) -> bool {
+        if n.size > 0 {
+            addr - n.addr < n.size
+        } else {
+            self.image.sections[n.section].contains(addr) || addr == n.addr
+        }
+    }
+
+    /// The symbol that covers `addr`: the first that does among the few greatest at or
+    /// below it.
+    fn covering(&self, addr: u64) -> Option<Named> {
+        match self.near(addr).map(|(near, j)| near.named[j]) {
+            Some(Nearest::Nothing) => return None,
+            Some(Nearest::Found(n)) if self.covers(&n, addr) => return Some(n),
+            _ => {}
+        }
+        let named = &self.all().named;
+        let at = named.partition_point(|n| n.addr <= addr);
+        named[..at]
+            .iter()
+            .rev()
+            .take(DESCRIBE_NEIGHBOURS)
+            .find(|n| self.covers(n, addr))
+            .copied()
+    }
+
     /// `name+0xoff` (or `name`) for the symbol that covers `addr` (a sized symbol around it,
     /// or the nearest unsized one below it in the same section), else `section+0xoff` for
     /// the loaded section that contains it, else `0x...`.
     pub fn describe(&self, addr: u64) -> String {
-        let named = &self.index_for(addr).named;
-        let at = named.partition_point(|n| n.addr <= addr);
-        let covers = |n: &Named| {
-            if n.size > 0 {
-                addr - n.addr < n.size
-            } else {
-                self.image.sections[n.section].contains(addr) || addr == n.addr
-            }
-        };
-        let found = named[..at]
-            .iter()
-            .rev()
-            .take(DESCRIBE_NEIGHBOURS)
-            .find(|n| covers(n));
-        if let Some(n) = found {
+        if let Some(n) = self.covering(addr) {
             let name = String::from_utf8_lossy(self.image.symbols.get(n.symbol).name());
             if self.demangle {
                 return with_offset(&demangle(&name), addr - n.addr);
@@ -355,14 +475,28 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// The address of the last named symbol (function, object or label, not a mapping
     /// symbol or `.L` label) at or below `addr`.
     pub fn named_at_or_below(&self, addr: u64) -> Option<u64> {
-        let named = &self.index_for(addr).named;
-        let at = named.partition_point(|n| n.addr <= addr);
-        at.checked_sub(1).map(|k| named[k].addr)
+        match self.near(addr).map(|(near, j)| near.named[j]) {
+            Some(Nearest::Nothing) => None,
+            Some(Nearest::Found(n)) => Some(n.addr),
+            _ => {
+                let named = &self.all().named;
+                let at = named.partition_point(|n| n.addr <= addr);
+                at.checked_sub(1).map(|k| named[k].addr)
+            }
+        }
     }
 
     /// The function (start, end) that contains `addr`.
     pub fn function_containing(&self, addr: u64) -> Option<(u64, u64)> {
-        let index = self.index_for(addr);
+        if let Some((near, j)) = self.near(addr) {
+            match near.functions[j] {
+                (Nearest::Found(f), _) if addr < f.1 => return Some(f),
+                // No sized function starting at or below `addr` reaches past it.
+                (_, max_end) if max_end <= addr => return None,
+                _ => {}
+            }
+        }
+        let index = self.all();
         let at = index.functions.partition_point(|f| f.0 <= addr);
         index.containing_below(at, addr)
     }
@@ -378,10 +512,11 @@ impl<'i, 'd> Symbols<'i, 'd> {
 
     /// Whether `addr` is the start of a function symbol.
     pub fn is_function_start(&self, addr: u64) -> bool {
-        self.index_for(addr)
-            .function_starts
-            .binary_search(&addr)
-            .is_ok()
+        let starts = match self.near(addr) {
+            Some((near, _)) => &near.function_starts,
+            None => &self.all().function_starts,
+        };
+        starts.binary_search(&addr).is_ok()
     }
 
     /// The loaded executable section containing `addr`.
@@ -496,7 +631,12 @@ impl FunctionMemo {
 
     #[cold]
     fn miss(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> Option<(u64, u64)> {
-        let f = &symbols.index.functions;
+        if symbols.near.is_some() {
+            // A few queried addresses: each is answered as it is, without an index to walk.
+            return symbols.function_containing(addr);
+        }
+        let index = symbols.all();
+        let f = &index.functions;
         if addr < self.lo || (self.at > 0 && f[self.at - 1].0 > addr) {
             self.at = f.partition_point(|x| x.0 <= addr);
         } else {
@@ -504,7 +644,7 @@ impl FunctionMemo {
                 self.at += 1;
             }
         }
-        let found = symbols.index.containing_below(self.at, addr);
+        let found = index.containing_below(self.at, addr);
         // Above `addr` and below the next start, the candidates are the same functions;
         // those that ended at or below `addr` stay ended, so the answer holds while `addr`
         // is below the end of the function found.
@@ -527,7 +667,11 @@ pub struct FunctionCursor<'s, 'i, 'd> {
 impl FunctionCursor<'_, '_, '_> {
     /// The function (start, end) that contains `addr`.
     pub fn containing(&mut self, addr: u64) -> Option<(u64, u64)> {
-        let f = &self.symbols.index.functions;
+        if self.symbols.near.is_some() {
+            return self.symbols.function_containing(addr);
+        }
+        let index = self.symbols.all();
+        let f = &index.functions;
         if self.at > 0 && f[self.at - 1].0 > addr {
             self.at = f.partition_point(|x| x.0 <= addr);
         } else {
@@ -535,7 +679,7 @@ impl FunctionCursor<'_, '_, '_> {
                 self.at += 1;
             }
         }
-        self.symbols.index.containing_below(self.at, addr)
+        index.containing_below(self.at, addr)
     }
 }
 

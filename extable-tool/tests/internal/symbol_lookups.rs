@@ -78,6 +78,65 @@ proptest! {
     }
 }
 
+/// In code where every function has a sized symbol, the lookups of the queried addresses
+/// answer from the one pass: the symbol table is never sorted, whatever mapping symbols
+/// and local labels lie between the functions and the queries.
+#[test]
+fn lookups_inside_sized_functions_need_no_index_of_every_symbol() {
+    let mut e = Elf::new(true, false, EM_X86_64);
+    let text = e.add_section(Sec::progbits(
+        ".text",
+        SHF_ALLOC | SHF_EXECINSTR,
+        BASE,
+        vec![0xcc; 0x2000],
+    ));
+    let data = e.add_section(Sec::progbits(
+        ".data",
+        SHF_ALLOC | SHF_WRITE,
+        BASE + 0x2000,
+        vec![0; 0x800],
+    ));
+    for f in 0..32u64 {
+        e.add_symbol(
+            &format!("f{f}"),
+            Some(text),
+            BASE + f * 0x100,
+            0x100,
+            STT_FUNC,
+        );
+        // Mapping symbols and local labels inside the function, above some queries.
+        e.add_symbol("$x", Some(text), BASE + f * 0x100 + 0x40, 0, STT_NOTYPE);
+        e.add_symbol(".L1", Some(text), BASE + f * 0x100 + 0x70, 0, STT_NOTYPE);
+    }
+    e.add_symbol("object", Some(data), BASE + 0x2100, 8, STT_OBJECT);
+    let data = e.build();
+    let image = Image::parse(&data).unwrap();
+    let full = Symbols::new(&image);
+    let queries: Vec<u64> = (0..32u64)
+        .flat_map(|f| {
+            [
+                BASE + f * 0x100,
+                BASE + f * 0x100 + 0x10,
+                BASE + f * 0x100 + 0x80,
+            ]
+        })
+        .chain([BASE + 0x2104])
+        .collect();
+    let few = Symbols::for_addresses(&image, queries.clone());
+    let mut memo = FunctionMemo::default();
+    for &q in &queries {
+        assert_eq!(full.describe(q), few.describe(q), "describe {q:#x}");
+        assert_eq!(full.function_containing(q), few.function_containing(q));
+        assert_eq!(memo.containing(&few, q), full.function_containing(q));
+        assert_eq!(full.is_function_start(q), few.is_function_start(q));
+        assert_eq!(full.named_at_or_below(q), few.named_at_or_below(q));
+    }
+    assert!(!few.indexed_every_symbol());
+    // Any other address is answered from the index of every symbol.
+    assert_eq!(few.describe(BASE + 0x18), full.describe(BASE + 0x18));
+    assert!(few.indexed_every_symbol());
+}
+
 /// Every symbol of 32- and 64-bit, little- and big-endian files, as `Image` decodes it in
 /// place, equals the `object` crate's reading: name, value, size, section.
 #[test]
