@@ -1,12 +1,14 @@
 //! The `extable-tool` command line: `sort`, `check`, `dump`, `link`, and linker mode.
 
+// The C runtime calls `main` below directly: see there.
+#![cfg_attr(not(test), no_main)]
+
 #[macro_use]
 mod console;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use extable_tool::json::{Document, FileResult, Status};
@@ -207,12 +209,95 @@ fn invoked_as_linker(args: &[OsString]) -> bool {
     has_output && has_object
 }
 
-fn main() -> ExitCode {
+/// The invocation a build runs on every link, `sort FILE...` or `check FILE...` with no
+/// option, as clap would parse it, without building clap's parser (which takes longer than
+/// sorting a small kernel's table). `None` for anything else, which clap parses.
+fn plain_invocation(args: &[OsString]) -> Option<Cli> {
+    let (command, files) = args.get(1..)?.split_first()?;
+    if files.is_empty() || files.iter().any(|f| f.as_encoded_bytes().starts_with(b"-")) {
+        return None;
+    }
+    let files: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+    let common = Common {
+        layout: None,
+        format: Format::Text,
+        no_demangle: false,
+    };
+    let rules = Rules {
+        no_instructions: false,
+    };
+    let command = match command.to_str()? {
+        "sort" => Command::Sort {
+            common,
+            rules,
+            output: None,
+            atomic: false,
+            sync: false,
+            verbose: false,
+            files,
+        },
+        "check" => Command::Check {
+            common,
+            rules,
+            deny_warnings: false,
+            deny: Vec::new(),
+            files,
+        },
+        _ => return None,
+    };
+    Some(Cli { command })
+}
+
+/// The program's entry, called by the C runtime with Rust's standard library already
+/// initialised (arguments, environment). Rust's own start-up adds a stack overflow handler
+/// with its alternate stack and a read of /proc/self/maps, which together cost more than
+/// checking a small kernel's table; the tool needs only the rest, done here: the standard
+/// streams open (else a file this tool opens could take their number and receive its
+/// output), and `SIGPIPE` ignored (a closed pipe is then an error the console handles).
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(
+    _argc: std::ffi::c_int,
+    _argv: *const *const std::ffi::c_char,
+) -> std::ffi::c_int {
+    open_standard_streams();
+    // SAFETY: setting a signal's disposition to "ignore" involves no handler code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    run()
+}
+
+/// Open /dev/null on any of descriptors 0, 1 and 2 that is closed, as Rust's start-up does.
+#[cfg(not(test))]
+fn open_standard_streams() {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    });
+    // SAFETY: `fds` is a live array of three pollfd; a zero timeout does not block.
+    if unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } < 0 {
+        return;
+    }
+    for p in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+        // SAFETY: a NUL-terminated path; the lowest free descriptor is the closed one, and
+        // the descriptors below it are open.
+        let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if fd != p.fd {
+            // Nothing safe to do without the standard streams.
+            std::process::abort();
+        }
+    }
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn run() -> i32 {
     let args: Vec<OsString> = std::env::args_os().collect();
     if invoked_as_linker(&args) {
         return exit(linker_mode(&args[1..]));
     }
-    let cli = Cli::parse_from(args);
+    let cli = plain_invocation(&args).unwrap_or_else(|| Cli::parse_from(args));
     exit(match cli.command {
         Command::Sort {
             common,
@@ -270,8 +355,8 @@ fn main() -> ExitCode {
     })
 }
 
-fn exit(code: i32) -> ExitCode {
-    ExitCode::from(console::exit_status(code).clamp(0, 255) as u8)
+fn exit(code: i32) -> i32 {
+    console::exit_status(code).clamp(0, 255)
 }
 
 fn linker_mode(args: &[OsString]) -> i32 {
@@ -480,4 +565,42 @@ fn dump(common: &Common, lines: bool, files: &[PathBuf]) -> i32 {
         console::failed(console::Stream::Stdout, &e);
     }
     worst
+}
+
+#[cfg(test)]
+mod plain_invocation_tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    /// Plain `sort`/`check` invocations read as clap reads them; anything else is left to
+    /// clap.
+    #[test]
+    fn plain_invocations_parse_as_clap_parses_them() {
+        for args in [
+            &["extable-tool", "sort", "vmlinux"][..],
+            &["extable-tool", "sort", "a", "b/c", "help"],
+            &["extable-tool", "check", "vmlinux"],
+            &["extable-tool", "check", "a", "b"],
+        ] {
+            let plain = plain_invocation(&argv(args)).expect("a plain invocation");
+            let clap = Cli::try_parse_from(argv(args)).unwrap();
+            assert_eq!(format!("{plain:?}"), format!("{clap:?}"), "{args:?}");
+        }
+        for args in [
+            &["extable-tool"][..],
+            &["extable-tool", "sort"],
+            &["extable-tool", "check", "--layout", "extable", "f"],
+            &["extable-tool", "check", "f", "--deny-warnings"],
+            &["extable-tool", "sort", "f", "-o", "g"],
+            &["extable-tool", "sort", "--", "-f"],
+            &["extable-tool", "dump", "f"],
+            &["extable-tool", "link", "ld"],
+            &["extable-tool", "--version"],
+        ] {
+            assert!(plain_invocation(&argv(args)).is_none(), "{args:?}");
+        }
+    }
 }

@@ -249,6 +249,79 @@ impl Bucket {
     }
 }
 
+/// The state of [`Symbols::for_addresses_visiting`]'s pass: bucket `j` holds what starts
+/// in `(queries[j - 1], queries[j]]`. Symbol tables are mostly in address order, so the
+/// bucket being filled is kept apart (`current`, bounded by `lo` and `hi`) and stored back
+/// only when a symbol falls into another.
+struct Pass<'q> {
+    queries: &'q [u64],
+    buckets: Vec<Bucket>,
+    j: usize,
+    current: Bucket,
+    /// `queries[j - 1]` (0 for the first bucket: address 0 then takes the slow path).
+    lo: u64,
+    /// `queries[j]`.
+    hi: u64,
+    function_starts: Vec<u64>,
+}
+
+impl<'q> Pass<'q> {
+    fn new(queries: &'q [u64]) -> Self {
+        Pass {
+            queries,
+            buckets: vec![Bucket::default(); queries.len()],
+            j: 0,
+            current: Bucket::default(),
+            lo: 0,
+            hi: queries.first().copied().unwrap_or(0),
+            function_starts: Vec::new(),
+        }
+    }
+
+    /// Keep `c` (symbol `s`, at or below the last query) if it is its bucket's greatest.
+    #[inline(always)]
+    fn add(&mut self, c: &Candidate, s: &Symbol<'_>) {
+        let n = c.named;
+        if !(self.lo < n.addr && n.addr <= self.hi) {
+            self.switch_to(n.addr);
+        }
+        // `hi` is the least query at or above the start: a query equals the start only if
+        // it is that one. The raw value differs only by an ISA bit.
+        if n.function && (n.addr == self.hi || c.raw != n.addr) {
+            self.function_start(c, s);
+        }
+        self.current.add(n);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn switch_to(&mut self, addr: u64) {
+        self.buckets[self.j] = self.current;
+        self.j = self.queries.partition_point(|&q| q < addr);
+        self.current = self.buckets[self.j];
+        self.lo = self.j.checked_sub(1).map_or(0, |k| self.queries[k]);
+        self.hi = self.queries[self.j];
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn function_start(&mut self, c: &Candidate, s: &Symbol<'_>) {
+        for start in [c.named.addr, c.raw] {
+            if self.queries.binary_search(&start).is_ok() && !is_noise(s.name_start()) {
+                self.function_starts.push(start);
+            }
+        }
+    }
+
+    /// The buckets, and the function starts found, unsorted.
+    fn finish(mut self) -> (Vec<Bucket>, Vec<u64>) {
+        if let Some(b) = self.buckets.get_mut(self.j) {
+            *b = self.current;
+        }
+        (self.buckets, self.function_starts)
+    }
+}
+
 /// For each query, from the greatest candidate of each bucket (bucket `j`: what starts in
 /// `(queries[j - 1], queries[j]]`): the greatest at or below the query, that of the
 /// nearest bucket at or below it that has one, as `part` of it; [`Nearest::Unknown`] when
@@ -271,16 +344,6 @@ fn nearest_at_or_below<T: Copy>(
             nearest
         })
         .collect()
-}
-
-/// The index of the first of the ascending `queries` at or above `addr` (`queries.len()`
-/// when none is), trying `hint` first: symbol tables are mostly in address order.
-fn bucket_of(queries: &[u64], addr: u64, hint: usize) -> usize {
-    let above_previous = hint == 0 || queries.get(hint - 1).is_some_and(|&q| q < addr);
-    if above_previous && queries.get(hint).is_some_and(|&q| addr <= q) {
-        return hint;
-    }
-    queries.partition_point(|&q| q < addr)
 }
 
 /// How many symbols at or below an address [`Symbols::describe`] looks at.
@@ -309,8 +372,8 @@ impl<'i, 'd> Symbols<'i, 'd> {
         Self::for_addresses_visiting(image, queries, |_| {})
     }
 
-    /// [`Self::for_addresses`], calling `visit` on every symbol but symbol 0, in table
-    /// order, in the same pass.
+    /// [`Self::for_addresses`], calling `visit` on every object symbol (`STT_OBJECT`), in
+    /// table order, in the same pass.
     pub fn for_addresses_visiting(
         image: &'i Image<'d>,
         mut queries: Vec<u64>,
@@ -318,50 +381,29 @@ impl<'i, 'd> Symbols<'i, 'd> {
     ) -> Self {
         queries.sort_unstable();
         queries.dedup();
-        // Bucket j holds what starts in (queries[j - 1], queries[j]]. Symbol tables are
-        // mostly in address order: the bucket being filled is kept in `current` and stored
-        // back when a symbol falls into another.
-        let mut buckets = vec![Bucket::default(); queries.len()];
-        let mut current = Bucket::default();
-        let mut function_starts = Vec::new();
-        let mut j = 0;
+        let mut pass = Pass::new(&queries);
         let code_mask = code_mask(image);
-        let last = queries.last().copied().unwrap_or(0);
+        // Symbols above every query (all of them, when there is none) are not kept.
+        let last = queries.last().copied();
         for symbol in 1..image.symbols.len() {
             let s = image.symbols.get(symbol);
-            visit(&s);
-            if s.value & code_mask > last {
-                continue; // above every query
+            if s.is_object() {
+                visit(&s);
+            }
+            if last.is_none_or(|last| s.value & code_mask > last) {
+                continue;
             }
             let Some(c) = typed_candidate(code_mask, symbol, &s) else {
                 continue;
             };
-            let n = c.named;
             // Mapping symbols and local labels are untyped: skipped here, they never hide
             // the symbol below them. Other symbols' names are read only if they are kept.
             if s.kind == object::elf::STT_NOTYPE.0 && is_noise(s.name_start()) {
                 continue;
             }
-            let k = bucket_of(&queries, n.addr, j);
-            if k != j {
-                buckets[j] = current;
-                current = buckets[k];
-                j = k;
-            }
-            // queries[j] is the least query at or above the start: a query equals the
-            // start only if it is that one. The raw value differs only by an ISA bit.
-            if n.function && (n.addr == queries[j] || c.raw != n.addr) {
-                for start in [n.addr, c.raw] {
-                    if queries.binary_search(&start).is_ok() && !is_noise(s.name_start()) {
-                        function_starts.push(start);
-                    }
-                }
-            }
-            current.add(n);
+            pass.add(&c, &s);
         }
-        if let Some(b) = buckets.get_mut(j) {
-            *b = current;
-        }
+        let (buckets, mut function_starts) = pass.finish();
         function_starts.sort_unstable();
         function_starts.dedup();
         let near = Near {

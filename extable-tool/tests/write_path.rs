@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::elfgen::*;
@@ -320,6 +320,42 @@ fn a_closed_stdout_ends_quietly_with_the_status_of_the_work() {
         first_line_then_close(&["dump".into(), "--no-lines".into(), s(&big).into()]);
     assert_eq!(status.code(), Some(0), "dump: {err}");
     assert!(err.is_empty(), "dump: {err}");
+}
+
+/// With the standard output and error closed, the file a command opens must not take
+/// their descriptors (its summary would go into the file): the tool opens /dev/null on
+/// them first, as Rust's start-up does. Seen with `strace`: the input is opened as
+/// descriptor 3 or above.
+#[test]
+fn closed_standard_streams_never_receive_the_file() {
+    let (input, sorted) = linux_file(0);
+    let dir = tempdir();
+    let f = write(dir.path(), "f", &input);
+    let trace = dir.path().join("trace");
+    for cmd in ["sort", "check"] {
+        let status = Command::new("sh")
+            .args([
+                "-c",
+                r#"exec strace -qq -e trace=openat -o "$0" "$1" "$2" "$3" >&- 2>&-"#,
+            ])
+            .arg(&trace)
+            .arg(env!("CARGO_BIN_EXE_extable-tool"))
+            .args([cmd, s(&f)])
+            .status()
+            .expect("strace (Debian package strace) runs");
+        assert_eq!(status.code(), Some(0), "{cmd}");
+        assert!(fs::read(&f).unwrap() == sorted, "{cmd} changed the file");
+        let trace = fs::read_to_string(&trace).unwrap();
+        let open = trace
+            .lines()
+            .find(|l| l.contains(s(&f)))
+            .unwrap_or_else(|| panic!("{cmd}: no openat of the input in {trace}"));
+        let fd: i32 = open.rsplit("= ").next().unwrap().trim().parse().unwrap();
+        assert!(
+            fd >= 3,
+            "{cmd}: the input was opened as descriptor {fd}: {open}"
+        );
+    }
 }
 
 fn full() -> Stdio {
