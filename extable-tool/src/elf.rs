@@ -197,11 +197,6 @@ pub struct Symbol<'d> {
 }
 
 impl<'d> Symbol<'d> {
-    /// `STT_FUNC` or `STT_GNU_IFUNC`.
-    pub fn is_function(&self) -> bool {
-        self.kind == e::STT_FUNC.0 || self.kind == e::STT_GNU_IFUNC.0
-    }
-
     /// `STT_OBJECT`.
     pub fn is_object(&self) -> bool {
         self.kind == e::STT_OBJECT.0
@@ -220,6 +215,17 @@ impl<'d> Symbol<'d> {
         let at = self.name_offset;
         self.strtab.get(at..at + name.len()) == Some(name)
             && self.strtab.get(at + name.len()).is_none_or(|&b| b == 0)
+    }
+
+    /// The symbol without its name.
+    #[inline]
+    pub fn fields(&self) -> Fields {
+        Fields {
+            value: self.value,
+            size: self.size,
+            kind: self.kind,
+            section: self.section,
+        }
     }
 
     /// The first two bytes of the name, zero-padded when it is shorter.
@@ -304,6 +310,169 @@ impl<'d> SymbolTable<'d> {
     /// Every symbol in table order, symbol 0 included.
     pub fn iter(&self) -> impl Iterator<Item = Symbol<'d>> + '_ {
         (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Run `pass` over this table with a reader of [`Fields`] compiled for the file's
+    /// class and byte order: the fastest way through a large table.
+    #[inline]
+    pub fn pass<P: FieldsPass>(&self, pass: P) -> P::Output {
+        match (self.class, self.endian) {
+            (Class::Elf64, Endian::Little) => pass.run(&FieldsReader::<Sym64, Le>::new(self)),
+            (Class::Elf64, Endian::Big) => pass.run(&FieldsReader::<Sym64, Be>::new(self)),
+            (Class::Elf32, Endian::Little) => pass.run(&FieldsReader::<Sym32, Le>::new(self)),
+            (Class::Elf32, Endian::Big) => pass.run(&FieldsReader::<Sym32, Be>::new(self)),
+        }
+    }
+}
+
+/// A loop over a symbol table's [`Fields`] (see [`SymbolTable::pass`]).
+pub trait FieldsPass {
+    /// What the pass returns.
+    type Output;
+    /// Run over `symbols`.
+    fn run<R: ReadFields>(self, symbols: &R) -> Self::Output;
+}
+
+/// The [`Fields`] of each symbol of a table.
+pub trait ReadFields {
+    /// Number of symbols, symbol 0 included.
+    fn len(&self) -> usize;
+    /// The fields of symbol `index` (`index < len()`).
+    fn fields(&self, index: usize) -> Fields;
+}
+
+/// [`ReadFields`] for one class and byte order.
+struct FieldsReader<'t, 'd, S, O> {
+    table: &'t SymbolTable<'d>,
+    layout: core::marker::PhantomData<(S, O)>,
+}
+
+impl<'t, 'd, S, O> FieldsReader<'t, 'd, S, O> {
+    fn new(table: &'t SymbolTable<'d>) -> Self {
+        FieldsReader {
+            table,
+            layout: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<S: SymLayout, O: ByteOrder> ReadFields for FieldsReader<'_, '_, S, O> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.table.bytes.len() / S::SIZE
+    }
+
+    #[inline(always)]
+    fn fields(&self, index: usize) -> Fields {
+        let b = &self.table.bytes[index * S::SIZE..][..S::SIZE];
+        Fields {
+            value: S::word::<O>(&b[S::VALUE..]),
+            size: S::word::<O>(&b[S::SIZE_FIELD..]),
+            kind: b[S::INFO] & 0xf,
+            section: self.table.section_of(index, O::u16(&b[S::SHNDX..])),
+        }
+    }
+}
+
+/// What a pass over a whole symbol table filters on: a [`Symbol`] without its name.
+#[derive(Clone, Copy, Debug)]
+pub struct Fields {
+    /// `st_value`.
+    pub value: u64,
+    /// `st_size`.
+    pub size: u64,
+    /// `STT_*` type.
+    pub kind: u8,
+    /// Section index, as [`Symbol::section`].
+    pub section: Option<usize>,
+}
+
+impl Fields {
+    /// `STT_FUNC` or `STT_GNU_IFUNC`.
+    #[inline]
+    pub fn is_function(&self) -> bool {
+        self.kind == e::STT_FUNC.0 || self.kind == e::STT_GNU_IFUNC.0
+    }
+}
+
+/// Where the fields of one `Elf32_Sym` or `Elf64_Sym` are.
+trait SymLayout {
+    const SIZE: usize;
+    const VALUE: usize;
+    const SIZE_FIELD: usize;
+    const INFO: usize;
+    const SHNDX: usize;
+    fn word<O: ByteOrder>(b: &[u8]) -> u64;
+}
+
+struct Sym32;
+struct Sym64;
+
+impl SymLayout for Sym32 {
+    const SIZE: usize = 16;
+    const VALUE: usize = 4;
+    const SIZE_FIELD: usize = 8;
+    const INFO: usize = 12;
+    const SHNDX: usize = 14;
+    #[inline(always)]
+    fn word<O: ByteOrder>(b: &[u8]) -> u64 {
+        u64::from(O::u32(b))
+    }
+}
+
+impl SymLayout for Sym64 {
+    const SIZE: usize = 24;
+    const VALUE: usize = 8;
+    const SIZE_FIELD: usize = 16;
+    const INFO: usize = 4;
+    const SHNDX: usize = 6;
+    #[inline(always)]
+    fn word<O: ByteOrder>(b: &[u8]) -> u64 {
+        O::u64(b)
+    }
+}
+
+/// A byte order known when the code is compiled.
+trait ByteOrder {
+    fn u16(b: &[u8]) -> u16;
+    fn u32(b: &[u8]) -> u32;
+    fn u64(b: &[u8]) -> u64;
+}
+
+struct Le;
+struct Be;
+
+impl ByteOrder for Le {
+    #[inline(always)]
+    fn u16(b: &[u8]) -> u16 {
+        u16::from_le_bytes([b[0], b[1]])
+    }
+    #[inline(always)]
+    fn u32(b: &[u8]) -> u32 {
+        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+    }
+    #[inline(always)]
+    fn u64(b: &[u8]) -> u64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[..8]);
+        u64::from_le_bytes(a)
+    }
+}
+
+impl ByteOrder for Be {
+    #[inline(always)]
+    fn u16(b: &[u8]) -> u16 {
+        u16::from_be_bytes([b[0], b[1]])
+    }
+    #[inline(always)]
+    fn u32(b: &[u8]) -> u32 {
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+    }
+    #[inline(always)]
+    fn u64(b: &[u8]) -> u64 {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[..8]);
+        u64::from_be_bytes(a)
     }
 }
 

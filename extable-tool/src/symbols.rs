@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use crate::elf::{Image, Section, Symbol};
+use crate::elf::{Fields, FieldsPass, Image, ReadFields, Section, Symbol};
 
 /// A named address range from `.symtab`.
 #[derive(Clone, Copy, Debug)]
@@ -174,13 +174,13 @@ impl Named {
 /// Symbol `symbol`, `s`, as lookups see it, if it is a function, object or untyped symbol
 /// in a section (whatever its name: see [`is_noise`]).
 #[inline]
-fn typed_candidate(code_mask: u64, symbol: usize, s: &Symbol<'_>) -> Option<Candidate> {
-    let untyped = s.kind == object::elf::STT_NOTYPE.0;
-    if !(s.is_function() || s.is_object() || untyped) {
+fn typed_candidate(code_mask: u64, symbol: usize, s: &Fields) -> Option<Candidate> {
+    let function = s.is_function();
+    if !(function || s.kind == STT_OBJECT || s.kind == STT_NOTYPE) {
         return None;
     }
     let section = s.section?;
-    let addr = if s.is_function() {
+    let addr = if function {
         s.value & code_mask
     } else {
         s.value
@@ -191,11 +191,14 @@ fn typed_candidate(code_mask: u64, symbol: usize, s: &Symbol<'_>) -> Option<Cand
             size: s.size,
             symbol,
             section,
-            function: s.is_function(),
+            function,
         },
         raw: s.value,
     })
 }
+
+const STT_OBJECT: u8 = object::elf::STT_OBJECT.0;
+const STT_NOTYPE: u8 = object::elf::STT_NOTYPE.0;
 
 /// The bits of a function symbol's value that make its code address (ARM's Thumb bit is
 /// not one of them).
@@ -212,113 +215,224 @@ fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a 
         .enumerate()
         .skip(1)
         .filter_map(move |(symbol, s)| {
-            typed_candidate(code_mask, symbol, &s).filter(|_| !is_noise(s.name_start()))
+            typed_candidate(code_mask, symbol, &s.fields()).filter(|_| !is_noise(s.name_start()))
         })
 }
 
 /// What one pass keeps of the symbols that start in one bucket (see
-/// [`Symbols::for_addresses_visiting`]).
+/// [`Symbols::for_addresses_visiting`]): the greatest symbol by [`Named::key`] and the
+/// greatest sized function by [`Named::function_key`], as symbol indices (0: none yet) with
+/// the addresses they are compared by, and the greatest end of a sized function.
 #[derive(Clone, Copy, Debug, Default)]
 struct Bucket {
-    /// The greatest symbol, by [`Named::key`].
-    named: Option<Named>,
-    /// The greatest sized function, by [`Named::function_key`].
-    function: Option<Named>,
-    /// The greatest end of a sized function.
+    named: usize,
+    named_addr: u64,
+    function: usize,
+    function_addr: u64,
     end: u64,
 }
 
-impl Bucket {
-    #[inline(always)]
-    fn add(&mut self, n: Named) {
-        // Symbol tables are mostly in address order: the new symbol is usually above.
-        let above = |t: &Named, key: fn(&Named) -> _| {
-            t.addr < n.addr || (t.addr == n.addr && key(t) < key(&n))
-        };
-        if self.named.as_ref().is_none_or(|t| above(t, Named::key)) {
-            self.named = Some(n);
-        }
-        if n.function && n.size > 0 {
-            if self.function.as_ref().is_none_or(|t| {
-                t.addr < n.addr || (t.addr == n.addr && t.function_key() < n.function_key())
-            }) {
-                self.function = Some(n);
-            }
-            self.end = self.end.max(n.addr.saturating_add(n.size));
-        }
-    }
-}
-
-/// The state of [`Symbols::for_addresses_visiting`]'s pass: bucket `j` holds what starts
-/// in `(queries[j - 1], queries[j]]`. Symbol tables are mostly in address order, so the
-/// bucket being filled is kept apart (`current`, bounded by `lo` and `hi`) and stored back
-/// only when a symbol falls into another.
-struct Pass<'q> {
-    queries: &'q [u64],
-    buckets: Vec<Bucket>,
-    j: usize,
-    current: Bucket,
+/// The bucket being filled by [`Symbols::for_addresses_visiting`]'s pass, and its bounds:
+/// kept in the loop's own variables (the pass hands it around by value), since it changes
+/// with nearly every symbol.
+#[derive(Clone, Copy, Debug)]
+struct Current {
+    bucket: Bucket,
     /// `queries[j - 1]` (0 for the first bucket: address 0 then takes the slow path).
     lo: u64,
     /// `queries[j]`.
     hi: u64,
+}
+
+impl Current {
+    /// Whether `addr` falls in this bucket.
+    #[inline(always)]
+    fn holds(&self, addr: u64) -> bool {
+        self.lo < addr && addr <= self.hi
+    }
+}
+
+/// The rest of the pass's state: bucket `j` holds what starts in
+/// `(queries[j - 1], queries[j]]`. Symbol tables are mostly in address order, so the
+/// bucket being filled ([`Current`]) is stored back only when a symbol falls into another,
+/// and a new symbol is usually above its greatest.
+struct Pass<'i, 'd> {
+    image: &'i Image<'d>,
+    code_mask: u64,
+    queries: Vec<u64>,
+    buckets: Vec<Bucket>,
+    j: usize,
     function_starts: Vec<u64>,
 }
 
-impl<'q> Pass<'q> {
-    fn new(queries: &'q [u64]) -> Self {
-        Pass {
-            queries,
-            buckets: vec![Bucket::default(); queries.len()],
-            j: 0,
-            current: Bucket::default(),
+impl<'i, 'd> Pass<'i, 'd> {
+    /// A pass for `queries`, ascending and distinct, and its first bucket.
+    fn new(image: &'i Image<'d>, queries: Vec<u64>) -> (Self, Current) {
+        let current = Current {
+            bucket: Bucket::default(),
             lo: 0,
             hi: queries.first().copied().unwrap_or(0),
+        };
+        let pass = Pass {
+            image,
+            code_mask: code_mask(image),
+            buckets: vec![Bucket::default(); queries.len()],
+            j: 0,
+            queries,
             function_starts: Vec::new(),
-        }
+        };
+        (pass, current)
     }
 
-    /// Keep `c` (symbol `s`, at or below the last query) if it is its bucket's greatest.
+    /// Keep symbol `symbol`, a candidate at `addr` (at or below the last query) with raw
+    /// value `raw`, if it is its bucket's greatest. (Scalars, not a [`Candidate`]: copying
+    /// the struct in and out of the stack costs more than the rest of the loop.)
     #[inline(always)]
-    fn add(&mut self, c: &Candidate, s: &Symbol<'_>) {
-        let n = c.named;
-        if !(self.lo < n.addr && n.addr <= self.hi) {
-            self.switch_to(n.addr);
+    fn add(
+        &mut self,
+        mut cur: Current,
+        symbol: usize,
+        addr: u64,
+        raw: u64,
+        size: u64,
+        function: bool,
+    ) -> Current {
+        if !cur.holds(addr) {
+            cur = self.switch_to(cur, addr);
         }
         // `hi` is the least query at or above the start: a query equals the start only if
         // it is that one. The raw value differs only by an ISA bit.
-        if n.function && (n.addr == self.hi || c.raw != n.addr) {
-            self.function_start(c, s);
+        if function && (addr == cur.hi || raw != addr) {
+            self.function_start(symbol, addr, raw);
         }
-        self.current.add(n);
+        let b = &mut cur.bucket;
+        if b.named == 0 || b.named_addr < addr {
+            (b.named, b.named_addr) = (symbol, addr);
+        } else if b.named_addr == addr {
+            b.named = self.tie(b.named, symbol, Named::key);
+        }
+        if function && size > 0 {
+            if b.function == 0 || b.function_addr < addr {
+                (b.function, b.function_addr) = (symbol, addr);
+            } else if b.function_addr == addr {
+                b.function = self.tie(b.function, symbol, Named::function_key);
+            }
+            b.end = b.end.max(addr.saturating_add(size));
+        }
+        cur
+    }
+
+    /// The candidate that symbol `symbol` (a kept one) is.
+    fn candidate(&self, symbol: usize) -> Option<Named> {
+        let s = self.image.symbols.get(symbol).fields();
+        typed_candidate(self.code_mask, symbol, &s).map(|c| c.named)
+    }
+
+    /// Of the kept symbol `kept` and `n`, at the same address, the greater by `key`.
+    #[cold]
+    #[inline(never)]
+    fn tie<K: Ord>(&self, kept: usize, symbol: usize, key: fn(&Named) -> K) -> usize {
+        match (self.candidate(kept), self.candidate(symbol)) {
+            (Some(t), Some(n)) if key(&t) < key(&n) => symbol,
+            _ => kept,
+        }
     }
 
     #[cold]
     #[inline(never)]
-    fn switch_to(&mut self, addr: u64) {
-        self.buckets[self.j] = self.current;
+    fn switch_to(&mut self, cur: Current, addr: u64) -> Current {
+        self.buckets[self.j] = cur.bucket;
         self.j = self.queries.partition_point(|&q| q < addr);
-        self.current = self.buckets[self.j];
-        self.lo = self.j.checked_sub(1).map_or(0, |k| self.queries[k]);
-        self.hi = self.queries[self.j];
+        Current {
+            bucket: self.buckets[self.j],
+            lo: self.j.checked_sub(1).map_or(0, |k| self.queries[k]),
+            hi: self.queries[self.j],
+        }
     }
 
     #[cold]
     #[inline(never)]
-    fn function_start(&mut self, c: &Candidate, s: &Symbol<'_>) {
-        for start in [c.named.addr, c.raw] {
-            if self.queries.binary_search(&start).is_ok() && !is_noise(s.name_start()) {
+    fn function_start(&mut self, symbol: usize, addr: u64, raw: u64) {
+        let name = self.image.symbols.get(symbol).name_start();
+        for start in [addr, raw] {
+            if self.queries.binary_search(&start).is_ok() && !is_noise(name) {
                 self.function_starts.push(start);
             }
         }
     }
 
-    /// The buckets, and the function starts found, unsorted.
-    fn finish(mut self) -> (Vec<Bucket>, Vec<u64>) {
+    /// What lookups of the queries need, once `cur` is stored back.
+    fn finish(mut self, cur: Current) -> Near {
         if let Some(b) = self.buckets.get_mut(self.j) {
-            *b = self.current;
+            *b = cur.bucket;
         }
-        (self.buckets, self.function_starts)
+        let mut function_starts = std::mem::take(&mut self.function_starts);
+        function_starts.sort_unstable();
+        function_starts.dedup();
+        let queries = std::mem::take(&mut self.queries);
+        let kept = |symbol: usize| (symbol != 0).then(|| self.candidate(symbol)).flatten();
+        let named = self.buckets.iter().map(|b| kept(b.named));
+        let functions = self.buckets.iter().map(|b| kept(b.function));
+        let ends = self.buckets.iter().scan(0, |max, b| {
+            *max = b.end.max(*max);
+            Some(*max)
+        });
+        Near {
+            named: nearest_at_or_below(self.image, named, |n| n),
+            functions: nearest_at_or_below(self.image, functions, |f| {
+                (f.addr, f.addr.saturating_add(f.size))
+            })
+            .into_iter()
+            .zip(ends)
+            .collect(),
+            queries,
+            function_starts,
+        }
+    }
+}
+
+/// [`Symbols::for_addresses_visiting`]'s loop over the symbol table.
+struct NearPass<'i, 'd, V> {
+    image: &'i Image<'d>,
+    /// Ascending and distinct.
+    queries: Vec<u64>,
+    visit: V,
+}
+
+impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for NearPass<'_, 'd, V> {
+    type Output = Near;
+
+    fn run<R: ReadFields>(mut self, symbols: &R) -> Near {
+        let table = &self.image.symbols;
+        let code_mask = code_mask(self.image);
+        // Symbols above every query (all of them, when there is none) are not kept.
+        let last = self.queries.last().copied();
+        let (mut pass, mut cur) = Pass::new(self.image, self.queries);
+        for symbol in 1..symbols.len() {
+            let f = symbols.fields(symbol);
+            if f.kind == STT_OBJECT {
+                (self.visit)(&table.get(symbol));
+            }
+            if last.is_none_or(|last| f.value & code_mask > last) {
+                continue;
+            }
+            let function = f.is_function();
+            if !(function || f.kind == STT_OBJECT || f.kind == STT_NOTYPE) || f.section.is_none() {
+                continue; // not a candidate (see `typed_candidate`)
+            }
+            // Mapping symbols and local labels are untyped: skipped here, they never hide
+            // the symbol below them. Other symbols' names are read only if they are kept.
+            if f.kind == STT_NOTYPE && is_noise(table.get(symbol).name_start()) {
+                continue;
+            }
+            let addr = if function {
+                f.value & code_mask
+            } else {
+                f.value
+            };
+            cur = pass.add(cur, symbol, addr, f.value, f.size, function);
+        }
+        pass.finish(cur)
     }
 }
 
@@ -377,49 +491,15 @@ impl<'i, 'd> Symbols<'i, 'd> {
     pub fn for_addresses_visiting(
         image: &'i Image<'d>,
         mut queries: Vec<u64>,
-        mut visit: impl FnMut(&Symbol<'d>),
+        visit: impl FnMut(&Symbol<'d>),
     ) -> Self {
         queries.sort_unstable();
         queries.dedup();
-        let mut pass = Pass::new(&queries);
-        let code_mask = code_mask(image);
-        // Symbols above every query (all of them, when there is none) are not kept.
-        let last = queries.last().copied();
-        for symbol in 1..image.symbols.len() {
-            let s = image.symbols.get(symbol);
-            if s.is_object() {
-                visit(&s);
-            }
-            if last.is_none_or(|last| s.value & code_mask > last) {
-                continue;
-            }
-            let Some(c) = typed_candidate(code_mask, symbol, &s) else {
-                continue;
-            };
-            // Mapping symbols and local labels are untyped: skipped here, they never hide
-            // the symbol below them. Other symbols' names are read only if they are kept.
-            if s.kind == object::elf::STT_NOTYPE.0 && is_noise(s.name_start()) {
-                continue;
-            }
-            pass.add(&c, &s);
-        }
-        let (buckets, mut function_starts) = pass.finish();
-        function_starts.sort_unstable();
-        function_starts.dedup();
-        let near = Near {
-            named: nearest_at_or_below(image, buckets.iter().map(|b| b.named), |n| n),
-            functions: nearest_at_or_below(image, buckets.iter().map(|b| b.function), |f| {
-                (f.addr, f.addr.saturating_add(f.size))
-            })
-            .into_iter()
-            .zip(buckets.iter().scan(0, |max, b| {
-                *max = b.end.max(*max);
-                Some(*max)
-            }))
-            .collect(),
+        let near = image.symbols.pass(NearPass {
+            image,
             queries,
-            function_starts,
-        };
+            visit,
+        });
         Self::from_parts(image, OnceLock::new(), Some(near))
     }
 
