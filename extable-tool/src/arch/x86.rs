@@ -82,6 +82,8 @@ pub fn bitness(machine: u16) -> u32 {
     }
 }
 
+mod shape;
+
 /// The longest x86 instruction.
 const MAX_LENGTH: usize = 15;
 
@@ -92,26 +94,26 @@ fn decode_one(bitness: u32, code: &[u8], ip: u64) -> Option<iced_x86::Instructio
     (!insn.is_invalid()).then_some(insn)
 }
 
-/// The lengths of the instructions from the start of `code` on, decoded with iced-x86,
-/// until the bytes end or do not decode.
+/// The lengths of the instructions from the start of `code` on, until the bytes end or do
+/// not decode: from [`shape`]'s tables, or iced-x86 for what they do not know.
 pub fn lengths(bitness: u32, code: &[u8], ip: u64) -> impl Iterator<Item = u64> + '_ {
-    let mut decoder = iced_x86::Decoder::with_ip(bitness, code, ip, iced_x86::DecoderOptions::NONE);
-    let mut insn = iced_x86::Instruction::default();
+    let mut at = 0;
     core::iter::from_fn(move || {
-        if !decoder.can_decode() {
-            return None;
-        }
-        decoder.decode_out(&mut insn);
-        (!insn.is_invalid()).then_some(insn.len() as u64)
+        let rest = code.get(at..).filter(|r| !r.is_empty())?;
+        let len = match shape::shape(bitness == 64, rest) {
+            Some(s) => s.len,
+            None => decode_one(bitness, rest, ip + at as u64)?.len(),
+        };
+        at += len;
+        Some(len as u64)
     })
 }
 
-/// The instruction at the start of `code`: whether it has a memory operand (explicit, or
-/// the implicit ones of string instructions), and its mnemonic.
-pub fn decode(bitness: u32, code: &[u8], ip: u64) -> Option<super::Decoded> {
+/// Whether iced-x86's `insn` has a memory operand: explicit, or the implicit ones of string
+/// instructions.
+fn has_memory_operand(insn: &iced_x86::Instruction) -> bool {
     use iced_x86::OpKind;
-    let insn = decode_one(bitness, code, ip)?;
-    let memory = (0..insn.op_count()).any(|k| {
+    (0..insn.op_count()).any(|k| {
         matches!(
             insn.op_kind(k),
             OpKind::Memory
@@ -125,9 +127,23 @@ pub fn decode(bitness: u32, code: &[u8], ip: u64) -> Option<super::Decoded> {
                 | OpKind::MemoryESEDI
                 | OpKind::MemoryESRDI
         )
-    });
+    })
+}
+
+/// The instruction at the start of `code`: whether it has a memory operand (explicit, or
+/// the implicit ones of string instructions), and its mnemonic. The mnemonic is only
+/// needed for an instruction without one (the rules report those), and only then is the
+/// instruction decoded with iced-x86 when [`shape`]'s tables know it.
+pub fn decode(bitness: u32, code: &[u8], ip: u64) -> Option<super::Decoded> {
+    if shape::shape(bitness == 64, code).is_some_and(|s| s.memory) {
+        return Some(super::Decoded {
+            may_access_memory: true,
+            text: String::new(),
+        });
+    }
+    let insn = decode_one(bitness, code, ip)?;
     Some(super::Decoded {
-        may_access_memory: memory,
+        may_access_memory: has_memory_operand(&insn),
         text: format!("{:?}", insn.mnemonic()).to_lowercase(),
     })
 }
