@@ -198,6 +198,9 @@ fn typed_candidate(code_mask: u64, symbol: usize, s: &Fields) -> Option<Candidat
 }
 
 const STT_OBJECT: u8 = object::elf::STT_OBJECT.0;
+/// The types of [`typed_candidate`]'s symbols and functions, as bit masks of `STT_*`.
+const CANDIDATE_KINDS: u16 = 1 << STT_NOTYPE | 1 << STT_OBJECT | FUNCTION_KINDS;
+const FUNCTION_KINDS: u16 = 1 << object::elf::STT_FUNC.0 | 1 << object::elf::STT_GNU_IFUNC.0;
 const STT_NOTYPE: u8 = object::elf::STT_NOTYPE.0;
 
 /// The bits of a function symbol's value that make its code address (ARM's Thumb bit is
@@ -271,12 +274,12 @@ impl<'i, 'd> Pass<'i, 'd> {
         let current = Current {
             bucket: Bucket::default(),
             lo: 0,
-            hi: queries.first().copied().unwrap_or(0),
+            hi: queries.first().copied().unwrap_or(u64::MAX),
         };
         let pass = Pass {
             image,
             code_mask: code_mask(image),
-            buckets: vec![Bucket::default(); queries.len()],
+            buckets: vec![Bucket::default(); queries.len() + 1],
             j: 0,
             queries,
             function_starts: Vec::new(),
@@ -284,28 +287,11 @@ impl<'i, 'd> Pass<'i, 'd> {
         (pass, current)
     }
 
-    /// Keep symbol `symbol`, a candidate at `addr` (at or below the last query) with raw
-    /// value `raw`, if it is its bucket's greatest. (Scalars, not a [`Candidate`]: copying
-    /// the struct in and out of the stack costs more than the rest of the loop.)
+    /// `b` with symbol `symbol`, a candidate at `addr` that starts in its bucket, kept if
+    /// it is the greatest. (Scalars, not a [`Candidate`]: copying the struct in and out of
+    /// the stack costs more than the rest of the loop.)
     #[inline(always)]
-    fn add(
-        &mut self,
-        mut cur: Current,
-        symbol: usize,
-        addr: u64,
-        raw: u64,
-        size: u64,
-        function: bool,
-    ) -> Current {
-        if !cur.holds(addr) {
-            cur = self.switch_to(cur, addr);
-        }
-        // `hi` is the least query at or above the start: a query equals the start only if
-        // it is that one. The raw value differs only by an ISA bit.
-        if function && (addr == cur.hi || raw != addr) {
-            self.function_start(symbol, addr, raw);
-        }
-        let b = &mut cur.bucket;
+    fn add(&self, mut b: Bucket, symbol: usize, addr: u64, size: u64, function: bool) -> Bucket {
         if b.named == 0 || b.named_addr < addr {
             (b.named, b.named_addr) = (symbol, addr);
         } else if b.named_addr == addr {
@@ -319,7 +305,7 @@ impl<'i, 'd> Pass<'i, 'd> {
             }
             b.end = b.end.max(addr.saturating_add(size));
         }
-        cur
+        b
     }
 
     /// The candidate that symbol `symbol` (a kept one) is.
@@ -338,6 +324,8 @@ impl<'i, 'd> Pass<'i, 'd> {
         }
     }
 
+    /// The bucket `addr` starts in. Above every query, that is a last bucket that
+    /// [`Pass::finish`] drops: what starts there is not kept.
     #[cold]
     #[inline(never)]
     fn switch_to(&mut self, cur: Current, addr: u64) -> Current {
@@ -346,7 +334,7 @@ impl<'i, 'd> Pass<'i, 'd> {
         Current {
             bucket: self.buckets[self.j],
             lo: self.j.checked_sub(1).map_or(0, |k| self.queries[k]),
-            hi: self.queries[self.j],
+            hi: self.queries.get(self.j).copied().unwrap_or(u64::MAX),
         }
     }
 
@@ -363,9 +351,8 @@ impl<'i, 'd> Pass<'i, 'd> {
 
     /// What lookups of the queries need, once `cur` is stored back.
     fn finish(mut self, cur: Current) -> Near {
-        if let Some(b) = self.buckets.get_mut(self.j) {
-            *b = cur.bucket;
-        }
+        self.buckets[self.j] = cur.bucket;
+        self.buckets.pop(); // above every query
         let mut function_starts = std::mem::take(&mut self.function_starts);
         function_starts.sort_unstable();
         function_starts.dedup();
@@ -405,19 +392,26 @@ impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for NearPass<'_, 'd, V> {
     fn run<R: ReadFields>(mut self, symbols: &R) -> Near {
         let table = &self.image.symbols;
         let code_mask = code_mask(self.image);
-        // Symbols above every query (all of them, when there is none) are not kept.
-        let last = self.queries.last().copied();
         let (mut pass, mut cur) = Pass::new(self.image, self.queries);
         for symbol in 1..symbols.len() {
             let f = symbols.fields(symbol);
+            let kind = 1u16 << f.kind;
+            if kind & CANDIDATE_KINDS == 0 {
+                continue;
+            }
             if f.kind == STT_OBJECT {
                 (self.visit)(&table.get(symbol));
             }
-            if last.is_none_or(|last| f.value & code_mask > last) {
-                continue;
+            let function = kind & FUNCTION_KINDS != 0;
+            let addr = if function {
+                f.value & code_mask
+            } else {
+                f.value
+            };
+            if !cur.holds(addr) {
+                cur = pass.switch_to(cur, addr);
             }
-            let function = f.is_function();
-            if !(function || f.kind == STT_OBJECT || f.kind == STT_NOTYPE) || f.section.is_none() {
+            if f.section.is_none() {
                 continue; // not a candidate (see `typed_candidate`)
             }
             // Mapping symbols and local labels are untyped: skipped here, they never hide
@@ -425,12 +419,12 @@ impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for NearPass<'_, 'd, V> {
             if f.kind == STT_NOTYPE && is_noise(table.get(symbol).name_start()) {
                 continue;
             }
-            let addr = if function {
-                f.value & code_mask
-            } else {
-                f.value
-            };
-            cur = pass.add(cur, symbol, addr, f.value, f.size, function);
+            // `hi` is the least query at or above the start: a query equals the start only
+            // if it is that one. The raw value differs only by an ISA bit.
+            if function && (addr == cur.hi || f.value != addr) {
+                pass.function_start(symbol, addr, f.value);
+            }
+            cur.bucket = pass.add(cur.bucket, symbol, addr, f.size, function);
         }
         pass.finish(cur)
     }
