@@ -222,15 +222,6 @@ fn scan_symbols<'i, 'd>(
         }
     }
     let mut markers = MarkerSymbols::none();
-    if std::env::var_os("TWICE").is_some() {
-        for _ in 0..40 {
-            let q = queries.clone();
-            let mut m2 = MarkerSymbols::none();
-            let t = std::time::Instant::now();
-            let _ = Symbols::for_addresses_visiting(image, q, |s| m2.see(s));
-            eprintln!("SCAN {:?}", t.elapsed());
-        }
-    }
     let symbols = Symbols::for_addresses_visiting(image, queries, |s| markers.see(s));
     (markers, symbols)
 }
