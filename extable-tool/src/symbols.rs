@@ -255,6 +255,64 @@ impl Current {
     }
 }
 
+/// Where to look for the first of the ascending queries at or above an address: the range
+/// from the first query to the last is split into 2^k equal slots, each with the index of
+/// the first query at or above its start, so that a lookup is a shift and a search of the
+/// few queries in one slot. (Symbol tables are in address order only in runs: the local
+/// symbols of each object file. The global ones come in the linker's hash order, each in
+/// another bucket than the one before.)
+#[derive(Debug)]
+struct Guide {
+    base: u64,
+    shift: u32,
+    /// For slot k: the index of the first query at or above `base + (k << shift)`; one
+    /// more entry than slots.
+    first: Vec<usize>,
+}
+
+impl Guide {
+    fn new(queries: &[u64]) -> Self {
+        let (Some(&base), Some(&last)) = (queries.first(), queries.last()) else {
+            return Guide {
+                base: 0,
+                shift: 0,
+                first: vec![0, 0],
+            };
+        };
+        let slots = (2 * queries.len()).next_power_of_two() as u64;
+        let span = last - base;
+        let shift = (0..64).find(|&s| span >> s < slots).unwrap_or(63);
+        let mut first = Vec::with_capacity(slots as usize + 1);
+        let mut at = 0;
+        for k in 0..=(span >> shift) + 1 {
+            let start = u64::try_from(u128::from(k) << shift)
+                .ok()
+                .and_then(|d| base.checked_add(d))
+                .unwrap_or(u64::MAX);
+            while at < queries.len() && queries[at] < start {
+                at += 1;
+            }
+            first.push(at);
+        }
+        Guide { base, shift, first }
+    }
+
+    /// The index of the first of `queries` (those the guide was made for) at or above
+    /// `addr`, `queries.len()` when none is.
+    #[inline(always)]
+    fn first_at_or_above(&self, queries: &[u64], addr: u64) -> usize {
+        if addr <= self.base {
+            return 0;
+        }
+        let slot = usize::try_from((addr - self.base) >> self.shift).unwrap_or(usize::MAX);
+        let (Some(&lo), Some(&hi)) = (self.first.get(slot), self.first.get(slot.saturating_add(1)))
+        else {
+            return queries.len();
+        };
+        lo + queries[lo..hi].partition_point(|&q| q < addr)
+    }
+}
+
 /// The rest of the pass's state: bucket `j` holds what starts in
 /// `(queries[j - 1], queries[j]]`. Symbol tables are mostly in address order, so the
 /// bucket being filled ([`Current`]) is stored back only when a symbol falls into another,
@@ -263,6 +321,7 @@ struct Pass<'i, 'd> {
     image: &'i Image<'d>,
     code_mask: u64,
     queries: Vec<u64>,
+    guide: Guide,
     buckets: Vec<Bucket>,
     j: usize,
     function_starts: Vec<u64>,
@@ -281,6 +340,7 @@ impl<'i, 'd> Pass<'i, 'd> {
             code_mask: code_mask(image),
             buckets: vec![Bucket::default(); queries.len() + 1],
             j: 0,
+            guide: Guide::new(&queries),
             queries,
             function_starts: Vec::new(),
         };
@@ -326,11 +386,10 @@ impl<'i, 'd> Pass<'i, 'd> {
 
     /// The bucket `addr` starts in. Above every query, that is a last bucket that
     /// [`Pass::finish`] drops: what starts there is not kept.
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     fn switch_to(&mut self, cur: Current, addr: u64) -> Current {
         self.buckets[self.j] = cur.bucket;
-        self.j = self.queries.partition_point(|&q| q < addr);
+        self.j = self.guide.first_at_or_above(&self.queries, addr);
         Current {
             bucket: self.buckets[self.j],
             lo: self.j.checked_sub(1).map_or(0, |k| self.queries[k]),
@@ -822,6 +881,43 @@ impl StartCache {
             *slot = (addr, symbols.is_function_start(addr));
         }
         slot.1
+    }
+}
+
+#[cfg(test)]
+mod guide_tests {
+    use super::Guide;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The guide finds what a binary search of the queries finds, for queries spread
+        /// over any range (garbage addresses span all 64 bits).
+        #[test]
+        fn the_guide_finds_what_a_binary_search_finds(
+            mut queries in prop::collection::vec(any::<u64>(), 0..200),
+            near in prop::collection::vec((0usize..200, -3i64..3), 0..50),
+            far in prop::collection::vec(any::<u64>(), 0..50),
+            narrow in any::<bool>(),
+        ) {
+            if narrow {
+                for q in &mut queries {
+                    *q = 0xffff_ffff_8100_0000 + (*q >> 40);
+                }
+            }
+            queries.sort_unstable();
+            queries.dedup();
+            let guide = Guide::new(&queries);
+            let at_queries = near.iter().filter_map(|&(i, d)| {
+                queries.get(i).map(|&q| q.wrapping_add_signed(d))
+            });
+            for addr in at_queries.chain(far).chain([0, 1, u64::MAX]) {
+                prop_assert_eq!(
+                    guide.first_at_or_above(&queries, addr),
+                    queries.partition_point(|&q| q < addr),
+                    "{:#x}", addr
+                );
+            }
+        }
     }
 }
 
