@@ -17,7 +17,9 @@
 //! Run: `cargo bench -p extable-tool --bench vs_sorttable`
 //! (`EXTABLE_BENCH_DIR` chooses where the ~1.6 GB of files go, default `target/`;
 //! `EXTABLE_BENCH_ROUNDS` the number of rounds, default 9; `EXTABLE_BENCH_KEEP=FILE` keeps a
-//! copy of the shuffled file.)
+//! copy of the shuffled file; `EXTABLE_BENCH_VMLINUX=FILE` runs on a real x86-64 vmlinux
+//! of Linux 5.16 or later instead, such as the `vmlinux` of Debian's
+//! `linux-image-*-amd64-dbg`, its table shuffled and its marker set here.)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -137,6 +139,59 @@ fn vmlinux() -> Vec<u8> {
     e.build()
 }
 
+/// A real x86-64 vmlinux (Linux 5.16+ layout: `insn` and `fixup` self-relative, a data
+/// word), its `__ex_table` shuffled and `main_extable_sort_needed` set to 1, as a kernel
+/// build leaves it before `scripts/sorttable` runs.
+fn shuffled_vmlinux(path: &Path) -> Vec<u8> {
+    use object::{Object, ObjectSection, ObjectSymbol};
+    let mut data = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (table, marker) = {
+        let file = object::File::parse(&*data).expect("an ELF file");
+        assert_eq!(
+            file.architecture(),
+            object::Architecture::X86_64,
+            "an x86-64 vmlinux"
+        );
+        let table = file
+            .section_by_name("__ex_table")
+            .expect("a __ex_table section");
+        let (offset, size) = table.file_range().expect("__ex_table with file bytes");
+        let marker = file
+            .symbols()
+            .find(|s| s.name() == Ok("main_extable_sort_needed"))
+            .expect("a main_extable_sort_needed symbol");
+        let section = file
+            .section_by_index(marker.section_index().expect("a defined marker"))
+            .unwrap();
+        let marker = section.file_range().unwrap().0 + (marker.address() - section.address());
+        (offset as usize..(offset + size) as usize, marker as usize)
+    };
+    let entries: Vec<[i32; 3]> = data[table.clone()]
+        .chunks_exact(12)
+        .map(|e| [0, 4, 8].map(|k| i32::from_le_bytes(e[k..k + 4].try_into().unwrap())))
+        .collect();
+    // A fixed permutation (an LCG), the same in every run.
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    let mut x = 0x2545_f491u64;
+    for i in (1..order.len()).rev() {
+        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        order.swap(i, (x >> 33) as usize % (i + 1));
+    }
+    for (slot, &from) in order.iter().enumerate() {
+        let [insn, fixup, data_word] = entries[from];
+        let moved = (from as i64 - slot as i64) as i32 * 12;
+        let at = table.start + slot * 12;
+        for (k, v) in [insn + moved, fixup + moved, data_word]
+            .into_iter()
+            .enumerate()
+        {
+            data[at + 4 * k..at + 4 * k + 4].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    data[marker..marker + 4].copy_from_slice(&1u32.to_le_bytes());
+    data
+}
+
 /// The byte ranges where `a` and `b` differ, merged when close.
 fn differing_ranges(a: &[u8], b: &[u8]) -> Vec<(usize, usize)> {
     let mut ranges: Vec<(usize, usize)> = Vec::new();
@@ -195,7 +250,11 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(target_dir);
     let dir = tempfile::tempdir_in(base).unwrap();
-    let original = vmlinux();
+    let real = std::env::var_os("EXTABLE_BENCH_VMLINUX").map(PathBuf::from);
+    let original = match &real {
+        Some(path) => shuffled_vmlinux(path),
+        None => vmlinux(),
+    };
     if let Some(keep) = std::env::var_os("EXTABLE_BENCH_KEEP") {
         fs::write(keep, &original).unwrap();
     }
@@ -241,11 +300,19 @@ fn main() {
         t_sort.push(s.as_secs_f64());
         t_check.push(c.as_secs_f64());
     }
-    println!(
-        "file: {} MiB, {FUNCS} function symbols, {ENTRIES} entries (linux-x86, shuffled); \
-         {changed} bytes changed by a sort; both outputs byte-identical",
-        original.len() >> 20
-    );
+    match &real {
+        Some(path) => println!(
+            "file: {} ({} MiB, linux-x86 table shuffled); {changed} bytes changed by a sort; \
+             both outputs byte-identical",
+            path.display(),
+            original.len() >> 20
+        ),
+        None => println!(
+            "file: {} MiB, {FUNCS} function symbols, {ENTRIES} entries (linux-x86, \
+             shuffled); {changed} bytes changed by a sort; both outputs byte-identical",
+            original.len() >> 20
+        ),
+    }
     println!(
         "medians of {rounds} interleaved rounds; ratio = median of per-round ratios to sorttable"
     );
