@@ -112,7 +112,7 @@ impl Form {
 }
 
 /// The one-byte opcode map (prefixes and `0F` excluded).
-fn one_byte(op: u8, bits64: bool) -> Option<Form> {
+const fn one_byte(op: u8, bits64: bool) -> Option<Form> {
     let legacy = !bits64; // valid only outside 64-bit mode
     Some(match op {
         // add, or, adc, sbb, and, sub, xor, cmp: r/m, r; r, r/m; al, ib; eax, iz.
@@ -180,6 +180,19 @@ fn one_byte(op: u8, bits64: bool) -> Option<Form> {
         0xff => modrm(Imm::None).regs(0x7f).lockable(),
         _ => return None,
     })
+}
+
+/// [`one_byte`] for every opcode, outside and in 64-bit mode: a lookup in the decode loop.
+static ONE_BYTE: [[Option<Form>; 256]; 2] = [one_byte_map(false), one_byte_map(true)];
+
+const fn one_byte_map(bits64: bool) -> [Option<Form>; 256] {
+    let mut map = [None; 256];
+    let mut op = 0;
+    while op < 256 {
+        map[op] = one_byte(op as u8, bits64);
+        op += 1;
+    }
+    map
 }
 
 /// The `0F xx` opcodes of general-purpose and system code (no SSE): `mandatory` is the last
@@ -338,7 +351,7 @@ pub fn shape(bits64: bool, code: &[u8]) -> Option<Shape> {
     };
     let form = match two {
         Some(op2) => two_byte(op2, mandatory, bits64)?,
-        None => one_byte(op, bits64)?,
+        None => ONE_BYTE[usize::from(bits64)][usize::from(op)]?,
     };
     let mut memory = form.string;
     let mut imm = form.imm;
