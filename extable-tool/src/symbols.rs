@@ -197,11 +197,12 @@ fn typed_candidate(code_mask: u64, symbol: usize, s: &Fields) -> Option<Candidat
     })
 }
 
-const STT_OBJECT: u8 = object::elf::STT_OBJECT.0;
-/// The types of [`typed_candidate`]'s symbols and functions, as bit masks of `STT_*`.
-const CANDIDATE_KINDS: u16 = 1 << STT_NOTYPE | 1 << STT_OBJECT | FUNCTION_KINDS;
-const FUNCTION_KINDS: u16 = 1 << object::elf::STT_FUNC.0 | 1 << object::elf::STT_GNU_IFUNC.0;
 const STT_NOTYPE: u8 = object::elf::STT_NOTYPE.0;
+const STT_OBJECT: u8 = object::elf::STT_OBJECT.0;
+/// The types of [`typed_candidate`]'s functions and of all its symbols, as bit masks of
+/// `STT_*` values.
+const FUNCTION_KINDS: u16 = 1 << object::elf::STT_FUNC.0 | 1 << object::elf::STT_GNU_IFUNC.0;
+const CANDIDATE_KINDS: u16 = 1 << STT_NOTYPE | 1 << STT_OBJECT | FUNCTION_KINDS;
 
 /// The bits of a function symbol's value that make its code address (ARM's Thumb bit is
 /// not one of them).
@@ -374,7 +375,8 @@ impl<'i, 'd> Pass<'i, 'd> {
         typed_candidate(self.code_mask, symbol, &s).map(|c| c.named)
     }
 
-    /// Of the kept symbol `kept` and `n`, at the same address, the greater by `key`.
+    /// Of the kept symbol `kept` and symbol `symbol`, at the same address, the greater by
+    /// `key`.
     #[cold]
     #[inline(never)]
     fn tie<K: Ord>(&self, kept: usize, symbol: usize, key: fn(&Named) -> K) -> usize {
