@@ -639,6 +639,45 @@ fn header_ranges<Elf: FileHeader<Endian = Endianness>>(
     ]
 }
 
+/// The bytes of the section name table (`e_shstrndx`) as `object` finds them: `None` when
+/// they lie outside the file, which makes every name invalid. (Names are then read here
+/// rather than through `object`, whose string lookup starts `memchr`'s CPU feature
+/// detection: a dozen `cpuid` instructions, each a trip to the hypervisor in a virtual
+/// machine, which cost more than reading the headers.)
+fn section_names<'d, Elf: FileHeader<Endian = Endianness>>(
+    header: &Elf,
+    endian: Endianness,
+    data: &'d [u8],
+) -> Result<Option<&'d [u8]>, String> {
+    let err = |e: object::read::Error| e.to_string();
+    let headers = header.section_headers(endian, data).map_err(err)?;
+    if headers.is_empty() {
+        return Ok(Some(&[]));
+    }
+    let index = header.shstrndx(endian, data).map_err(err)?;
+    let sh = headers
+        .get(index as usize)
+        .ok_or("Invalid ELF e_shstrndx")?;
+    let Some((offset, size)) = sh.file_range(endian) else {
+        return Ok(Some(&[]));
+    };
+    let end = offset
+        .checked_add(size)
+        .ok_or("Invalid ELF shstrtab size")?;
+    let (start, end) = (usize::try_from(offset), usize::try_from(end));
+    Ok(match (start, end) {
+        (Ok(start), Ok(end)) => data.get(start..end),
+        _ => None,
+    })
+}
+
+/// The name at `offset` in the section name table `names`, up to its NUL.
+fn section_name(names: Option<&[u8]>, offset: u32) -> Result<&[u8], String> {
+    let rest = names.and_then(|n| n.get(usize::try_from(offset).ok()?..));
+    let name = rest.and_then(|r| Some(&r[..r.iter().position(|&b| b == 0)?]));
+    name.ok_or_else(|| "Invalid ELF section name offset".to_string())
+}
+
 fn parse_as<'d, Elf: FileHeader<Endian = Endianness>>(
     data: &'d [u8],
     class: Class,
@@ -653,11 +692,12 @@ fn parse_as<'d, Elf: FileHeader<Endian = Endianness>>(
         ));
     }
     let table = header.sections(endian, data).map_err(err)?;
+    let names = section_names(header, endian, data)?;
     let mut sections = Vec::with_capacity(table.len());
     for (index, sh) in table.enumerate() {
         sections.push(Section {
             index: index.0,
-            name: table.section_name(endian, sh).map_err(err)?,
+            name: section_name(names, sh.sh_name(endian))?,
             kind: sh.sh_type(endian).0,
             flags: sh.sh_flags(endian).0,
             addr: sh.sh_addr(endian).into(),

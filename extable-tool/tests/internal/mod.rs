@@ -17,4 +17,5 @@ mod common {
 
 mod fast_path;
 mod mapped;
+mod section_names;
 mod symbol_lookups;
