@@ -12,7 +12,7 @@ sudo_if_needed() {
 need_rust() {
   local targets=(x86_64-unknown-none armv7a-none-eabi aarch64-unknown-none
                  armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu
-                 thumbv7neon-unknown-linux-gnueabihf)
+                 thumbv7neon-unknown-linux-gnueabihf x86_64-unknown-linux-musl)
   local installed
   installed=$(rustup target list --installed)
   for t in "${targets[@]}"; do

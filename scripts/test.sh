@@ -42,6 +42,15 @@ cargo "+$msrv" build -p extable-runtime --features hosted --target-dir target/ms
 echo "== extable-tool's library without the CLI (what a build script with default-features = false builds)"
 cargo build -p extable-tool --no-default-features --lib
 
+echo "== extable-tool built for musl (static; its C library's start-up fills no Rust arguments)"
+cargo build --release -p extable-tool --target x86_64-unknown-linux-musl
+musl_tool=target/x86_64-unknown-linux-musl/release/extable-tool
+out=$("$musl_tool" check /nonexistent/vmlinux 2>&1) && status=0 || status=$?
+[ "$status" = 2 ] && grep -q "/nonexistent/vmlinux" <<<"$out" || {
+  echo "the musl build did not read its arguments (exit $status): $out"
+  exit 1
+}
+
 echo "== cargo package: the published crates, in dependency order, each verified"
 # One invocation: cargo packages extable-macros first and verifies each crate against the
 # packaged versions of the others, so no crate needs its dependencies on crates.io.

@@ -248,24 +248,43 @@ fn plain_invocation(args: &[OsString]) -> Option<Cli> {
     Some(Cli { command })
 }
 
-/// The program's entry, called by the C runtime with Rust's standard library already
-/// initialised (arguments, environment). Rust's own start-up adds a stack overflow handler
-/// with its alternate stack and a read of /proc/self/maps, which together cost more than
-/// checking a small kernel's table; the tool needs only the rest, done here: the standard
-/// streams open (else a file this tool opens could take their number and receive its
-/// output), and `SIGPIPE` ignored (a closed pipe is then an error the console handles).
+/// The program's entry, called by the C runtime. Rust's own start-up adds a stack
+/// overflow handler with its alternate stack and a read of /proc/self/maps, which together
+/// cost more than checking a small kernel's table; the tool needs only the rest, done
+/// here: the arguments, the standard streams open (else a file this tool opens could take
+/// their number and receive its output), and `SIGPIPE` ignored (a closed pipe is then an
+/// error the console handles).
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
-extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
+extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     open_standard_streams();
     // SAFETY: setting a signal's disposition to "ignore" involves no handler code.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
-    run()
+    // SAFETY: the C runtime passes `argc` NUL-terminated strings in `argv`, alive for the
+    // whole run.
+    let args = unsafe { arguments(argc, argv) };
+    run(args)
+}
+
+/// The program's arguments from C's `main`: `std::env::args` is filled only by some C
+/// libraries' start-up (glibc's, not musl's) when Rust's own start-up does not run.
+///
+/// # Safety
+///
+/// `argv` points to `argc` pointers to NUL-terminated strings that outlive the call.
+#[cfg(not(test))]
+unsafe fn arguments(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) -> Vec<OsString> {
+    use std::os::unix::ffi::OsStrExt;
+    (0..usize::try_from(argc).unwrap_or(0))
+        .map(|i| {
+            // SAFETY: `i < argc`, and each of the first `argc` entries is a valid C string
+            // (the function's contract).
+            let arg = unsafe { std::ffi::CStr::from_ptr(*argv.add(i)) };
+            OsStr::from_bytes(arg.to_bytes()).to_os_string()
+        })
+        .collect()
 }
 
 /// Open /dev/null on any of descriptors 0, 1 and 2 that is closed, as Rust's start-up does.
@@ -292,8 +311,7 @@ fn open_standard_streams() {
 }
 
 #[cfg_attr(test, allow(dead_code))]
-fn run() -> i32 {
-    let args: Vec<OsString> = std::env::args_os().collect();
+fn run(args: Vec<OsString>) -> i32 {
     if invoked_as_linker(&args) {
         return exit(linker_mode(&args[1..]));
     }
