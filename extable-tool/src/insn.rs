@@ -70,10 +70,13 @@ impl Mapping {
         if !arch::arm::MACHINES.contains(&image.machine) {
             return Mapping(Vec::new());
         }
+        // Mapping symbols are untyped (the ARM ELF ABI), named `$a`, `$t` or `$d`, with an
+        // optional `.suffix`: only the names that start with `$` are read in full.
         let mut v: Vec<_> = image
             .symbols
             .iter()
-            .filter(|s| s.section.is_some())
+            .filter(|s| s.kind == object::elf::STT_NOTYPE.0 && s.section.is_some())
+            .filter(|s| s.name_start()[0] == b'$')
             .filter_map(|s| Some((s.value, arch::arm::mapping_symbol(s.name())?)))
             .collect();
         v.sort_unstable_by_key(|m| m.0);
