@@ -325,17 +325,13 @@ fn link_mode_prints_one_summary_line() {
     );
 }
 
-/// The program starts without loading `libgcc_s.so.1`: its build script links the
-/// unwinder in from `libgcc_eh.a` (a tenth of a millisecond per start, as much as sorting a
-/// small table). Checked where that applies: a native GNU/Linux build whose C compiler has
-/// the archive.
+/// The program starts lean on GNU/Linux (its build script): without loading
+/// `libgcc_s.so.1` (the unwinder is linked in from `libgcc_eh.a`) when the C compiler has
+/// that archive, and with packed relative relocations (`DT_RELR`) when the C library is
+/// glibc 2.36 or later.
 #[test]
-fn the_program_needs_no_shared_library_but_the_c_library() {
-    let has_archive = Command::new("cc")
-        .arg("-print-file-name=libgcc_eh.a")
-        .output()
-        .is_ok_and(|o| Path::new(String::from_utf8_lossy(&o.stdout).trim()).is_absolute());
-    if !cfg!(all(target_os = "linux", target_env = "gnu")) || !has_archive {
+fn the_program_starts_lean() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
         return;
     }
     let out = Command::new("readelf")
@@ -343,16 +339,34 @@ fn the_program_needs_no_shared_library_but_the_c_library() {
         .output()
         .expect("readelf (binutils) runs");
     let dynamic = String::from_utf8_lossy(&out.stdout);
-    let needed: Vec<&str> = dynamic
-        .lines()
-        .filter(|l| l.contains("(NEEDED)"))
-        .filter_map(|l| l.split('[').nth(1)?.split(']').next())
-        .collect();
-    assert!(!needed.is_empty(), "{dynamic}");
-    assert!(
-        needed
-            .iter()
-            .all(|n| n.starts_with("libc.so") || n.starts_with("ld-linux")),
-        "{needed:?}"
-    );
+    let has_archive = Command::new("cc")
+        .arg("-print-file-name=libgcc_eh.a")
+        .output()
+        .is_ok_and(|o| Path::new(String::from_utf8_lossy(&o.stdout).trim()).is_absolute());
+    if has_archive {
+        let needed: Vec<&str> = dynamic
+            .lines()
+            .filter(|l| l.contains("(NEEDED)"))
+            .filter_map(|l| l.split('[').nth(1)?.split(']').next())
+            .collect();
+        assert!(!needed.is_empty(), "{dynamic}");
+        assert!(
+            needed
+                .iter()
+                .all(|n| n.starts_with("libc.so") || n.starts_with("ld-linux")),
+            "{needed:?}"
+        );
+    }
+    let glibc = Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let version = glibc.strip_prefix("glibc ").and_then(|v| {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
+    });
+    if version.is_some_and(|v| v >= (2, 36)) {
+        assert!(dynamic.contains("(RELR)"), "{dynamic}");
+    }
 }
