@@ -265,7 +265,9 @@ extern "C" fn main(argc: std::ffi::c_int, argv: *const *const std::ffi::c_char) 
     // SAFETY: the C runtime passes `argc` NUL-terminated strings in `argv`, alive for the
     // whole run.
     let args = unsafe { arguments(argc, argv) };
-    run(args)
+    // A panic (a bug) ends the program as under Rust's own start-up: its message printed
+    // by the panic hook, exit status 101.
+    std::panic::catch_unwind(|| run(args)).unwrap_or(101)
 }
 
 /// The program's arguments from C's `main`: `std::env::args` is filled only by some C
