@@ -258,8 +258,8 @@ pub struct SymbolTable<'d> {
 impl<'d> SymbolTable<'d> {
     fn entry_size(class: Class) -> usize {
         match class {
-            Class::Elf32 => 16,
-            Class::Elf64 => 24,
+            Class::Elf32 => Sym32::SIZE,
+            Class::Elf64 => Sym64::SIZE,
         }
     }
 
@@ -271,25 +271,36 @@ impl<'d> SymbolTable<'d> {
     /// Symbol `index` (`index < len()`).
     #[inline(always)]
     pub fn get(&self, index: usize) -> Symbol<'d> {
-        let size = Self::entry_size(self.class);
-        let b = &self.bytes[index * size..(index + 1) * size];
-        let en = self.endian;
-        let (value, size, info, shndx) = match self.class {
+        let (fields, b) = match self.class {
             Class::Elf32 => (
-                u64::from(en.u32(&b[4..])),
-                u64::from(en.u32(&b[8..])),
-                b[12],
-                en.u16(&b[14..]),
+                self.fields_at::<Sym32>(index, self.endian),
+                index * Sym32::SIZE,
             ),
-            Class::Elf64 => (en.u64(&b[8..]), en.u64(&b[16..]), b[4], en.u16(&b[6..])),
+            Class::Elf64 => (
+                self.fields_at::<Sym64>(index, self.endian),
+                index * Sym64::SIZE,
+            ),
         };
         Symbol {
-            value,
-            size,
-            kind: info & 0xf,
-            section: self.section_of(index, shndx),
-            name_offset: en.u32(b) as usize,
+            value: fields.value,
+            size: fields.size,
+            kind: fields.kind,
+            section: fields.section,
+            // `st_name` leads both layouts.
+            name_offset: self.endian.u32(&self.bytes[b..]) as usize,
             strtab: self.strtab,
+        }
+    }
+
+    /// The [`Fields`] of symbol `index` (`index < len()`), laid out as `S`.
+    #[inline(always)]
+    fn fields_at<S: SymLayout>(&self, index: usize, endian: Endian) -> Fields {
+        let b = &self.bytes[index * S::SIZE..][..S::SIZE];
+        Fields {
+            value: S::word(endian, &b[S::VALUE..]),
+            size: S::word(endian, &b[S::SIZE_FIELD..]),
+            kind: b[S::INFO] & 0xf,
+            section: self.section_of(index, endian.u16(&b[S::SHNDX..])),
         }
     }
 
@@ -364,13 +375,7 @@ impl<S: SymLayout, O: ByteOrder> ReadFields for FieldsReader<'_, '_, S, O> {
 
     #[inline(always)]
     fn fields(&self, index: usize) -> Fields {
-        let b = &self.table.bytes[index * S::SIZE..][..S::SIZE];
-        Fields {
-            value: S::word::<O>(&b[S::VALUE..]),
-            size: S::word::<O>(&b[S::SIZE_FIELD..]),
-            kind: b[S::INFO] & 0xf,
-            section: self.table.section_of(index, O::u16(&b[S::SHNDX..])),
-        }
+        self.table.fields_at::<S>(index, O::ENDIAN)
     }
 }
 
@@ -387,14 +392,6 @@ pub struct Fields {
     pub section: Option<usize>,
 }
 
-impl Fields {
-    /// `STT_FUNC` or `STT_GNU_IFUNC`.
-    #[inline]
-    pub fn is_function(&self) -> bool {
-        self.kind == e::STT_FUNC.0 || self.kind == e::STT_GNU_IFUNC.0
-    }
-}
-
 /// Where the fields of one `Elf32_Sym` or `Elf64_Sym` are.
 trait SymLayout {
     const SIZE: usize;
@@ -402,7 +399,7 @@ trait SymLayout {
     const SIZE_FIELD: usize;
     const INFO: usize;
     const SHNDX: usize;
-    fn word<O: ByteOrder>(b: &[u8]) -> u64;
+    fn word(endian: Endian, b: &[u8]) -> u64;
 }
 
 struct Sym32;
@@ -415,8 +412,8 @@ impl SymLayout for Sym32 {
     const INFO: usize = 12;
     const SHNDX: usize = 14;
     #[inline(always)]
-    fn word<O: ByteOrder>(b: &[u8]) -> u64 {
-        u64::from(O::u32(b))
+    fn word(endian: Endian, b: &[u8]) -> u64 {
+        u64::from(endian.u32(b))
     }
 }
 
@@ -427,53 +424,26 @@ impl SymLayout for Sym64 {
     const INFO: usize = 4;
     const SHNDX: usize = 6;
     #[inline(always)]
-    fn word<O: ByteOrder>(b: &[u8]) -> u64 {
-        O::u64(b)
+    fn word(endian: Endian, b: &[u8]) -> u64 {
+        endian.u64(b)
     }
 }
 
-/// A byte order known when the code is compiled.
-trait ByteOrder {
-    fn u16(b: &[u8]) -> u16;
-    fn u32(b: &[u8]) -> u32;
-    fn u64(b: &[u8]) -> u64;
+/// A byte order known when the code is compiled: [`Endian`]'s reads, with the match on the
+/// order folded away.
+trait ByteOrder: Sync {
+    const ENDIAN: Endian;
 }
 
 struct Le;
 struct Be;
 
 impl ByteOrder for Le {
-    #[inline(always)]
-    fn u16(b: &[u8]) -> u16 {
-        u16::from_le_bytes([b[0], b[1]])
-    }
-    #[inline(always)]
-    fn u32(b: &[u8]) -> u32 {
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
-    #[inline(always)]
-    fn u64(b: &[u8]) -> u64 {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[..8]);
-        u64::from_le_bytes(a)
-    }
+    const ENDIAN: Endian = Endian::Little;
 }
 
 impl ByteOrder for Be {
-    #[inline(always)]
-    fn u16(b: &[u8]) -> u16 {
-        u16::from_be_bytes([b[0], b[1]])
-    }
-    #[inline(always)]
-    fn u32(b: &[u8]) -> u32 {
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
-    }
-    #[inline(always)]
-    fn u64(b: &[u8]) -> u64 {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(&b[..8]);
-        u64::from_be_bytes(a)
-    }
+    const ENDIAN: Endian = Endian::Big;
 }
 
 /// `ET_REL`, `ET_EXEC`, `ET_DYN`.

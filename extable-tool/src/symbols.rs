@@ -175,10 +175,11 @@ impl Named {
 /// in a section (whatever its name: see [`is_noise`]).
 #[inline]
 fn typed_candidate(code_mask: u64, symbol: usize, s: &Fields) -> Option<Candidate> {
-    let function = s.is_function();
-    if !(function || s.kind == STT_OBJECT || s.kind == STT_NOTYPE) {
+    let kind = 1u16 << s.kind;
+    if kind & CANDIDATE_KINDS == 0 {
         return None;
     }
+    let function = kind & FUNCTION_KINDS != 0;
     let section = s.section?;
     let addr = if function {
         s.value & code_mask
@@ -456,24 +457,14 @@ impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for NearPass<'_, 'd, V> {
         let (mut pass, mut cur) = Pass::new(self.image, self.queries);
         for symbol in 1..symbols.len() {
             let f = symbols.fields(symbol);
-            let kind = 1u16 << f.kind;
-            if kind & CANDIDATE_KINDS == 0 {
-                continue;
-            }
             if f.kind == STT_OBJECT {
                 (self.visit)(&table.get(symbol));
             }
-            let function = kind & FUNCTION_KINDS != 0;
-            let addr = if function {
-                f.value & code_mask
-            } else {
-                f.value
+            let Some(Candidate { named: n, raw }) = typed_candidate(code_mask, symbol, &f) else {
+                continue;
             };
-            if !cur.holds(addr) {
-                cur = pass.switch_to(cur, addr);
-            }
-            if f.section.is_none() {
-                continue; // not a candidate (see `typed_candidate`)
+            if !cur.holds(n.addr) {
+                cur = pass.switch_to(cur, n.addr);
             }
             // Mapping symbols and local labels are untyped: skipped here, they never hide
             // the symbol below them. Other symbols' names are read only if they are kept.
@@ -482,10 +473,10 @@ impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for NearPass<'_, 'd, V> {
             }
             // `hi` is the least query at or above the start: a query equals the start only
             // if it is that one. The raw value differs only by an ISA bit.
-            if function && (addr == cur.hi || f.value != addr) {
-                pass.function_start(symbol, addr, f.value);
+            if n.function && (n.addr == cur.hi || raw != n.addr) {
+                pass.function_start(symbol, n.addr, raw);
             }
-            cur.bucket = pass.add(cur.bucket, symbol, addr, f.size, function);
+            cur.bucket = pass.add(cur.bucket, symbol, n.addr, n.size, n.function);
         }
         pass.finish(cur)
     }
