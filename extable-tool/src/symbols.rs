@@ -354,20 +354,31 @@ impl<'i, 'd> Pass<'i, 'd> {
     /// the stack costs more than the rest of the loop.)
     #[inline(always)]
     fn add(&self, mut b: Bucket, symbol: usize, addr: u64, size: u64, function: bool) -> Bucket {
-        if b.named == 0 || b.named_addr < addr {
-            (b.named, b.named_addr) = (symbol, addr);
-        } else if b.named_addr == addr {
-            b.named = self.tie(b.named, symbol, Named::key);
-        }
+        (b.named, b.named_addr) = self.greater((b.named, b.named_addr), symbol, addr, Named::key);
         if function && size > 0 {
-            if b.function == 0 || b.function_addr < addr {
-                (b.function, b.function_addr) = (symbol, addr);
-            } else if b.function_addr == addr {
-                b.function = self.tie(b.function, symbol, Named::function_key);
-            }
+            let kept = (b.function, b.function_addr);
+            (b.function, b.function_addr) = self.greater(kept, symbol, addr, Named::function_key);
             b.end = b.end.max(addr.saturating_add(size));
         }
         b
+    }
+
+    /// Of `kept` (a symbol and its address; symbol 0: none) and `symbol` at `addr`, the
+    /// greater: by address, then by `key`.
+    #[inline(always)]
+    fn greater<K: Ord>(
+        &self,
+        kept: (usize, u64),
+        symbol: usize,
+        addr: u64,
+        key: fn(&Named) -> K,
+    ) -> (usize, u64) {
+        match kept {
+            (0, _) => (symbol, addr),
+            (_, at) if at < addr => (symbol, addr),
+            (k, at) if at == addr => (self.tie(k, symbol, key), at),
+            kept => kept,
+        }
     }
 
     /// The candidate that symbol `symbol` (a kept one) is.
