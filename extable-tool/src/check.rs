@@ -138,7 +138,7 @@ pub fn check_with(
     pages: &dyn records::Pages,
     keep_sorted: bool,
 ) -> Checked {
-    let tuning = records::Tuning::for_len(a.table.len());
+    let tuning = records::Tuning::default();
     run(a, file, Some((pages, tuning)), keep_sorted)
 }
 
@@ -182,7 +182,7 @@ fn run(
             // The headers and the symbol table have been read: from here on only the
             // table is (and what a finding names, read again if need be). Dropping the
             // pages costs a walk over the mapping: worth it when the records are large.
-            if t.len() >= records::PARALLEL_FROM {
+            if t.len() >= records::LARGE {
                 pages.release(a.image.data);
             }
             records::run(t, &a.symbols, pages, tuning, keep_sorted)

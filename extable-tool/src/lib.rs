@@ -82,9 +82,9 @@
 //! signal) and touch only the headers, the symbol table and the table, which
 //! they read in file order. A table of up to 16,384 entries has only its entries'
 //! addresses looked up, in one pass over the symbol table; the self-relative layouts are
-//! sorted as compact records, by buckets, on two threads. The pages of the file are
-//! given back once read, so the peak memory is about 14 bytes per entry (the sorted records
-//! and an index) plus the symbols. `benches/sort_check.rs` measures 10^6 entries in a
+//! sorted as compact records, by buckets. The pages of the file are given back once
+//! read, so the peak memory is about 16 bytes per entry (the sorted records and an index)
+//! plus the symbols. `benches/sort_check.rs` measures 10^6 entries in a
 //! 100 MiB file against reading the file once. Sorting in place writes only the bytes that
 //! change and syncs them; `--atomic` and `-o` copy the file (a reflink where the file
 //! system has them) and sync the copy, which costs in proportion to the file.

@@ -710,14 +710,6 @@ impl<'i, 'd> Symbols<'i, 'd> {
         self.code_section(addr).is_some_and(is_fixup_section)
     }
 
-    /// The addresses the loaded executable sections span: the lowest start and the highest
-    /// end, or `None` when there is none.
-    pub fn code_range(&self) -> Option<(u64, u64)> {
-        let lo = self.code.first()?.0;
-        let hi = self.code.iter().map(|c| c.1).max()?;
-        Some((lo, hi))
-    }
-
     /// Whether the file has any loaded executable section.
     pub fn has_code(&self) -> bool {
         !self.code.is_empty()

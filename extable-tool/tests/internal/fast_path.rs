@@ -78,19 +78,16 @@ fn compare(program: &Program, layout: Layout) {
     let (simple, simple_bytes) = run(program, layout, |a| check::check_simple(a, "f"));
     let n = program.specs.len();
     let tunings = [
-        Tuning::for_len(n),
+        Tuning::default(),
         Tuning {
-            parts: 1,
             chunk: 7,
             bucket_log: 1,
         },
         Tuning {
-            parts: 2,
             chunk: 5,
             bucket_log: 2,
         },
         Tuning {
-            parts: 2,
             chunk: 64,
             bucket_log: 0,
         },
@@ -205,7 +202,6 @@ fn larger_tables_equal_the_simple_path() {
         let n = specs.len();
         let (simple, simple_bytes) = run(&program, layout, |a| check::check_simple(a, "f"));
         let tuning = Tuning {
-            parts: 2,
             chunk: 700,
             bucket_log: 3,
         };
