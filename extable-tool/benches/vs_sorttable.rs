@@ -19,7 +19,8 @@
 //! `EXTABLE_BENCH_ROUNDS` the number of rounds, default 9; `EXTABLE_BENCH_KEEP=FILE` keeps a
 //! copy of the shuffled file; `EXTABLE_BENCH_VMLINUX=FILE` runs on a real x86-64 vmlinux
 //! of Linux 5.16 or later instead, such as the `vmlinux` of Debian's
-//! `linux-image-*-amd64-dbg`, its table shuffled and its marker set here.)
+//! `linux-image-*-amd64-dbg`, its table shuffled and its marker set here;
+//! `EXTABLE_BENCH_TOOL=PROGRAM` runs another build of `extable-tool`, such as a static one.)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -245,7 +246,10 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(9);
     let sorttable = sorttable();
-    let tool = PathBuf::from(env!("CARGO_BIN_EXE_extable-tool"));
+    let tool = std::env::var_os("EXTABLE_BENCH_TOOL")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_extable-tool")));
     let base = std::env::var_os("EXTABLE_BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(target_dir);
@@ -316,6 +320,7 @@ fn main() {
     println!(
         "medians of {rounds} interleaved rounds; ratio = median of per-round ratios to sorttable"
     );
+    println!("extable-tool: {}", tool.display());
     println!(
         "Linux 6.1 scripts/sorttable:      {:>7.2} ms  (baseline)",
         median(t_linux) * 1e3
