@@ -16,7 +16,7 @@
 //! up to the insn, which must be an instruction start; a function that does not decode up
 //! to it (data in code) is not judged, and an insn found inside an instruction is decoded
 //! to again from the last label before it, which must agree. Only the functions that
-//! contain entries are decoded, each once (on two threads past 1 MiB of code), their bytes
+//! contain entries are decoded, each once, their bytes
 //! read from the file rather than mapped ([`crate::records::Pages::copy`]): a few bytes in
 //! each of many functions spread over the text. The memory-access rule runs
 //! where the entry's type means an access
@@ -239,52 +239,19 @@ fn isa_name(code: &Code<'_, '_, '_>, isa: Isa) -> String {
 }
 
 /// Decode each function that contains entries once, from its start (`walks`: start,
-/// insn, entry index), and report the insns that fall inside an instruction. The functions
-/// are split between two threads. Returns the indices reported, sorted.
+/// insn, entry index), and report the insns that fall inside an instruction. Returns the
+/// indices reported, sorted.
 fn check_instruction_starts(
     code: &Code<'_, '_, '_>,
     walks: &mut [(u64, u64, usize)],
     out: &mut Vec<InsnFinding>,
 ) -> Vec<usize> {
     walks.sort_unstable();
-    let mut a = if to_decode(walks) < PARALLEL_DECODE {
-        walk_functions(code, walks)
-    } else {
-        walk_in_two(code, walks)
-    };
-    let mut reported: Vec<usize> = a.iter().map(|f| f.index).collect();
+    let mut found = walk_functions(code, walks);
+    let mut reported: Vec<usize> = found.iter().map(|f| f.index).collect();
     reported.sort_unstable();
-    out.append(&mut a);
+    out.append(&mut found);
     reported
-}
-
-/// How many bytes of code below which a second thread costs more than it saves.
-const PARALLEL_DECODE: u64 = 1 << 20;
-
-/// How many bytes decoding `walks` (sorted) goes through: from each function's start to
-/// its last insn.
-fn to_decode(walks: &[(u64, u64, usize)]) -> u64 {
-    walks
-        .chunk_by(|x, y| x.0 == y.0)
-        .map(|g| g[g.len() - 1].1.saturating_sub(g[0].0))
-        .fold(0, u64::saturating_add)
-}
-
-/// [`walk_functions`] with the functions split between two threads.
-fn walk_in_two(code: &Code<'_, '_, '_>, walks: &[(u64, u64, usize)]) -> Vec<InsnFinding> {
-    // Split at a function boundary near the middle.
-    let mut mid = walks.len() / 2;
-    while mid > 0 && mid < walks.len() && walks[mid].0 == walks[mid - 1].0 {
-        mid += 1;
-    }
-    let (first, second) = walks.split_at(mid);
-    let (mut a, b) = std::thread::scope(|s| {
-        let other = s.spawn(|| walk_functions(code, second));
-        let mine = walk_functions(code, first);
-        (mine, other.join().unwrap_or_default())
-    });
-    a.extend(b);
-    a
 }
 
 /// [`check_instruction_starts`] over `walks`, sorted by function start.
