@@ -68,7 +68,7 @@ const THIRD: usize = FIELD_OFFSETS[2];
 
 /// Something that can take back the memory of bytes already read, such as the pages of a
 /// read-only file mapping. The bytes must stay readable with the same contents.
-pub trait Pages: Sync {
+pub trait Pages {
     /// `bytes` will not be read again soon.
     fn release(&self, bytes: &[u8]);
 
@@ -619,7 +619,6 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
 
     fn run<Fmt: EntryFormat>(self) -> Self::Out {
         let n = self.t.len();
-        let mut walk = Walk::new(self.symbols, self.t.layout);
         if n == 0 {
             return Some(Fast {
                 descent: None,
@@ -637,6 +636,7 @@ impl<'d> Job for RunJob<'_, '_, '_, 'd> {
             return None;
         }
         codec.base = s.kmin;
+        let mut walk = Walk::new(self.symbols, self.t.layout);
         let sorted = match s.descent {
             None => {
                 self.walk_in_place::<Fmt>(&codec, &mut walk);
@@ -729,15 +729,17 @@ impl RunJob<'_, '_, '_, '_> {
             // file order first (a copy the size of a bucket).
             bucket_index.clear();
             bucket_index.extend_from_slice(&index[slots.clone()]);
-            encoded.clear();
+            if self.keep {
+                encoded.clear();
+                encoded.resize(records.len(), 0);
+            }
             for (r, &k) in order.iter().enumerate() {
                 let k = k as usize;
                 let record = &records[k * size..(k + 1) * size];
                 let slot = slots.start + r;
                 walk.step::<Fmt>(c, record, bucket_index[k] as usize, slot);
                 if self.keep {
-                    encoded.resize((r + 1) * size, 0);
-                    c.encode::<Fmt>(record, slot, &mut encoded[r * size..]);
+                    c.encode::<Fmt>(record, slot, &mut encoded[r * size..(r + 1) * size]);
                 }
             }
             if self.keep {
