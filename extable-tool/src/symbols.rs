@@ -38,8 +38,9 @@ pub struct Symbols<'i, 'd> {
 struct Near {
     /// The addresses, ascending and distinct.
     queries: Vec<u64>,
-    /// For each query: the greatest named symbol at or below it, by [`Named::key`].
-    named: Vec<Nearest<Named>>,
+    /// For each query: the greatest named symbol at or below it, by [`Named::key`]; found
+    /// by a second pass the first time one is needed ([`NamedPass`]).
+    named: OnceLock<Vec<Nearest<Named>>>,
     /// For each query: the greatest sized function (start, end) starting at or below it,
     /// and the greatest end of all the sized functions starting at or below it.
     functions: Vec<(Nearest<(u64, u64)>, u64)>,
@@ -224,37 +225,20 @@ fn candidates<'a>(image: &'a Image<'_>) -> impl Iterator<Item = Candidate> + 'a 
         })
 }
 
-/// What one pass keeps of the symbols that start in one bucket (see
-/// [`Symbols::for_addresses_visiting`]): the greatest symbol by [`Named::key`] and the
-/// greatest sized function by [`Named::function_key`], as symbol indices (0: none yet) with
-/// the addresses they are compared by, and the greatest end of a sized function.
+/// The greatest symbol a pass has seen in one bucket, by some key: its index (0: none yet)
+/// and the address it is compared by first.
 #[derive(Clone, Copy, Debug, Default)]
-struct Bucket {
-    named: usize,
-    named_addr: u64,
-    function: usize,
-    function_addr: u64,
+struct Kept {
+    symbol: usize,
+    addr: u64,
+}
+
+/// What the function pass keeps of the sized functions that start in one bucket: the
+/// greatest by [`Named::function_key`] and the greatest end.
+#[derive(Clone, Copy, Debug, Default)]
+struct FunctionBucket {
+    greatest: Kept,
     end: u64,
-}
-
-/// The bucket being filled by [`Symbols::for_addresses_visiting`]'s pass, and its bounds:
-/// kept in the loop's own variables (the pass hands it around by value), since it changes
-/// with nearly every symbol.
-#[derive(Clone, Copy, Debug)]
-struct Current {
-    bucket: Bucket,
-    /// `queries[j - 1]` (0 for the first bucket: address 0 then takes the slow path).
-    lo: u64,
-    /// `queries[j]`.
-    hi: u64,
-}
-
-impl Current {
-    /// Whether `addr` falls in this bucket.
-    #[inline(always)]
-    fn holds(&self, addr: u64) -> bool {
-        self.lo < addr && addr <= self.hi
-    }
 }
 
 /// Where to look for the first of the ascending queries at or above an address: the range
@@ -315,76 +299,97 @@ impl Guide {
     }
 }
 
-/// The rest of the pass's state: bucket `j` holds what starts in
-/// `(queries[j - 1], queries[j]]`. Symbol tables are mostly in address order, so the
-/// bucket being filled ([`Current`]) is stored back only when a symbol falls into another,
-/// and a new symbol is usually above its greatest.
-struct Pass<'i, 'd> {
-    image: &'i Image<'d>,
-    code_mask: u64,
-    queries: Vec<u64>,
+/// One `B` per bucket of the ascending, distinct `queries`: bucket `j` is for what starts
+/// in `(queries[j - 1], queries[j]]`, and one more bucket for what starts above every
+/// query. Symbol tables are mostly in address order, so the bucket in use is held apart
+/// (with its bounds) and stored back only when a symbol falls into another.
+struct Buckets<'q, B> {
+    queries: &'q [u64],
     guide: Guide,
-    buckets: Vec<Bucket>,
+    stored: Vec<B>,
+    /// The bucket in use: its index, contents and bounds.
     j: usize,
-    function_starts: Vec<u64>,
+    current: B,
+    /// `queries[j - 1]` (0 for the first bucket: address 0 then takes the slow path).
+    lo: u64,
+    /// `queries[j]`.
+    hi: u64,
 }
 
-impl<'i, 'd> Pass<'i, 'd> {
-    /// A pass for `queries`, ascending and distinct, and its first bucket.
-    fn new(image: &'i Image<'d>, queries: Vec<u64>) -> (Self, Current) {
-        let current = Current {
-            bucket: Bucket::default(),
+impl<'q, B: Copy + Default> Buckets<'q, B> {
+    fn new(queries: &'q [u64]) -> Self {
+        Buckets {
+            queries,
+            guide: Guide::new(queries),
+            stored: vec![B::default(); queries.len() + 1],
+            j: 0,
+            current: B::default(),
             lo: 0,
             hi: queries.first().copied().unwrap_or(u64::MAX),
-        };
-        let pass = Pass {
-            image,
-            code_mask: code_mask(image),
-            buckets: vec![Bucket::default(); queries.len() + 1],
-            j: 0,
-            guide: Guide::new(&queries),
-            queries,
-            function_starts: Vec::new(),
-        };
-        (pass, current)
-    }
-
-    /// `b` with symbol `symbol`, a candidate at `addr` that starts in its bucket, kept if
-    /// it is the greatest. (Scalars, not a [`Candidate`]: copying the struct in and out of
-    /// the stack costs more than the rest of the loop.)
-    #[inline(always)]
-    fn add(&self, mut b: Bucket, symbol: usize, addr: u64, size: u64, function: bool) -> Bucket {
-        (b.named, b.named_addr) = self.greater((b.named, b.named_addr), symbol, addr, Named::key);
-        if function && size > 0 {
-            let kept = (b.function, b.function_addr);
-            (b.function, b.function_addr) = self.greater(kept, symbol, addr, Named::function_key);
-            b.end = b.end.max(addr.saturating_add(size));
-        }
-        b
-    }
-
-    /// Of `kept` (a symbol and its address; symbol 0: none) and `symbol` at `addr`, the
-    /// greater: by address, then by `key`.
-    #[inline(always)]
-    fn greater<K: Ord>(
-        &self,
-        kept: (usize, u64),
-        symbol: usize,
-        addr: u64,
-        key: fn(&Named) -> K,
-    ) -> (usize, u64) {
-        match kept {
-            (0, _) => (symbol, addr),
-            (_, at) if at < addr => (symbol, addr),
-            (k, at) if at == addr => (self.tie(k, symbol, key), at),
-            kept => kept,
         }
     }
 
+    /// The bucket that `addr` starts in.
+    #[inline(always)]
+    fn of(&mut self, addr: u64) -> &mut B {
+        if !(self.lo < addr && addr <= self.hi) {
+            self.switch_to(addr);
+        }
+        &mut self.current
+    }
+
+    /// The least query at or above the address last passed to [`Self::of`]: the only
+    /// query that address can be equal to.
+    #[inline(always)]
+    fn least_query_above(&self) -> u64 {
+        self.hi
+    }
+
+    #[inline(always)]
+    fn switch_to(&mut self, addr: u64) {
+        self.stored[self.j] = self.current;
+        self.j = self.guide.first_at_or_above(self.queries, addr);
+        self.current = self.stored[self.j];
+        self.lo = self.j.checked_sub(1).map_or(0, |k| self.queries[k]);
+        self.hi = self.queries.get(self.j).copied().unwrap_or(u64::MAX);
+    }
+
+    /// One `B` per query, for the bucket that ends at it (what starts above every query is
+    /// dropped).
+    fn finish(mut self) -> Vec<B> {
+        self.stored[self.j] = self.current;
+        self.stored.pop();
+        self.stored
+    }
+}
+
+/// Compares symbols that a pass keeps: by address, then, at one address, by the key of
+/// their candidates (read again from the table, rarely).
+struct Ranking<'i, 'd> {
+    image: &'i Image<'d>,
+    code_mask: u64,
+}
+
+impl Ranking<'_, '_> {
     /// The candidate that symbol `symbol` (a kept one) is.
     fn candidate(&self, symbol: usize) -> Option<Named> {
         let s = self.image.symbols.get(symbol).fields();
         typed_candidate(self.code_mask, symbol, &s).map(|c| c.named)
+    }
+
+    /// Of `kept` and `symbol` at `addr`, the greater: by address, then by `key`.
+    #[inline(always)]
+    fn greater<K: Ord>(&self, kept: Kept, symbol: usize, addr: u64, key: fn(&Named) -> K) -> Kept {
+        if kept.symbol == 0 || kept.addr < addr {
+            Kept { symbol, addr }
+        } else if kept.addr == addr {
+            Kept {
+                symbol: self.tie(kept.symbol, symbol, key),
+                addr,
+            }
+        } else {
+            kept
+        }
     }
 
     /// Of the kept symbol `kept` and symbol `symbol`, at the same address, the greater by
@@ -398,98 +403,138 @@ impl<'i, 'd> Pass<'i, 'd> {
         }
     }
 
-    /// The bucket `addr` starts in. Above every query, that is a last bucket that
-    /// [`Pass::finish`] drops: what starts there is not kept.
-    #[inline(always)]
-    fn switch_to(&mut self, cur: Current, addr: u64) -> Current {
-        self.buckets[self.j] = cur.bucket;
-        self.j = self.guide.first_at_or_above(&self.queries, addr);
-        Current {
-            bucket: self.buckets[self.j],
-            lo: self.j.checked_sub(1).map_or(0, |k| self.queries[k]),
-            hi: self.queries.get(self.j).copied().unwrap_or(u64::MAX),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn function_start(&mut self, symbol: usize, addr: u64, raw: u64) {
-        let name = self.image.symbols.get(symbol).name_start();
-        for start in [addr, raw] {
-            if self.queries.binary_search(&start).is_ok() && !is_noise(name) {
-                self.function_starts.push(start);
-            }
-        }
-    }
-
-    /// What lookups of the queries need, once `cur` is stored back.
-    fn finish(mut self, cur: Current) -> Near {
-        self.buckets[self.j] = cur.bucket;
-        self.buckets.pop(); // above every query
-        let mut function_starts = std::mem::take(&mut self.function_starts);
-        function_starts.sort_unstable();
-        function_starts.dedup();
-        let queries = std::mem::take(&mut self.queries);
-        let kept = |symbol: usize| (symbol != 0).then(|| self.candidate(symbol)).flatten();
-        let named = self.buckets.iter().map(|b| kept(b.named));
-        let functions = self.buckets.iter().map(|b| kept(b.function));
-        let ends = self.buckets.iter().scan(0, |max, b| {
-            *max = b.end.max(*max);
-            Some(*max)
-        });
-        Near {
-            named: nearest_at_or_below(self.image, named, |n| n),
-            functions: nearest_at_or_below(self.image, functions, |f| {
-                (f.addr, f.addr.saturating_add(f.size))
-            })
-            .into_iter()
-            .zip(ends)
-            .collect(),
-            queries,
-            function_starts,
-        }
+    /// The candidate each bucket kept.
+    fn kept<'a>(&'a self, buckets: &'a [Kept]) -> impl Iterator<Item = Option<Named>> + 'a {
+        buckets
+            .iter()
+            .map(|k| (k.symbol != 0).then(|| self.candidate(k.symbol)).flatten())
     }
 }
 
-/// [`Symbols::for_addresses_visiting`]'s loop over the symbol table.
-struct NearPass<'i, 'd, V> {
+/// [`Symbols::for_addresses_visiting`]'s loop over the symbol table: the functions at or
+/// below each query, and the object symbols for `visit`. It reads no names but those of
+/// object symbols (for `visit`) and of functions that start at a query.
+struct FunctionPass<'i, 'd, V> {
     image: &'i Image<'d>,
     /// Ascending and distinct.
     queries: Vec<u64>,
     visit: V,
 }
 
-impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for NearPass<'_, 'd, V> {
+impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for FunctionPass<'_, 'd, V> {
     type Output = Near;
 
     fn run<R: ReadFields>(mut self, symbols: &R) -> Near {
         let table = &self.image.symbols;
         let code_mask = code_mask(self.image);
-        let (mut pass, mut cur) = Pass::new(self.image, self.queries);
+        let mut buckets = Buckets::<FunctionBucket>::new(&self.queries);
+        let mut function_starts = Vec::new();
+        let ranking = Ranking {
+            image: self.image,
+            code_mask,
+        };
         for symbol in 1..symbols.len() {
             let f = symbols.fields(symbol);
             if f.kind == STT_OBJECT {
                 (self.visit)(&table.get(symbol));
+                continue;
             }
             let Some(Candidate { named: n, raw }) = typed_candidate(code_mask, symbol, &f) else {
                 continue;
             };
-            if !cur.holds(n.addr) {
-                cur = pass.switch_to(cur, n.addr);
+            if !n.function {
+                continue;
             }
+            let b = buckets.of(n.addr);
+            if n.size > 0 {
+                b.greatest = ranking.greater(b.greatest, symbol, n.addr, Named::function_key);
+                b.end = b.end.max(n.addr.saturating_add(n.size));
+            }
+            // A query equals the start only if it is the least one at or above it. The
+            // raw value differs only by an ISA bit.
+            if n.addr == buckets.least_query_above() || raw != n.addr {
+                function_start(
+                    &self.queries,
+                    &mut function_starts,
+                    table,
+                    symbol,
+                    [n.addr, raw],
+                );
+            }
+        }
+        let buckets = buckets.finish();
+        let greatest: Vec<Kept> = buckets.iter().map(|b| b.greatest).collect();
+        let ends = buckets.iter().scan(0, |max, b| {
+            *max = b.end.max(*max);
+            Some(*max)
+        });
+        let functions = nearest_at_or_below(self.image, ranking.kept(&greatest), |f| {
+            (f.addr, f.addr.saturating_add(f.size))
+        });
+        function_starts.sort_unstable();
+        function_starts.dedup();
+        Near {
+            functions: functions.into_iter().zip(ends).collect(),
+            named: OnceLock::new(),
+            queries: self.queries,
+            function_starts,
+        }
+    }
+}
+
+/// Record the starts of function `symbol` that are queries (unless its name is one that
+/// lookups skip).
+#[cold]
+#[inline(never)]
+fn function_start(
+    queries: &[u64],
+    starts: &mut Vec<u64>,
+    table: &crate::elf::SymbolTable<'_>,
+    symbol: usize,
+    at: [u64; 2],
+) {
+    let name = table.get(symbol).name_start();
+    for start in at {
+        if queries.binary_search(&start).is_ok() && !is_noise(name) {
+            starts.push(start);
+        }
+    }
+}
+
+/// The loop that finds the greatest named symbol at or below each query, run the first
+/// time one is needed: only to describe an address in a message or to confirm a finding,
+/// so a clean check never runs it.
+struct NamedPass<'i, 'd, 'q> {
+    image: &'i Image<'d>,
+    /// Ascending and distinct.
+    queries: &'q [u64],
+}
+
+impl FieldsPass for NamedPass<'_, '_, '_> {
+    type Output = Vec<Nearest<Named>>;
+
+    fn run<R: ReadFields>(self, symbols: &R) -> Vec<Nearest<Named>> {
+        let table = &self.image.symbols;
+        let ranking = Ranking {
+            image: self.image,
+            code_mask: code_mask(self.image),
+        };
+        let mut buckets = Buckets::<Kept>::new(self.queries);
+        for symbol in 1..symbols.len() {
+            let f = symbols.fields(symbol);
+            let Some(Candidate { named: n, .. }) = typed_candidate(ranking.code_mask, symbol, &f)
+            else {
+                continue;
+            };
             // Mapping symbols and local labels are untyped: skipped here, they never hide
             // the symbol below them. Other symbols' names are read only if they are kept.
             if f.kind == STT_NOTYPE && is_noise(table.get(symbol).name_start()) {
                 continue;
             }
-            // `hi` is the least query at or above the start: a query equals the start only
-            // if it is that one. The raw value differs only by an ISA bit.
-            if n.function && (n.addr == cur.hi || raw != n.addr) {
-                pass.function_start(symbol, n.addr, raw);
-            }
-            cur.bucket = pass.add(cur.bucket, symbol, n.addr, n.size, n.function);
+            let b = buckets.of(n.addr);
+            *b = ranking.greater(*b, symbol, n.addr, Named::key);
         }
-        pass.finish(cur)
+        nearest_at_or_below(self.image, ranking.kept(&buckets.finish()), |n| n)
     }
 }
 
@@ -530,14 +575,15 @@ impl<'i, 'd> Symbols<'i, 'd> {
     }
 
     /// Find, in one pass over the symbol table, what lookups of the addresses in `queries`
-    /// need: for each query, the greatest symbol and the greatest sized function at or
-    /// below it, and whether it is a function start. The pass keeps a few words per query
-    /// and reads the names of untyped symbols and of the symbols it keeps, no others.
-    /// A lookup that these decide
-    /// (the nearest symbol covers the address, or nothing can) answers from them; any
-    /// other lookup builds the index of every symbol ([`Symbols::new`]) once and answers
-    /// from it, so every answer is the full index's. For files with many symbols and a
-    /// table of a few hundred entries this avoids sorting the whole symbol table.
+    /// need: for each query, the greatest sized function at or below it, and whether it is
+    /// a function start. The pass keeps a few words per query and looks only at function
+    /// symbols (and the names of those that start at a query). The greatest named symbol
+    /// at or below each query, which only messages need (see [`Self::describe`]), is found
+    /// by a second pass the first time it is asked for. A lookup that these decide (the
+    /// nearest symbol covers the address, or nothing can) answers from them; any other
+    /// lookup builds the index of every symbol ([`Symbols::new`]) once and answers from
+    /// it, so every answer is the full index's. For files with many symbols and a table of
+    /// a few hundred entries this avoids sorting the whole symbol table.
     #[cfg(test)]
     pub fn for_addresses(image: &'i Image<'d>, queries: Vec<u64>) -> Self {
         Self::for_addresses_visiting(image, queries, |_| {})
@@ -552,7 +598,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
     ) -> Self {
         queries.sort_unstable();
         queries.dedup();
-        let near = image.symbols.pass(NearPass {
+        let near = image.symbols.pass(FunctionPass {
             image,
             queries,
             visit,
@@ -567,6 +613,12 @@ impl<'i, 'd> Symbols<'i, 'd> {
         self.all.get().is_some()
     }
 
+    /// Whether the pass that finds the named symbol below each query has run.
+    #[cfg(test)]
+    pub fn found_named_symbols(&self) -> bool {
+        self.near.as_ref().is_some_and(|n| n.named.get().is_some())
+    }
+
     /// The index of every symbol, built on first use.
     fn all(&self) -> &Index {
         self.all.get_or_init(|| Index::of_all(self.image))
@@ -577,6 +629,19 @@ impl<'i, 'd> Symbols<'i, 'd> {
         let near = self.near.as_ref()?;
         let j = near.queries.binary_search(&addr).ok()?;
         Some((near, j))
+    }
+
+    /// The greatest named symbol at or below `addr` as the passes over the queries found
+    /// it, when `addr` is a query.
+    fn near_named(&self, addr: u64) -> Option<Nearest<Named>> {
+        let (near, j) = self.near(addr)?;
+        let named = near.named.get_or_init(|| {
+            self.image.symbols.pass(NamedPass {
+                image: self.image,
+                queries: &near.queries,
+            })
+        });
+        Some(named[j])
     }
 
     fn from_parts(image: &'i Image<'d>, all: OnceLock<Index>, near: Option<Near>) -> Self {
@@ -614,7 +679,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// The symbol that covers `addr`: the first that does among the few greatest at or
     /// below it.
     fn covering(&self, addr: u64) -> Option<Named> {
-        match self.near(addr).map(|(near, j)| near.named[j]) {
+        match self.near_named(addr) {
             Some(Nearest::Nothing) => return None,
             Some(Nearest::Found(n)) if self.covers(&n, addr) => return Some(n),
             _ => {}
@@ -654,7 +719,7 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// The address of the last named symbol (function, object or label, not a mapping
     /// symbol or `.L` label) at or below `addr`.
     pub fn named_at_or_below(&self, addr: u64) -> Option<u64> {
-        match self.near(addr).map(|(near, j)| near.named[j]) {
+        match self.near_named(addr) {
             Some(Nearest::Nothing) => None,
             Some(Nearest::Found(n)) => Some(n.addr),
             _ => {
