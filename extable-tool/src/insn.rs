@@ -16,14 +16,17 @@
 //! up to the insn, which must be an instruction start; a function that does not decode up
 //! to it (data in code) is not judged, and an insn found inside an instruction is decoded
 //! to again from the last label before it, which must agree. Only the functions that
-//! contain entries are decoded, each once, their bytes
-//! read from the file rather than mapped ([`crate::records::Pages::copy`]): a few bytes in
-//! each of many functions spread over the text. The memory-access rule runs
+//! contain entries are decoded, each once, their bytes read ahead from the file rather
+//! than mapped ([`crate::records::Pages::copy`]), one read per run of nearby functions: a
+//! few bytes in each of many functions spread over the text. The memory-access rule runs
 //! where the entry's type means an access
 //! ([`arch::memory_access`]) and a decoder says what the instruction is (x86 with
 //! iced-x86, arm64 by encoding group with yaxpeax-arm for the text). It warns where the type
 //! makes the access certain (arm64) and notes a dead entry where correct kernels have some
 //! (x86 `UACCESS`).
+
+use std::borrow::Cow;
+use std::ops::Range;
 
 use crate::analysis::Analysis;
 use crate::arch::arm::Mapped;
@@ -102,11 +105,18 @@ impl Mapping {
 /// The most bytes an instruction takes on any ISA the rules decode (x86: 15).
 const MAX_INSTRUCTION: u64 = 16;
 
+/// Code ranges this close in the file are read as one: copying the bytes between them
+/// costs less than another read.
+const READ_GAP: usize = 4096;
+
 /// What the rules need from one file.
 struct Code<'a, 'i, 'd> {
     a: &'a Analysis<'i, 'd>,
     /// Where the code bytes the rules decode are read from.
     pages: &'a dyn Pages,
+    /// The code the rules will decode, read ahead ([`Code::read_ahead`]): runs of file
+    /// bytes by file offset, ascending.
+    read: Vec<(usize, Vec<u8>)>,
     flags: u32,
     mapping: Mapping,
     /// The byte order of instructions (ARM BE8 images keep them little-endian).
@@ -125,13 +135,56 @@ impl Code<'_, '_, '_> {
         bytes.get(usize::try_from(addr - section.addr).ok()?..)
     }
 
-    /// A copy of the code bytes from `addr` up to `end` (or its section's end), read
-    /// through [`Pages::copy`]: the rules read a few bytes in each of many functions.
-    fn copy(&self, addr: u64, end: u64) -> Option<Vec<u8>> {
-        let bytes = self.bytes_from(addr)?;
-        let len =
-            usize::try_from(end.saturating_sub(addr)).map_or(bytes.len(), |n| n.min(bytes.len()));
-        Some(self.pages.copy(&bytes[..len]))
+    /// The file offsets of the code bytes from `addr` up to `end` (or its section's end),
+    /// when its section has bytes in the file.
+    fn file_range(&self, addr: u64, end: u64) -> Option<Range<usize>> {
+        let section = self.a.symbols.code_section(addr)?;
+        if !section.has_file_bytes() {
+            return None;
+        }
+        let bytes = self.a.image.section_bytes(section).ok()?;
+        let from = usize::try_from(addr - section.addr).ok()?;
+        let rest = bytes.len().checked_sub(from)?;
+        let len = usize::try_from(end.saturating_sub(addr)).map_or(rest, |n| n.min(rest));
+        let start = usize::try_from(section.offset).ok()?.checked_add(from)?;
+        Some(start..start + len)
+    }
+
+    /// Read the code bytes from each `(addr, end)` of `wanted` ahead, with one
+    /// [`Pages::copy`] per run of ranges less than [`READ_GAP`] apart: the rules read a
+    /// few bytes in each of many functions, and in a kernel those cluster.
+    fn read_ahead(&mut self, wanted: impl Iterator<Item = (u64, u64)>) {
+        let mut ranges: Vec<Range<usize>> = wanted
+            .filter_map(|(addr, end)| self.file_range(addr, end))
+            .collect();
+        ranges.sort_unstable_by_key(|r| r.start);
+        let mut runs: Vec<Range<usize>> = Vec::new();
+        for r in ranges {
+            match runs.last_mut() {
+                Some(run) if r.start <= run.end.saturating_add(READ_GAP) => {
+                    run.end = run.end.max(r.end);
+                }
+                _ => runs.push(r),
+            }
+        }
+        let data = self.a.image.data;
+        self.read = runs
+            .into_iter()
+            .map(|run| (run.start, self.pages.copy(&data[run])))
+            .collect();
+    }
+
+    /// The code bytes from `addr` up to `end` (or its section's end): from what was read
+    /// ahead, else read now through [`Pages::copy`].
+    fn copy(&self, addr: u64, end: u64) -> Option<Cow<'_, [u8]>> {
+        let range = self.file_range(addr, end)?;
+        let k = self.read.partition_point(|(at, _)| *at <= range.start);
+        if let Some((at, bytes)) = k.checked_sub(1).map(|k| &self.read[k]) {
+            if let Some(b) = bytes.get(range.start - at..range.end - at) {
+                return Some(Cow::Borrowed(b));
+            }
+        }
+        Some(Cow::Owned(self.pages.copy(&self.a.image.data[range])))
     }
 
     /// Where decoding starts to reach `insn`: its function's start, or in Thumb code the
@@ -149,9 +202,10 @@ impl Code<'_, '_, '_> {
 /// Run the instruction-level rules over every entry of an analysed file.
 pub fn check(a: &Analysis<'_, '_>, pages: &dyn Pages) -> Vec<InsnFinding> {
     let flags = header_flags(a.image);
-    let code = Code {
+    let mut code = Code {
         a,
         pages,
+        read: Vec::new(),
         flags,
         mapping: Mapping::new(a.image),
         code_endian: arch::code_endian(a.image.machine, flags, a.image.endian),
@@ -181,6 +235,12 @@ pub fn check(a: &Analysis<'_, '_>, pages: &dyn Pages) -> Vec<InsnFinding> {
             }
         }
     }
+    walks.sort_unstable();
+    let functions = walks.chunk_by(|x, y| x.0 == y.0).map(walk_range);
+    let instructions = typed
+        .iter()
+        .map(|(_, e, _)| (e.insn, e.insn.saturating_add(MAX_INSTRUCTION)));
+    code.read_ahead(functions.chain(instructions));
     let mid = check_instruction_starts(&code, &mut walks, &mut out);
     for (index, e, access) in typed {
         if mid.binary_search(&index).is_err() {
@@ -254,14 +314,20 @@ fn check_instruction_starts(
     reported
 }
 
+/// The code that the walks of one function (sorted, same start) decode: from its start
+/// to the end of the greatest insn's instruction (one that starts below the insn ends
+/// within [`MAX_INSTRUCTION`] bytes of it).
+fn walk_range(group: &[(u64, u64, usize)]) -> (u64, u64) {
+    let start = group[0].0;
+    let last = group[group.len() - 1].1;
+    (start, last.saturating_add(MAX_INSTRUCTION))
+}
+
 /// [`check_instruction_starts`] over `walks`, sorted by function start.
 fn walk_functions(code: &Code<'_, '_, '_>, walks: &[(u64, u64, usize)]) -> Vec<InsnFinding> {
     let mut out = Vec::new();
     for group in walks.chunk_by(|x, y| x.0 == y.0) {
-        let start = group[0].0;
-        // Sorted: the last insn is the greatest; an instruction that starts below it ends
-        // within MAX_INSTRUCTION bytes of it.
-        let end = group[group.len() - 1].1.saturating_add(MAX_INSTRUCTION);
+        let (start, end) = walk_range(group);
         let (Some(isa), Some(bytes)) = (code.isa(start), code.copy(start, end)) else {
             continue;
         };

@@ -17,5 +17,6 @@ mod common {
 
 mod fast_path;
 mod mapped;
+mod read_ahead;
 mod section_names;
 mod symbol_lookups;
