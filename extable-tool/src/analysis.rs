@@ -203,6 +203,7 @@ fn scan_symbols<'i, 'd>(
         return (MarkerSymbols::find(image), Symbols::new(image));
     }
     let mut queries = Vec::with_capacity(3 * entries * layouts.len());
+    let mut described = Vec::new();
     for layout in layouts {
         let table = Table {
             layout,
@@ -220,9 +221,14 @@ fn scan_symbols<'i, 'd>(
                 queries.push(h);
             }
         }
+        // An unsorted table's report names its first pair out of order.
+        let descent = (1..table.len()).find(|&i| table.key(i - 1) > table.key(i));
+        if let Some(i) = descent {
+            described.extend([table.entry(i - 1).insn, table.entry(i).insn]);
+        }
     }
     let mut markers = MarkerSymbols::none();
-    let symbols = Symbols::for_addresses_visiting(image, queries, |s| markers.see(s));
+    let symbols = Symbols::for_addresses_visiting(image, queries, described, |s| markers.see(s));
     (markers, symbols)
 }
 

@@ -38,8 +38,11 @@ pub struct Symbols<'i, 'd> {
 struct Near {
     /// The addresses, ascending and distinct.
     queries: Vec<u64>,
-    /// For each query: the greatest named symbol at or below it, by [`Named::key`]; found
-    /// by a second pass the first time one is needed ([`NamedPass`]).
+    /// A few queries with the greatest named symbol at or below each, by [`Named::key`],
+    /// found by the first pass ([`Described`]); ascending.
+    described: Vec<(u64, Nearest<Named>)>,
+    /// For each query: the greatest named symbol at or below it; found by a second pass
+    /// the first time one not in `described` is needed ([`NamedPass`]).
     named: OnceLock<Vec<Nearest<Named>>>,
     /// For each query: the greatest sized function (start, end) starting at or below it,
     /// and the greatest end of all the sized functions starting at or below it.
@@ -412,16 +415,76 @@ impl Ranking<'_, '_> {
 }
 
 /// [`Symbols::for_addresses_visiting`]'s loop over the symbol table: the functions at or
-/// below each query, and the object symbols for `visit`. It reads no names but those of
-/// object symbols (for `visit`) and of functions that start at a query.
-struct FunctionPass<'i, 'd, V> {
+/// below each query, the named symbols below the few described ones, and the object
+/// symbols for `visit`. It reads no names but those of object symbols (for `visit`), of
+/// functions that start at a query and of untyped symbols that would name a described
+/// query.
+struct FunctionPass<'i, 'd, V, const DESCRIBING: bool> {
     image: &'i Image<'d>,
     /// Ascending and distinct.
     queries: Vec<u64>,
+    /// The few queries whose named symbol is found in the same pass (`DESCRIBING`: there
+    /// are some; the loop without them is compiled apart).
+    described: Described,
     visit: V,
 }
 
-impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for FunctionPass<'_, 'd, V> {
+/// The greatest named symbol at or below each of a few addresses, found by the function
+/// pass: those that a message is known to name before any rule runs (an unsorted table's
+/// first pair out of order), so that naming them needs no second pass.
+struct Described {
+    /// Ascending and distinct.
+    addrs: Vec<u64>,
+    kept: Vec<Kept>,
+}
+
+impl Described {
+    fn new(mut addrs: Vec<u64>) -> Self {
+        addrs.sort_unstable();
+        addrs.dedup();
+        Described {
+            kept: vec![Kept::default(); addrs.len()],
+            addrs,
+        }
+    }
+
+    /// See candidate `symbol` of type `kind` at `addr`.
+    #[inline(always)]
+    fn see(&mut self, ranking: &Ranking<'_, '_>, symbol: usize, kind: u8, addr: u64) {
+        for (&at, kept) in self.addrs.iter().zip(&mut self.kept) {
+            if addr <= at && addr >= kept.addr {
+                if addr > kept.addr && kind != STT_NOTYPE {
+                    *kept = Kept { symbol, addr };
+                } else {
+                    Self::take(ranking, kept, symbol, kind, addr);
+                }
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn take(ranking: &Ranking<'_, '_>, kept: &mut Kept, symbol: usize, kind: u8, addr: u64) {
+        // Mapping symbols and local labels are untyped: skipped, they never hide the
+        // symbol below them.
+        if kind == STT_NOTYPE && is_noise(ranking.image.symbols.get(symbol).name_start()) {
+            return;
+        }
+        *kept = ranking.greater(*kept, symbol, addr, Named::key);
+    }
+
+    /// Each address with its nearest named symbol.
+    fn finish(self, ranking: &Ranking<'_, '_>) -> Vec<(u64, Nearest<Named>)> {
+        let nearest = ranking
+            .kept(&self.kept)
+            .map(|top| top.map_or(Nearest::Nothing, |n| judged(ranking.image, n, n)));
+        self.addrs.iter().copied().zip(nearest).collect()
+    }
+}
+
+impl<'d, V: FnMut(&Symbol<'d>), const DESCRIBING: bool> FieldsPass
+    for FunctionPass<'_, 'd, V, DESCRIBING>
+{
     type Output = Near;
 
     fn run<R: ReadFields>(mut self, symbols: &R) -> Near {
@@ -437,11 +500,16 @@ impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for FunctionPass<'_, 'd, V> {
             let f = symbols.fields(symbol);
             if f.kind == STT_OBJECT {
                 (self.visit)(&table.get(symbol));
-                continue;
+                if !DESCRIBING {
+                    continue;
+                }
             }
             let Some(Candidate { named: n, raw }) = typed_candidate(code_mask, symbol, &f) else {
                 continue;
             };
+            if DESCRIBING {
+                self.described.see(&ranking, symbol, f.kind, n.addr);
+            }
             if !n.function {
                 continue;
             }
@@ -475,6 +543,7 @@ impl<'d, V: FnMut(&Symbol<'d>)> FieldsPass for FunctionPass<'_, 'd, V> {
         function_starts.dedup();
         Near {
             functions: functions.into_iter().zip(ends).collect(),
+            described: self.described.finish(&ranking),
             named: OnceLock::new(),
             queries: self.queries,
             function_starts,
@@ -503,11 +572,103 @@ fn function_start(
 
 /// The loop that finds the greatest named symbol at or below each query, run the first
 /// time one is needed: only to describe an address in a message or to confirm a finding,
-/// so a clean check never runs it.
+/// so a clean check never runs it. It looks only at symbols in [`Windows`].
 struct NamedPass<'i, 'd, 'q> {
     image: &'i Image<'d>,
     /// Ascending and distinct.
     queries: &'q [u64],
+    /// Where the greatest named symbol at or below some query can start.
+    windows: Windows,
+}
+
+/// The number of granules [`Windows`] splits its range into (a bit each): 8 KiB.
+const WINDOW_GRANULES: u64 = 1 << 16;
+
+/// Where the greatest named symbol at or below each query can start, as the function pass
+/// bounds it: for a query with a sized function at or below it, from that function's
+/// start (the function is a named symbol, greater than any below it), else from the
+/// query below (what its bucket holds; the answers below come from the buckets below).
+/// A symbol elsewhere cannot be an answer. Kept as one bit per granule of the range the
+/// windows span, a granule marked when a window touches it, so that most symbols are
+/// passed over with one test.
+struct Windows {
+    /// When the first query has no function below it: that query, at or below which
+    /// every address may hold its answer.
+    open_below: Option<u64>,
+    base: u64,
+    shift: u32,
+    bits: Vec<u64>,
+}
+
+impl Windows {
+    fn new(queries: &[u64], functions: &[(Nearest<(u64, u64)>, u64)]) -> Self {
+        let mut open_below = None;
+        let mut windows = Vec::with_capacity(queries.len());
+        for (j, (&q, f)) in queries.iter().zip(functions).enumerate() {
+            match (f.0, j.checked_sub(1)) {
+                (Nearest::Found((start, _)), _) => windows.push((start, q)),
+                (_, Some(below)) => windows.push((queries[below] + 1, q)),
+                (_, None) => open_below = Some(q),
+            }
+        }
+        windows.sort_unstable();
+        let (Some(&(base, _)), Some(&last)) = (windows.first(), queries.last()) else {
+            return Windows {
+                open_below,
+                base: u64::MAX,
+                shift: 0,
+                bits: Vec::new(),
+            };
+        };
+        let shift = (0..64)
+            .find(|&s| (last - base) >> s < WINDOW_GRANULES)
+            .unwrap_or(63);
+        let mut marked = Windows {
+            open_below,
+            base,
+            shift,
+            bits: vec![0; ((last - base) >> shift) as usize / 64 + 1],
+        };
+        // Sorted by start: overlapping windows merge into runs, each marked once.
+        let mut run: Option<(u64, u64)> = None;
+        for (lo, hi) in windows {
+            let (a, b) = ((lo - base) >> shift, (hi - base) >> shift);
+            run = match run {
+                Some((ra, rb)) if a <= rb + 1 => Some((ra, rb.max(b))),
+                Some(done) => {
+                    marked.mark(done);
+                    Some((a, b))
+                }
+                None => Some((a, b)),
+            };
+        }
+        if let Some(done) = run {
+            marked.mark(done);
+        }
+        marked
+    }
+
+    /// Mark granules `a..=b`.
+    fn mark(&mut self, (a, b): (u64, u64)) {
+        for g in a..=b {
+            self.bits[(g / 64) as usize] |= 1 << (g % 64);
+        }
+    }
+
+    /// Whether a symbol at `addr` may be the greatest at or below some query.
+    #[inline(always)]
+    fn may_hold(&self, addr: u64) -> bool {
+        if self.open_below.is_some_and(|q| addr <= q) {
+            return true;
+        }
+        let Some(granule) = addr.checked_sub(self.base).map(|d| d >> self.shift) else {
+            return false;
+        };
+        let word = usize::try_from(granule / 64).unwrap_or(usize::MAX);
+        self.bits
+            .get(word)
+            .is_some_and(|w| w >> (granule % 64) & 1 != 0)
+    }
 }
 
 impl FieldsPass for NamedPass<'_, '_, '_> {
@@ -526,6 +687,9 @@ impl FieldsPass for NamedPass<'_, '_, '_> {
             else {
                 continue;
             };
+            if !self.windows.may_hold(n.addr) {
+                continue;
+            }
             // Mapping symbols and local labels are untyped: skipped here, they never hide
             // the symbol below them. Other symbols' names are read only if they are kept.
             if f.kind == STT_NOTYPE && is_noise(table.get(symbol).name_start()) {
@@ -551,15 +715,22 @@ fn nearest_at_or_below<T: Copy>(
     buckets
         .map(|top| {
             if let Some(n) = top {
-                nearest = if is_noise(image.symbols.get(n.symbol).name_start()) {
-                    Nearest::Unknown
-                } else {
-                    Nearest::Found(part(n))
-                };
+                nearest = judged(image, n, part(n));
             }
             nearest
         })
         .collect()
+}
+
+/// `part` of `n`, the greatest candidate at or below an address, as that address's
+/// nearest: [`Nearest::Unknown`] when `n` has a name lookups skip (nothing below it was
+/// kept).
+fn judged<T>(image: &Image<'_>, n: Named, part: T) -> Nearest<T> {
+    if is_noise(image.symbols.get(n.symbol).name_start()) {
+        Nearest::Unknown
+    } else {
+        Nearest::Found(part)
+    }
 }
 
 /// How many symbols at or below an address [`Symbols::describe`] looks at.
@@ -586,23 +757,37 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// a few hundred entries this avoids sorting the whole symbol table.
     #[cfg(test)]
     pub fn for_addresses(image: &'i Image<'d>, queries: Vec<u64>) -> Self {
-        Self::for_addresses_visiting(image, queries, |_| {})
+        Self::for_addresses_visiting(image, queries, Vec::new(), |_| {})
     }
 
-    /// [`Self::for_addresses`], calling `visit` on every object symbol (`STT_OBJECT`), in
-    /// table order, in the same pass.
+    /// [`Self::for_addresses`], finding in the same pass the named symbol below each of
+    /// `described` (a few of the queries that a message will name) and calling `visit` on
+    /// every object symbol (`STT_OBJECT`), in table order.
     pub fn for_addresses_visiting(
         image: &'i Image<'d>,
         mut queries: Vec<u64>,
+        described: Vec<u64>,
         visit: impl FnMut(&Symbol<'d>),
     ) -> Self {
+        queries.extend(&described);
         queries.sort_unstable();
         queries.dedup();
-        let near = image.symbols.pass(FunctionPass {
-            image,
-            queries,
-            visit,
-        });
+        let described = Described::new(described);
+        let near = if described.addrs.is_empty() {
+            image.symbols.pass(FunctionPass::<_, false> {
+                image,
+                queries,
+                described,
+                visit,
+            })
+        } else {
+            image.symbols.pass(FunctionPass::<_, true> {
+                image,
+                queries,
+                described,
+                visit,
+            })
+        };
         Self::from_parts(image, OnceLock::new(), Some(near))
     }
 
@@ -635,10 +820,14 @@ impl<'i, 'd> Symbols<'i, 'd> {
     /// it, when `addr` is a query.
     fn near_named(&self, addr: u64) -> Option<Nearest<Named>> {
         let (near, j) = self.near(addr)?;
+        if let Ok(k) = near.described.binary_search_by_key(&addr, |d| d.0) {
+            return Some(near.described[k].1);
+        }
         let named = near.named.get_or_init(|| {
             self.image.symbols.pass(NamedPass {
                 image: self.image,
                 queries: &near.queries,
+                windows: Windows::new(&near.queries, &near.functions),
             })
         });
         Some(named[j])

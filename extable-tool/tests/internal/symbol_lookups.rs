@@ -11,22 +11,25 @@ use proptest::prelude::*;
 
 const BASE: u64 = 0x40_0000;
 
-fn file(symbols: &[(u64, u64, u8)]) -> Vec<u8> {
+/// A file with `symbols` (offset, size, type) over 0x2800 bytes of text and data, every
+/// offset and size times `scale`.
+fn file(symbols: &[(u64, u64, u8)], scale: u64) -> Vec<u8> {
     let mut e = Elf::new(true, false, EM_X86_64);
     let text = e.add_section(Sec::progbits(
         ".text",
         SHF_ALLOC | SHF_EXECINSTR,
         BASE,
-        vec![0xcc; 0x2000],
+        vec![0xcc; (0x2000 * scale) as usize],
     ));
     let data = e.add_section(Sec::progbits(
         ".data",
         SHF_ALLOC | SHF_WRITE,
-        BASE + 0x2000,
-        vec![0; 0x800],
+        BASE + 0x2000 * scale,
+        vec![0; (0x800 * scale) as usize],
     ));
     for (i, &(off, size, kind)) in symbols.iter().enumerate() {
-        let section = if off < 0x2000 { text } else { data };
+        let (off, size) = (off * scale, size * scale);
+        let section = if off < 0x2000 * scale { text } else { data };
         let kind = [STT_FUNC, STT_OBJECT, STT_NOTYPE][kind as usize % 3];
         // Some names lookups skip: local labels, mapping symbols, no name.
         let name = match i % 13 {
@@ -47,14 +50,31 @@ proptest! {
         symbols in prop::collection::vec((0u64..0x2800, prop_oneof![Just(0u64), 1u64..0x200], 0u8..3), 0..300),
         queries in prop::collection::vec(0u64..0x2a00, 0..60),
         others in prop::collection::vec(0u64..0x2a00, 0..20),
+        described in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        scale in prop_oneof![Just(1u64), Just(97)],
     ) {
-        let data = file(&symbols);
+        let data = file(&symbols, scale);
         let image = Image::parse(&data).unwrap();
         let full = Symbols::new(&image);
-        let queries: Vec<u64> = queries.iter().map(|q| BASE + q).collect();
+        let queries: Vec<u64> = queries.iter().map(|q| BASE + q * scale).collect();
+        let others: Vec<u64> = others.iter().map(|q| q * scale).collect();
         let few = Symbols::for_addresses(&image, queries.clone());
+        // A few queries named in the first pass; the others by the second.
+        let described: Vec<u64> = if queries.is_empty() {
+            Vec::new()
+        } else {
+            described.iter().map(|i| queries[i.index(queries.len())]).collect()
+        };
+        let first = Symbols::for_addresses_visiting(&image, queries.clone(), described.clone(), |_| {});
+        for &q in &described {
+            prop_assert_eq!(full.describe(q), first.describe(q), "described {:#x}", q);
+            prop_assert_eq!(full.named_at_or_below(q), first.named_at_or_below(q));
+        }
+        prop_assert!(!first.found_named_symbols());
         for &q in &queries {
+            prop_assert_eq!(full.describe(q), first.describe(q), "after described {:#x}", q);
             prop_assert_eq!(full.describe(q), few.describe(q), "describe {:#x}", q);
+            prop_assert_eq!(full.named_at_or_below(q), few.named_at_or_below(q));
             prop_assert_eq!(full.function_containing(q), few.function_containing(q));
             prop_assert_eq!(full.is_function_start(q), few.is_function_start(q));
             let (mut a, mut b) = (full.function_cursor(), few.function_cursor());
@@ -138,6 +158,15 @@ fn lookups_inside_sized_functions_need_no_index_of_every_symbol() {
     }
     assert!(few.found_named_symbols());
     assert!(!few.indexed_every_symbol());
+    // Addresses named in the first pass (above a mapping symbol and a local label in
+    // their function) are answered from it: no second pass, no index.
+    let described: Vec<u64> = (0..32u64).map(|f| BASE + f * 0x100 + 0x80).collect();
+    let first = Symbols::for_addresses_visiting(&image, queries.clone(), described.clone(), |_| {});
+    for &q in &described {
+        assert_eq!(full.describe(q), first.describe(q), "described {q:#x}");
+    }
+    assert!(!first.found_named_symbols());
+    assert!(!first.indexed_every_symbol());
     // Any other address is answered from the index of every symbol.
     assert_eq!(few.describe(BASE + 0x18), full.describe(BASE + 0x18));
     assert!(few.indexed_every_symbol());
@@ -190,4 +219,27 @@ fn symbols_read_in_place_equal_the_object_crate() {
             );
         }
     }
+}
+
+/// An unsorted table's report names its first pair out of order: the pass over the symbol
+/// table that finds the functions names those two as well, and no second pass runs.
+#[test]
+fn an_unsorted_tables_note_needs_no_second_pass() {
+    use super::common::synth::{shuffled, sorted_specs, Program};
+    use extable_tool::analysis::Analysis;
+    use extable_tool::Layout;
+
+    let specs = shuffled(&sorted_specs(Layout::LinuxX86, 40), 7);
+    let bytes = Program::new(Layout::LinuxX86, true, false, specs).build();
+    let image = Image::parse(&bytes).unwrap();
+    let a = Analysis::new(&image, None).unwrap();
+    let checked = extable_tool::check::check(&a, "f");
+    let note = checked
+        .report
+        .findings
+        .iter()
+        .find(|f| f.rule == "not-sorted-yet");
+    assert!(note.is_some_and(|n| n.message.contains("<f")), "{note:?}");
+    assert!(!a.symbols.found_named_symbols());
+    assert!(!a.symbols.indexed_every_symbol());
 }
