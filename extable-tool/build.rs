@@ -5,7 +5,8 @@
 //!   that library is a tenth of a millisecond at every start. Linked in whole from
 //!   `libgcc_eh.a` (what `-C target-feature=+crt-static` links), the unwinder's symbols
 //!   resolve to the program itself, and `--as-needed` (which rustc passes) drops
-//!   `libgcc_s.so.1`. When the C compiler has the archive.
+//!   `libgcc_s.so.1`. When the C compiler has the archive, and the build is not static
+//!   (`+crt-static` links the archive already).
 //! * The program's 5,000 relative relocations are packed (`DT_RELR`): the dynamic loader
 //!   reads 1 KiB instead of 120 KiB. When the C library is glibc 2.36 or later, which
 //!   applies them (older ones refuse such a program).
@@ -22,7 +23,9 @@ fn main() {
     if target != host || !target.ends_with("-linux-gnu") {
         return;
     }
-    if let Some(archive) = libgcc_eh() {
+    let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
+    if let Some(archive) = libgcc_eh().filter(|_| !crt_static) {
         let archive = archive.display();
         for arg in [
             "-Wl,--whole-archive".to_string(),
