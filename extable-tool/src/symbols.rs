@@ -236,12 +236,14 @@ struct Kept {
     addr: u64,
 }
 
-/// What the function pass keeps of the sized functions that start in one bucket: the
-/// greatest by [`Named::function_key`] and the greatest end.
+/// What the function pass keeps of the functions that start in one bucket: the greatest
+/// sized one by [`Named::function_key`] and the greatest end; with described queries, the
+/// greatest of all by [`Named::key`] (the one a described query below may be named by).
 #[derive(Clone, Copy, Debug, Default)]
 struct FunctionBucket {
     greatest: Kept,
     end: u64,
+    named: Kept,
 }
 
 /// Where to look for the first of the ascending queries at or above an address: the range
@@ -431,7 +433,8 @@ struct FunctionPass<'i, 'd, V, const DESCRIBING: bool> {
 
 /// The greatest named symbol at or below each of a few addresses, found by the function
 /// pass: those that a message is known to name before any rule runs (an unsorted table's
-/// first pair out of order), so that naming them needs no second pass.
+/// first pair out of order), so that naming them needs no second pass. Untyped and object
+/// symbols are kept here; functions in the buckets ([`FunctionBucket::named`]).
 struct Described {
     /// Ascending and distinct.
     addrs: Vec<u64>,
@@ -473,11 +476,31 @@ impl Described {
         *kept = ranking.greater(*kept, symbol, addr, Named::key);
     }
 
-    /// Each address with its nearest named symbol.
-    fn finish(self, ranking: &Ranking<'_, '_>) -> Vec<(u64, Nearest<Named>)> {
-        let nearest = ranking
-            .kept(&self.kept)
-            .map(|top| top.map_or(Nearest::Nothing, |n| judged(ranking.image, n, n)));
+    /// Each address with its nearest named symbol: the greater of the one kept here and
+    /// the greatest function at or below it, from the function pass's `buckets` over
+    /// `queries` (which hold every described address).
+    fn finish(
+        self,
+        ranking: &Ranking<'_, '_>,
+        queries: &[u64],
+        buckets: &[FunctionBucket],
+    ) -> Vec<(u64, Nearest<Named>)> {
+        let function_below = |addr: u64| {
+            let j = queries.partition_point(|&q| q < addr);
+            buckets[..=j.min(buckets.len() - 1)]
+                .iter()
+                .rev()
+                .map(|b| b.named)
+                .find(|k| k.symbol != 0)
+        };
+        let nearest = self.addrs.iter().zip(&self.kept).map(|(&addr, &kept)| {
+            let top = match function_below(addr) {
+                Some(f) => ranking.greater(kept, f.symbol, f.addr, Named::key),
+                None => kept,
+            };
+            let top = ranking.kept(&[top]).next().flatten();
+            top.map_or(Nearest::Nothing, |n| judged(ranking.image, n, n))
+        });
         self.addrs.iter().copied().zip(nearest).collect()
     }
 }
@@ -507,16 +530,19 @@ impl<'d, V: FnMut(&Symbol<'d>), const DESCRIBING: bool> FieldsPass
             let Some(Candidate { named: n, raw }) = typed_candidate(code_mask, symbol, &f) else {
                 continue;
             };
-            if DESCRIBING {
-                self.described.see(&ranking, symbol, f.kind, n.addr);
-            }
             if !n.function {
+                if DESCRIBING {
+                    self.described.see(&ranking, symbol, f.kind, n.addr);
+                }
                 continue;
             }
             let b = buckets.of(n.addr);
             if n.size > 0 {
                 b.greatest = ranking.greater(b.greatest, symbol, n.addr, Named::function_key);
                 b.end = b.end.max(n.addr.saturating_add(n.size));
+            }
+            if DESCRIBING {
+                b.named = ranking.greater(b.named, symbol, n.addr, Named::key);
             }
             // A query equals the start only if it is the least one at or above it. The
             // raw value differs only by an ISA bit.
@@ -531,6 +557,7 @@ impl<'d, V: FnMut(&Symbol<'d>), const DESCRIBING: bool> FieldsPass
             }
         }
         let buckets = buckets.finish();
+        let described = self.described.finish(&ranking, &self.queries, &buckets);
         let greatest: Vec<Kept> = buckets.iter().map(|b| b.greatest).collect();
         let ends = buckets.iter().scan(0, |max, b| {
             *max = b.end.max(*max);
@@ -543,7 +570,7 @@ impl<'d, V: FnMut(&Symbol<'d>), const DESCRIBING: bool> FieldsPass
         function_starts.dedup();
         Near {
             functions: functions.into_iter().zip(ends).collect(),
-            described: self.described.finish(&ranking),
+            described,
             named: OnceLock::new(),
             queries: self.queries,
             function_starts,
