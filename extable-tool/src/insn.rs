@@ -109,6 +109,10 @@ const MAX_INSTRUCTION: u64 = 16;
 /// costs less than another read.
 const READ_GAP: usize = 4096;
 
+/// At most this much code is read ahead (a kernel's functions with entries hold tens of
+/// KiB); what lies beyond is read when decoded, so memory stays bounded on any file.
+const READ_AHEAD_MAX: usize = 4 << 20;
+
 /// What the rules need from one file.
 struct Code<'a, 'i, 'd> {
     a: &'a Analysis<'i, 'd>,
@@ -117,6 +121,8 @@ struct Code<'a, 'i, 'd> {
     /// The code the rules will decode, read ahead ([`Code::read_ahead`]): runs of file
     /// bytes by file offset, ascending.
     read: Vec<(usize, Vec<u8>)>,
+    /// How much may be read ahead ([`READ_AHEAD_MAX`]).
+    read_ahead_max: usize,
     flags: u32,
     mapping: Mapping,
     /// The byte order of instructions (ARM BE8 images keep them little-endian).
@@ -151,8 +157,9 @@ impl Code<'_, '_, '_> {
     }
 
     /// Read the code bytes from each `(addr, end)` of `wanted` ahead, with one
-    /// [`Pages::copy`] per run of ranges less than [`READ_GAP`] apart: the rules read a
-    /// few bytes in each of many functions, and in a kernel those cluster.
+    /// [`Pages::copy`] per run of ranges less than [`READ_GAP`] apart, up to
+    /// [`READ_AHEAD_MAX`] bytes: the rules read a few bytes in each of many functions, and
+    /// in a kernel those cluster.
     fn read_ahead(&mut self, wanted: impl Iterator<Item = (u64, u64)>) {
         let mut ranges: Vec<Range<usize>> = wanted
             .filter_map(|(addr, end)| self.file_range(addr, end))
@@ -168,8 +175,16 @@ impl Code<'_, '_, '_> {
             }
         }
         let data = self.a.image.data;
+        let mut budget = self.read_ahead_max;
         self.read = runs
             .into_iter()
+            .filter(|run| match budget.checked_sub(run.len()) {
+                Some(left) => {
+                    budget = left;
+                    true
+                }
+                None => false,
+            })
             .map(|run| (run.start, self.pages.copy(&data[run])))
             .collect();
     }
@@ -201,11 +216,21 @@ impl Code<'_, '_, '_> {
 
 /// Run the instruction-level rules over every entry of an analysed file.
 pub fn check(a: &Analysis<'_, '_>, pages: &dyn Pages) -> Vec<InsnFinding> {
+    check_reading_ahead(a, pages, READ_AHEAD_MAX)
+}
+
+/// [`check`], reading at most `read_ahead_max` bytes of code ahead.
+pub(crate) fn check_reading_ahead(
+    a: &Analysis<'_, '_>,
+    pages: &dyn Pages,
+    read_ahead_max: usize,
+) -> Vec<InsnFinding> {
     let flags = header_flags(a.image);
     let mut code = Code {
         a,
         pages,
         read: Vec::new(),
+        read_ahead_max,
         flags,
         mapping: Mapping::new(a.image),
         code_endian: arch::code_endian(a.image.machine, flags, a.image.endian),

@@ -41,10 +41,19 @@ fn file(entries: &[(u64, u64)], nops: u64) -> Vec<u8> {
 
 /// The reads the rules make, and the entries they find inside an instruction.
 fn reads_and_mid_instruction(bytes: &[u8]) -> (usize, Vec<usize>) {
+    reads_and_mid_instruction_reading_ahead(bytes, usize::MAX)
+}
+
+/// [`reads_and_mid_instruction`] with at most `max` bytes read ahead.
+fn reads_and_mid_instruction_reading_ahead(bytes: &[u8], max: usize) -> (usize, Vec<usize>) {
     let image = Image::parse(bytes).unwrap();
     let a = Analysis::new(&image, Some(Layout::LinuxX86)).unwrap();
     let pages = CountedReads::default();
-    let found = insn::check(&a, &pages);
+    let found = if max == usize::MAX {
+        insn::check(&a, &pages)
+    } else {
+        insn::check_reading_ahead(&a, &pages, max)
+    };
     let mid = found
         .iter()
         .filter(|f| f.rule == "insn-mid-instruction")
@@ -72,5 +81,15 @@ fn each_function_is_decoded_from_its_own_bytes() {
     let entries = [(1, 4), (3, 5), (5, 4), (200, 5), (201, 4), (202, 7)];
     let (reads, mid) = reads_and_mid_instruction(&file(&entries, 200));
     assert_eq!(reads, 2);
+    assert_eq!(mid, vec![1, 5]);
+}
+
+#[test]
+fn what_does_not_fit_the_read_ahead_is_read_when_decoded() {
+    // Two runs: the first (functions 1-5, 0x140 bytes) fits 0x180 bytes, the second does
+    // not: its three functions are read one by one, and judged alike.
+    let entries = [(1, 4), (3, 5), (5, 4), (200, 5), (201, 4), (202, 7)];
+    let (reads, mid) = reads_and_mid_instruction_reading_ahead(&file(&entries, 200), 0x180);
+    assert_eq!(reads, 1 + 3);
     assert_eq!(mid, vec![1, 5]);
 }
