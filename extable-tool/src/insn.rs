@@ -113,6 +113,10 @@ const READ_GAP: usize = 4096;
 /// KiB); what lies beyond is read when decoded, so memory stays bounded on any file.
 const READ_AHEAD_MAX: usize = 4 << 20;
 
+/// Tables with more entries to decode than this (far more than a kernel has) are not read
+/// ahead: ordering their ranges would cost more than the reads it saves.
+const READ_AHEAD_ENTRIES: usize = 1 << 16;
+
 /// What the rules need from one file.
 struct Code<'a, 'i, 'd> {
     a: &'a Analysis<'i, 'd>,
@@ -261,11 +265,13 @@ pub(crate) fn check_reading_ahead(
         }
     }
     walks.sort_unstable();
-    let functions = walks.chunk_by(|x, y| x.0 == y.0).map(walk_range);
-    let instructions = typed
-        .iter()
-        .map(|(_, e, _)| (e.insn, e.insn.saturating_add(MAX_INSTRUCTION)));
-    code.read_ahead(functions.chain(instructions));
+    if walks.len() + typed.len() <= READ_AHEAD_ENTRIES {
+        let functions = walks.chunk_by(|x, y| x.0 == y.0).map(walk_range);
+        let instructions = typed
+            .iter()
+            .map(|(_, e, _)| (e.insn, e.insn.saturating_add(MAX_INSTRUCTION)));
+        code.read_ahead(functions.chain(instructions));
+    }
     let mid = check_instruction_starts(&code, &mut walks, &mut out);
     for (index, e, access) in typed {
         if mid.binary_search(&index).is_err() {
