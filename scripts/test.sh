@@ -51,6 +51,21 @@ out=$("$musl_tool" check /nonexistent/vmlinux 2>&1) && status=0 || status=$?
   exit 1
 }
 
+echo "== extable-tool built static against glibc, not position-independent (the fast install)"
+# The command README.md gives; --target keeps the flags off the build scripts and proc-macros.
+cargo build --release -p extable-tool --target x86_64-unknown-linux-gnu \
+  --config 'target.x86_64-unknown-linux-gnu.rustflags=["-C", "target-feature=+crt-static", "-C", "relocation-model=static"]'
+static_tool=target/x86_64-unknown-linux-gnu/release/extable-tool
+if readelf -lW "$static_tool" | grep -qE "INTERP|DYNAMIC"; then
+  echo "the static build has a dynamic loader or dynamic section"
+  exit 1
+fi
+out=$("$static_tool" check /nonexistent/vmlinux 2>&1) && status=0 || status=$?
+[ "$status" = 2 ] && grep -q "/nonexistent/vmlinux" <<<"$out" || {
+  echo "the static build did not read its arguments (exit $status): $out"
+  exit 1
+}
+
 echo "== cargo package: the published crates, in dependency order, each verified"
 # One invocation: cargo packages extable-macros first and verifies each crate against the
 # packaged versions of the others, so no crate needs its dependencies on crates.io.
