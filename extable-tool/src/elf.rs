@@ -350,6 +350,8 @@ pub trait ReadFields {
     fn len(&self) -> usize;
     /// The fields of symbol `index` (`index < len()`).
     fn fields(&self, index: usize) -> Fields;
+    /// The `STT_*` type of symbol `index` (`index < len()`), read alone.
+    fn kind(&self, index: usize) -> u8;
 }
 
 /// [`ReadFields`] for one class and byte order.
@@ -376,6 +378,11 @@ impl<S: SymLayout, O: ByteOrder> ReadFields for FieldsReader<'_, '_, S, O> {
     #[inline(always)]
     fn fields(&self, index: usize) -> Fields {
         self.table.fields_at::<S>(index, O::ENDIAN)
+    }
+
+    #[inline(always)]
+    fn kind(&self, index: usize) -> u8 {
+        self.table.bytes[index * S::SIZE + S::INFO] & 0xf
     }
 }
 

@@ -520,13 +520,19 @@ impl<'d, V: FnMut(&Symbol<'d>), const DESCRIBING: bool> FieldsPass
             code_mask,
         };
         for symbol in 1..symbols.len() {
-            let f = symbols.fields(symbol);
-            if f.kind == STT_OBJECT {
+            let kind = symbols.kind(symbol);
+            if kind == STT_OBJECT {
                 (self.visit)(&table.get(symbol));
                 if !DESCRIBING {
                     continue;
                 }
             }
+            // With no described query only functions count from here: the other symbols
+            // are passed over on their type byte, their fields never decoded.
+            if !DESCRIBING && (1u16 << kind) & FUNCTION_KINDS == 0 {
+                continue;
+            }
+            let f = symbols.fields(symbol);
             let Some(Candidate { named: n, raw }) = typed_candidate(code_mask, symbol, &f) else {
                 continue;
             };
