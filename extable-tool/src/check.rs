@@ -36,6 +36,10 @@ use crate::report::{Address, Finding, Findings, MarkerState, Report, Severity};
 use crate::symbols::{FunctionCursor, StartCache};
 use crate::table::{self, Entry, Extra, Overflow, Table};
 
+/// The rule of a table whose marker says sorted while it is not: the one error that sorting
+/// the table cures ([`crate::sort::plan`] takes it on).
+pub const UNSORTED_BUT_MARKED: &str = "unsorted-but-marked";
+
 /// What a check computed besides the findings, reused by `sort`.
 #[derive(Debug)]
 pub struct Checked {
@@ -499,7 +503,7 @@ fn check_marker_state(cx: &mut Ctx<'_, '_, '_>, descent: Option<usize>) {
         let msg = format!("{marker} is 0 (sorted) but the table is not sorted: {order}");
         cx.push(
             Severity::Error,
-            "unsorted-but-marked",
+            UNSORTED_BUT_MARKED,
             Some(i + 1),
             addrs,
             msg,

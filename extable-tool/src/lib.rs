@@ -323,7 +323,7 @@ pub fn sort_file_to(path: &Path, to: SortTo<'_>, opts: &Options) -> Result<SortO
     match to {
         SortTo::DryRun => return Ok(outcome(None)),
         SortTo::InPlace | SortTo::Replace if plan.is_noop() => return Ok(outcome(None)),
-        SortTo::InPlace => write::patch_in_place(mapped.file(), &plan.patches, opts.durability),
+        SortTo::InPlace => write::patch_in_place(mapped.file(), &plan, opts.durability),
         SortTo::Replace | SortTo::NewFile(_) => {
             write::write_patched(mapped.file(), mapped.len(), &dest, &plan.patches)
         }

@@ -1,8 +1,9 @@
 //! Planning a sort: the bytes to write and where, computed before anything is written.
 
 use crate::analysis::Analysis;
-use crate::check::Checked;
+use crate::check::{Checked, UNSORTED_BUT_MARKED};
 use crate::error::Problem;
+use crate::report::{Report, Severity};
 
 /// Bytes to write at a file offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +21,11 @@ pub struct Patch {
 pub struct Plan {
     /// Patches, in file order of creation (table, relocations, marker).
     pub patches: Vec<Patch>,
+    /// For a table whose marker says sorted while it is not: the marker set to "sort
+    /// needed", written in place before any patch, so that an interrupted repair leaves
+    /// what an interrupted sort does (a marker that makes the boot sort the table, and the
+    /// next `sort` finish). A new file needs none: it is renamed into place only whole.
+    pub reopen: Option<Patch>,
     /// Number of entries that change slots.
     pub moved: usize,
 }
@@ -103,13 +109,15 @@ pub const TABLE: &str = "table";
 /// [`Patch::what`] of the sort marker, which an in-place write makes durable last.
 pub const MARKER: &str = "marker";
 
-/// Plan the sort of an analysed and checked file. Refuses when the check found errors, when
+/// Plan the sort of an analysed and checked file. Refuses when the check found errors (but
+/// for a table marked sorted that is not, which the sort repairs: see [`Plan::reopen`]), when
 /// the marker is missing or has no bytes in the file, when a patch would overwrite another
 /// one, the table or the headers ([`validate`]), and for Linux layouts when
 /// `scripts/sorttable` would zero a relocation section that does not apply to the table.
 /// The sorted table bytes are taken out of `checked`. The patches keep only the bytes that
 /// change, so an already sorted and marked file plans none, whatever its relocations hold.
 pub fn plan(a: &Analysis<'_, '_>, checked: &mut Checked) -> Result<Plan, Problem> {
+    let repairing = take_on_marked_unsorted(&mut checked.report);
     if checked.report.has_errors() {
         return Err(Problem::refused(format!(
             "refusing to sort: check found {} error(s)",
@@ -163,7 +171,39 @@ pub fn plan(a: &Analysis<'_, '_>, checked: &mut Checked) -> Result<Plan, Problem
             p.changes_to(current)
         })
         .collect();
+    if repairing && !plan.patches.is_empty() {
+        // The marker already says sorted: it is set to "sort needed" first, and cleared
+        // again last.
+        plan.reopen = Some(Patch {
+            offset: marker_offset,
+            bytes: a.image.endian.u32_bytes(1).to_vec(),
+            what: MARKER,
+        });
+        plan.patches.push(Patch {
+            offset: marker_offset,
+            bytes: vec![0; 4],
+            what: MARKER,
+        });
+    }
     Ok(plan)
+}
+
+/// Take on the one error that sorting cures, a table marked sorted that is not: its
+/// finding becomes a warning that says the sort repairs it. Returns whether there was one.
+fn take_on_marked_unsorted(report: &mut Report) -> bool {
+    let mut found = 0;
+    for f in report
+        .findings
+        .iter_mut()
+        .filter(|f| f.rule == UNSORTED_BUT_MARKED && f.severity == Severity::Error)
+    {
+        f.severity = Severity::Warning;
+        f.message.push_str("; sorting repairs it");
+        found += 1;
+    }
+    report.errors = report.errors.saturating_sub(found);
+    report.warnings += found;
+    found > 0
 }
 
 /// Linux's `scripts/sorttable` (until 6.13) zero-fills the relocations of `__ex_table`

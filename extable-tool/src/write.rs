@@ -1,7 +1,8 @@
 //! Writing a sort's patches: in place, or as a new file renamed into place.
 //!
 //! **In place** ([`patch_in_place`]) writes only the patched bytes through the already open
-//! file: first the table and the relocations, then the marker word. The inode, its hard
+//! file: first the table and the relocations, then the marker word (a table marked sorted
+//! that is not has its marker set to "sort needed" before anything else). The inode, its hard
 //! links and every other byte stay. A process killed before the marker write leaves the
 //! marker saying "sort needed", which the runtime (and Linux) honour by sorting at boot and
 //! which the next `sort` repairs. The page cache keeps the writes in that order for every
@@ -26,7 +27,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::error::Problem;
-use crate::sort::{self, Patch};
+use crate::sort::{self, Patch, Plan};
 
 /// Refuse to write over `path` when it is read-only: no write permission bit is set, or
 /// (for a non-root user) the process may not write it.
@@ -91,15 +92,13 @@ pub enum Durability {
     Sync,
 }
 
-/// Write `patches` into the open `file` in place: every patch but the marker, then the
-/// marker, syncing as `durability` says.
-pub fn patch_in_place(
-    file: &File,
-    patches: &[Patch],
-    durability: Durability,
-) -> Result<(), Problem> {
+/// Write `plan` into the open `file` in place, in stages: the reopened marker if the plan
+/// has one, every patch but the marker, then the marker; with [`Durability::Sync`] each
+/// stage is on the disk before the next is written, and the last before this returns.
+pub fn patch_in_place(file: &File, plan: &Plan, durability: Durability) -> Result<(), Problem> {
     let (marker, body): (Vec<&Patch>, Vec<&Patch>) =
-        patches.iter().partition(|p| p.what == sort::MARKER);
+        plan.patches.iter().partition(|p| p.what == sort::MARKER);
+    let reopen: Vec<&Patch> = plan.reopen.iter().collect();
     let write = |p: &Patch| {
         file.write_all_at(&p.bytes, p.offset)
             .map_err(|e| Problem::io(format!("cannot write the {}: {e}", p.what)))
@@ -109,11 +108,13 @@ pub fn patch_in_place(
             .map_err(|e| Problem::io_error("cannot sync", e))
     };
     let syncing = durability == Durability::Sync;
-    body.iter().try_for_each(|p| write(p))?;
-    if syncing && !body.is_empty() && !marker.is_empty() {
-        sync()?;
+    let stages = [reopen, body, marker];
+    for (k, stage) in stages.iter().filter(|s| !s.is_empty()).enumerate() {
+        if syncing && k > 0 {
+            sync()?;
+        }
+        stage.iter().try_for_each(|p| write(p))?;
     }
-    marker.iter().try_for_each(|p| write(p))?;
     if syncing {
         sync()?;
     }

@@ -20,8 +20,6 @@ use common::*;
 use extable_tool::Layout;
 use object::{Object, ObjectSection, ObjectSymbol};
 
-/// A shuffled Linux x86-64 file with a `.rela__ex_table` (index 3 is the table), and what
-/// Linux's sorttable makes of it.
 /// The temporary a sort to `dest` writes before renaming it into place: hidden, next to
 /// `dest`, and named by the FNV-1a hash of `dest`'s name, so that every run picks the same.
 fn temporary_name(dest: &Path) -> PathBuf {
@@ -37,9 +35,17 @@ fn temporary_name(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".extable-tmp-{hash:016x}"))
 }
 
+/// A shuffled Linux x86-64 file with a `.rela__ex_table` (index 3 is the table), and what
+/// Linux's sorttable makes of it.
 fn linux_file(extra_padding: usize) -> (Vec<u8>, Vec<u8>) {
+    linux_file_marked(extra_padding, 1)
+}
+
+/// [`linux_file`] with its marker holding `marker` (0 claims the shuffled table is sorted).
+fn linux_file_marked(extra_padding: usize, marker: u32) -> (Vec<u8>, Vec<u8>) {
     let specs = sorted_specs(Layout::LinuxX86, 200);
-    let mut p = Program::new(Layout::LinuxX86, true, false, shuffled(&specs, 3));
+    let mut p =
+        Program::new(Layout::LinuxX86, true, false, shuffled(&specs, 3)).marker_value(marker);
     let mut rela = Sec::progbits(".rela__ex_table", 0, 0, vec![0x5a; 48]);
     rela.sh_type = SHT_RELA;
     rela.info = 3;
@@ -624,6 +630,87 @@ fn marker_file_offset(elf: &[u8]) -> u64 {
         .section_by_index(marker.section_index().unwrap())
         .unwrap();
     marker.address() - section.address() + section.file_range().unwrap().0
+}
+
+/// A table whose marker says sorted while it is not (what a power loss can leave of an
+/// unsynced sort) is the one error `check` finds that `sort` cures: in place, the marker is
+/// set to "sort needed" before the table is touched and cleared last, so that a sort killed
+/// at any point leaves what an interrupted sort does; the result is sorttable's.
+#[test]
+fn a_table_marked_sorted_that_is_not_is_repaired_with_the_marker_reopened_first() {
+    let (input, sorted) = linux_file_marked(0, 0);
+    let offset = marker_file_offset(&input);
+    assert_eq!(input[offset as usize..][..4], [0; 4]);
+    let marker = format!("W{offset}");
+    let dir = tempdir();
+    let path = write(dir.path(), "vmlinux", &input);
+    let o = run(&["check", s(&path)]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("[unsorted-but-marked]"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["sort", s(&path)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("warning: entry") && stderr(&o).contains("sorting repairs it"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(fs::read(&path).unwrap() == sorted, "differs from sorttable");
+    assert_eq!(code(&run(&["check", s(&path)])), 0);
+    // The order of the writes, without and with --sync.
+    let (calls, bytes) = in_place_syscalls(&input, &[]);
+    assert!(bytes == sorted, "differs from sorttable");
+    let n = calls.len();
+    assert!(n >= 3, "{calls:?}");
+    assert_eq!((&calls[0], &calls[n - 1]), (&marker, &marker), "{calls:?}");
+    assert!(calls[1..n - 1].iter().all(|c| *c != marker), "{calls:?}");
+    let (calls, bytes) = in_place_syscalls(&input, &["--sync"]);
+    assert!(bytes == sorted, "differs from sorttable");
+    let n = calls.len();
+    assert!(n >= 6, "{calls:?}");
+    let s_ = "S".to_string();
+    assert_eq!(calls[..2], [marker.clone(), s_.clone()], "{calls:?}");
+    assert_eq!(
+        calls[n - 3..],
+        [s_.clone(), marker.clone(), s_.clone()],
+        "{calls:?}"
+    );
+    assert!(
+        calls[2..n - 3].iter().all(|c| *c != s_ && *c != marker),
+        "{calls:?}"
+    );
+    // A new file is written whole: the same bytes.
+    let out = dir.path().join("sorted");
+    let fresh = write(dir.path(), "again", &input);
+    let o = run(&["sort", s(&fresh), "-o", s(&out)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(fs::read(&out).unwrap() == sorted, "differs from sorttable");
+    assert!(fs::read(&fresh).unwrap() == input, "-o changed its input");
+}
+
+/// Sorting cures only the order: a table marked sorted that is not and that has another
+/// error is refused whole, and the file stays as it was.
+#[test]
+fn a_table_marked_sorted_with_another_error_is_still_refused() {
+    let mut specs = shuffled(&sorted_specs(Layout::LinuxX86, 40), 3);
+    specs[5].third = ThirdSpec::Data(0xee, 0); // no such fixup type
+    let input = Program::new(Layout::LinuxX86, true, false, specs)
+        .marker_value(0)
+        .build();
+    let dir = tempdir();
+    let path = write(dir.path(), "vmlinux", &input);
+    let o = run(&["sort", s(&path)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("[unknown-type]"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refusing to sort: check found 1 error(s)"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(fs::read(&path).unwrap() == input);
 }
 
 #[test]
