@@ -352,6 +352,8 @@ pub trait ReadFields {
     fn fields(&self, index: usize) -> Fields;
     /// The `STT_*` type of symbol `index` (`index < len()`), read alone.
     fn kind(&self, index: usize) -> u8;
+    /// The `st_value` of symbol `index` (`index < len()`), read alone.
+    fn value(&self, index: usize) -> u64;
 }
 
 /// [`ReadFields`] for one class and byte order.
@@ -383,6 +385,11 @@ impl<S: SymLayout, O: ByteOrder> ReadFields for FieldsReader<'_, '_, S, O> {
     #[inline(always)]
     fn kind(&self, index: usize) -> u8 {
         self.table.bytes[index * S::SIZE + S::INFO] & 0xf
+    }
+
+    #[inline(always)]
+    fn value(&self, index: usize) -> u64 {
+        S::word(O::ENDIAN, &self.table.bytes[index * S::SIZE + S::VALUE..])
     }
 }
 

@@ -439,6 +439,8 @@ struct Described {
     /// Ascending and distinct.
     addrs: Vec<u64>,
     kept: Vec<Kept>,
+    /// The least address a symbol may have to be kept: that of the least kept one.
+    floor: u64,
 }
 
 impl Described {
@@ -448,12 +450,22 @@ impl Described {
         Described {
             kept: vec![Kept::default(); addrs.len()],
             addrs,
+            floor: 0,
         }
+    }
+
+    /// Whether a symbol at `addr` could be kept: at or below the greatest address, and
+    /// not below every symbol kept so far. Most symbols are not, and are passed over
+    /// before their other fields are read.
+    #[inline(always)]
+    fn may_keep(&self, addr: u64) -> bool {
+        self.floor <= addr && self.addrs.last().is_some_and(|&top| addr <= top)
     }
 
     /// See candidate `symbol` of type `kind` at `addr`.
     #[inline(always)]
     fn see(&mut self, ranking: &Ranking<'_, '_>, symbol: usize, kind: u8, addr: u64) {
+        let mut changed = false;
         for (&at, kept) in self.addrs.iter().zip(&mut self.kept) {
             if addr <= at && addr >= kept.addr {
                 if addr > kept.addr && kind != STT_NOTYPE {
@@ -461,7 +473,11 @@ impl Described {
                 } else {
                     Self::take(ranking, kept, symbol, kind, addr);
                 }
+                changed = true;
             }
+        }
+        if changed {
+            self.floor = self.kept.iter().map(|k| k.addr).min().unwrap_or(0);
         }
     }
 
@@ -523,13 +539,15 @@ impl<'d, V: FnMut(&Symbol<'d>), const DESCRIBING: bool> FieldsPass
             let kind = symbols.kind(symbol);
             if kind == STT_OBJECT {
                 (self.visit)(&table.get(symbol));
-                if !DESCRIBING {
-                    continue;
-                }
             }
-            // With no described query only functions count from here: the other symbols
-            // are passed over on their type byte, their fields never decoded.
-            if !DESCRIBING && (1u16 << kind) & FUNCTION_KINDS == 0 {
+            // Only functions count from here, and the objects and untyped symbols that may
+            // name a described query: the others are passed over on their type byte or
+            // their value, their other fields never decoded.
+            if (1u16 << kind) & FUNCTION_KINDS == 0
+                && !(DESCRIBING
+                    && (kind == STT_OBJECT || kind == STT_NOTYPE)
+                    && self.described.may_keep(symbols.value(symbol)))
+            {
                 continue;
             }
             let f = symbols.fields(symbol);

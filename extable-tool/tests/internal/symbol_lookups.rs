@@ -172,6 +172,32 @@ fn lookups_inside_sized_functions_need_no_index_of_every_symbol() {
     assert!(few.indexed_every_symbol());
 }
 
+/// A described address is named by the last of several aliases below it, as the index of
+/// every symbol names it, also when the first alias already set the least address the pass
+/// keeps a symbol at (the symbols below it are passed over unread).
+#[test]
+fn the_last_alias_names_a_described_address() {
+    let mut e = Elf::new(true, false, EM_X86_64);
+    let text = e.add_section(Sec::progbits(
+        ".text",
+        SHF_ALLOC | SHF_EXECINSTR,
+        BASE,
+        vec![0xcc; 0x200],
+    ));
+    e.add_symbol("below", Some(text), BASE + 0x40, 0, STT_NOTYPE);
+    e.add_symbol("first", Some(text), BASE + 0x80, 0, STT_OBJECT);
+    e.add_symbol("second", Some(text), BASE + 0x80, 0, STT_NOTYPE);
+    e.add_symbol("lower", Some(text), BASE + 0x60, 0, STT_NOTYPE);
+    let data = e.build();
+    let image = Image::parse(&data).unwrap();
+    let full = Symbols::new(&image);
+    let q = BASE + 0x100;
+    let first = Symbols::for_addresses_visiting(&image, vec![q], vec![q], |_| {});
+    assert_eq!(full.describe(q), "second+0x80");
+    assert_eq!(first.describe(q), full.describe(q));
+    assert!(!first.found_named_symbols());
+}
+
 /// Every symbol of 32- and 64-bit, little- and big-endian files, as `Image` decodes it in
 /// place, equals the `object` crate's reading: name, value, size, section.
 #[test]
