@@ -180,6 +180,12 @@ fn scan_symbols<'i, 'd>(
     let linux = match arch::linux_machine(image.machine) {
         LinuxMachine::X86 => Some(Layout::LinuxX86Legacy),
         LinuxMachine::Layout(layout) => Some(layout),
+        LinuxMachine::Versions(layouts) => Some(
+            plausible_layouts(image, section, bytes, layouts)
+                .first()
+                .copied()
+                .unwrap_or(layouts[0]),
+        ),
         LinuxMachine::Ambiguous(_) | LinuxMachine::Unknown => None,
     };
     let layouts = match forced {
@@ -339,6 +345,7 @@ fn linux_layout(
 ) -> Result<Layout, Problem> {
     match arch::linux_machine(image.machine) {
         LinuxMachine::Layout(layout) => Ok(layout),
+        LinuxMachine::Versions(layouts) => versioned_layout(image, section, bytes, layouts),
         LinuxMachine::Ambiguous(why) => Err(Problem::refused(format!("ambiguous layout: {why}"))),
         LinuxMachine::Unknown => Err(Problem::refused(format!(
             "Linux marker present but e_machine {} has no known Linux table layout; pass --layout",
@@ -371,4 +378,85 @@ fn linux_layout(
             }
         }
     }
+}
+
+/// The layouts among `layouts` (a machine's, newest first) that read `bytes` as
+/// plausible entries ([`plausible`]): on a real table, one.
+fn plausible_layouts(
+    image: &Image<'_>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    layouts: &[Layout],
+) -> Vec<Layout> {
+    let code = code_ranges(image);
+    layouts
+        .iter()
+        .copied()
+        .filter(|&layout| plausible(image, section, bytes, layout, &code))
+        .collect()
+}
+
+/// The layout of a table whose machine changed layouts over the versions: the one of
+/// `layouts` that reads it as plausible entries, else the newest (whose check then says
+/// what is wrong with the table). Two plausible readings are refused.
+fn versioned_layout(
+    image: &Image<'_>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    layouts: &[Layout],
+) -> Result<Layout, Problem> {
+    match plausible_layouts(image, section, bytes, layouts)[..] {
+        [] => Ok(layouts[0]),
+        [layout] => Ok(layout),
+        ref several => {
+            let names: Vec<_> = several.iter().map(|l| l.name()).collect();
+            Err(Problem::refused(format!(
+                "ambiguous layout: the table reads as valid entries of {}; pass --layout",
+                names.join(" and ")
+            )))
+        }
+    }
+}
+
+/// Whether `bytes` read with `layout` are whole entries whose insn and fixup lie in
+/// executable code, with known fixup types where the layout has them. An entry read with
+/// another version's layout points at data or outside the file's sections, or has a type
+/// no kernel knows.
+fn plausible(
+    image: &Image<'_>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    layout: Layout,
+    code: &[(u64, u64)],
+) -> bool {
+    let table = Table {
+        layout,
+        shape: layout.shape(image.class),
+        class: image.class,
+        endian: image.endian,
+        addr: section.addr,
+        file_offset: section.offset,
+        bytes,
+    };
+    let in_code = |addr: u64| code.iter().any(|&(start, end)| start <= addr && addr < end);
+    let known = |e: &crate::table::Entry| match e.extra {
+        crate::table::Extra::Data { ty, .. } => arch::fixup_type_name(layout, ty).is_some(),
+        _ => true,
+    };
+    table.size_is_whole()
+        && !table.is_empty()
+        && (0..table.len()).all(|i| {
+            let e = table.entry(i);
+            in_code(e.insn) && in_code(e.fixup) && known(&e)
+        })
+}
+
+/// The address ranges of the executable sections.
+fn code_ranges(image: &Image<'_>) -> Vec<(u64, u64)> {
+    image
+        .sections
+        .iter()
+        .filter(|s| s.is_code() && s.size > 0)
+        .map(|s| (s.addr, s.addr.saturating_add(s.size)))
+        .collect()
 }

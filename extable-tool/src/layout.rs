@@ -23,6 +23,8 @@ pub enum Layout {
     LinuxX86Legacy,
     /// Linux arm64 since 5.16: insn, fixup self-relative, `short type, data`.
     LinuxArm64,
+    /// Linux arm64 4.6 to 5.15: insn, fixup self-relative, 8 bytes.
+    LinuxArm64Legacy,
     /// Linux riscv: like arm64.
     LinuxRiscv,
     /// Linux s390 since 5.16: like arm64.
@@ -37,11 +39,12 @@ pub enum Layout {
 }
 
 /// Every layout, in the order `--help` lists them.
-pub(crate) const ALL_LAYOUTS: [Layout; 9] = [
+pub(crate) const ALL_LAYOUTS: [Layout; 10] = [
     Layout::Extable,
     Layout::LinuxX86,
     Layout::LinuxX86Legacy,
     Layout::LinuxArm64,
+    Layout::LinuxArm64Legacy,
     Layout::LinuxRiscv,
     Layout::LinuxS390,
     Layout::LinuxLoongarch,
@@ -111,6 +114,7 @@ impl Layout {
             Layout::LinuxX86 => "linux-x86",
             Layout::LinuxX86Legacy => "linux-x86-4.6",
             Layout::LinuxArm64 => "linux-arm64",
+            Layout::LinuxArm64Legacy => "linux-arm64-4.6",
             Layout::LinuxRiscv => "linux-riscv",
             Layout::LinuxS390 => "linux-s390",
             Layout::LinuxLoongarch => "linux-loongarch",
@@ -156,7 +160,9 @@ impl Layout {
             | Layout::LinuxRiscv
             | Layout::LinuxS390
             | Layout::LinuxLoongarch => relative(Third::Data(third), Order::SectionRelativeI32),
-            Layout::LinuxPowerpc => relative(Third::Nothing, Order::SectionRelativeI32),
+            Layout::LinuxArm64Legacy | Layout::LinuxPowerpc => {
+                relative(Third::Nothing, Order::SectionRelativeI32)
+            }
             Layout::Absolute => {
                 let w = class.word_size();
                 Shape {
@@ -213,6 +219,7 @@ mod tests {
         );
         assert_eq!(Layout::LinuxX86Legacy.shape(Class::Elf32).size, 12);
         assert_eq!(Layout::LinuxPowerpc.shape(Class::Elf64).size, 8);
+        assert_eq!(Layout::LinuxArm64Legacy.shape(Class::Elf64).size, 8);
         assert_eq!(Layout::Absolute.shape(Class::Elf32).size, 8);
         assert_eq!(Layout::Absolute.shape(Class::Elf64).size, 16);
         assert!(Layout::Absolute

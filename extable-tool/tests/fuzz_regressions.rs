@@ -1,7 +1,8 @@
 //! Inputs the fuzz targets found, kept as regression tests (`tests/fuzz-regressions/`, named
-//! after the target; the first byte picks the layout as in the targets). Each goes through
-//! the reader, and through a sort in memory whose output must re-check clean, be in the
-//! layout's order with the marker cleared, and hold the same entries.
+//! after the target; the first byte picked the layout in the target). Each goes, with every
+//! layout and with detection, through the reader, and through a sort in memory whose output
+//! must re-check clean, be in the layout's order with the marker cleared, and hold the same
+//! entries.
 
 use std::path::Path;
 
@@ -40,40 +41,48 @@ fn every_kept_fuzz_input_sorts_correctly() {
     for file in std::fs::read_dir(&dir).unwrap() {
         let path = file.unwrap().path();
         let data = std::fs::read(&path).unwrap();
-        let Some((&pick, elf)) = data.split_first() else {
+        // The first byte picked the layout the fuzz target used (or detection); every
+        // layout, and detection, is replayed, so a new layout does not change what an
+        // input is tried with.
+        let Some((_, elf)) = data.split_first() else {
             continue;
         };
         seen += 1;
-        let layout = Layout::ALL
-            .get(pick as usize % (Layout::ALL.len() + 1))
-            .copied();
-        let opts = Options {
-            layout,
-            ..Options::default()
-        };
-        let _ = inspect_bytes(elf, &opts);
-        // The instruction rules only refuse more inputs; the write's properties are those
-        // of every sort the other rules allow.
-        let sort_opts = Options {
-            no_instructions: true,
-            ..opts
-        };
-        let Ok((sorted, report)) = sort_bytes(elf, &sort_opts) else {
-            continue;
-        };
-        sorts += 1;
-        let layout = layout.unwrap_or_else(|| report.layout.parse().unwrap());
-        let (before, _, _, _) = entries_and_order(elf, layout);
-        let (after, in_order, clean, marker) = entries_and_order(&sorted, layout);
-        let name = path.display();
-        assert!(clean, "{name}: the sorted output does not check clean");
-        assert!(in_order, "{name}: not in the layout's order");
-        assert_eq!(marker, Some(0), "{name}: marker");
-        assert_eq!(before, after, "{name}: the entries changed");
+        for layout in Layout::ALL.iter().copied().map(Some).chain([None]) {
+            sorts += usize::from(replay(&path, elf, layout));
+        }
     }
     assert!(seen > 0, "no inputs in {}", dir.display());
     assert!(
         sorts > 0,
         "no kept input sorts: the properties went untested"
     );
+}
+
+/// Run `elf` through the reader with `layout` (detection when `None`) and, when it sorts,
+/// hold the sort's properties. Returns whether it sorted.
+fn replay(path: &Path, elf: &[u8], layout: Option<Layout>) -> bool {
+    let opts = Options {
+        layout,
+        ..Options::default()
+    };
+    let _ = inspect_bytes(elf, &opts);
+    // The instruction rules only refuse more inputs; the write's properties are those
+    // of every sort the other rules allow.
+    let sort_opts = Options {
+        no_instructions: true,
+        ..opts
+    };
+    let Ok((sorted, report)) = sort_bytes(elf, &sort_opts) else {
+        return false;
+    };
+    let layout = layout.unwrap_or_else(|| report.layout.parse().unwrap());
+    let (before, _, _, _) = entries_and_order(elf, layout);
+    let (after, in_order, clean, marker) = entries_and_order(&sorted, layout);
+    let name = format!("{} ({layout})", path.display());
+    assert!(clean, "{name}: the sorted output does not check clean");
+    assert!(in_order, "{name}: not in the layout's order");
+    assert_eq!(marker, Some(0), "{name}: marker");
+    assert_eq!(before, after, "{name}: the entries changed");
+    true
 }

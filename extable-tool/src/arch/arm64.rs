@@ -1,7 +1,17 @@
-//! arm64: `{ int insn, fixup; short type, data; }` since 5.16 (`asm/asm-extable.h`).
+//! arm64: `{ int insn, fixup; short type, data; }` since 5.16 (`asm/asm-extable.h`),
+//! `{ int insn, fixup; }` from 4.6 to 5.15, `{ unsigned long insn, fixup; }` before.
+
+use crate::layout::Layout;
 
 /// `EM_AARCH64`.
 pub const MACHINES: &[u16] = &[object::elf::EM_AARCH64.0];
+
+/// The layouts of arm64 kernels, newest first.
+pub const LAYOUTS: &[Layout] = &[
+    Layout::LinuxArm64,
+    Layout::LinuxArm64Legacy,
+    Layout::Absolute,
+];
 
 /// `EX_TYPE_*` names by number. 5.16-6.0 had FIXUP=1, BPF=2, UACCESS_ERR_ZERO=3,
 /// LOAD_UNALIGNED_ZEROPAD=4; later kernels renumbered (BPF=1, UACCESS_ERR_ZERO=2,

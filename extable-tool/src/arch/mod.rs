@@ -25,6 +25,9 @@ pub enum LinuxMachine {
     /// x86: 12-byte entries whose third word is either a relative handler (4.6 to 5.15)
     /// or a data word (5.16 and later); the entries tell which (see [`x86::classify`]).
     X86,
+    /// The machine's layout changed over the versions, newest first: the one that reads
+    /// the table as plausible entries is the file's (see `analysis::versioned_layout`).
+    Versions(&'static [Layout]),
     /// The machine changed layouts in a way the file cannot tell: the reason.
     Ambiguous(&'static str),
     /// A machine Linux never sorted tables for.
@@ -39,8 +42,10 @@ pub fn linux_machine(machine: u16) -> LinuxMachine {
     if loongarch::MACHINES.contains(&machine) {
         return LinuxMachine::Ambiguous(loongarch::AMBIGUITY);
     }
-    let table: [(&[u16], Layout); 7] = [
-        (arm64::MACHINES, Layout::LinuxArm64),
+    if arm64::MACHINES.contains(&machine) {
+        return LinuxMachine::Versions(arm64::LAYOUTS);
+    }
+    let table: [(&[u16], Layout); 6] = [
         (riscv::MACHINES, Layout::LinuxRiscv),
         (s390::MACHINES, Layout::LinuxS390),
         (powerpc::MACHINES, Layout::LinuxPowerpc),
