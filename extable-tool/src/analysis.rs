@@ -381,7 +381,8 @@ fn linux_layout(
 }
 
 /// The layouts among `layouts` (a machine's, newest first) that read `bytes` as
-/// plausible entries ([`plausible`]): on a real table, one.
+/// plausible entries ([`plausible_entries`]): most entries of a table, defective ones
+/// included, are plausible in its own layout only.
 fn plausible_layouts(
     image: &Image<'_>,
     section: &Section<'_>,
@@ -392,7 +393,20 @@ fn plausible_layouts(
     layouts
         .iter()
         .copied()
-        .filter(|&layout| plausible(image, section, bytes, layout, &code))
+        .filter(|&layout| {
+            let table = Table {
+                layout,
+                shape: layout.shape(image.class),
+                class: image.class,
+                endian: image.endian,
+                addr: section.addr,
+                file_offset: section.offset,
+                bytes,
+            };
+            table.size_is_whole()
+                && !table.is_empty()
+                && 2 * plausible_entries(&table, &code) > table.len()
+        })
         .collect()
 }
 
@@ -418,37 +432,21 @@ fn versioned_layout(
     }
 }
 
-/// Whether `bytes` read with `layout` are whole entries whose insn and fixup lie in
-/// executable code, with known fixup types where the layout has them. An entry read with
-/// another version's layout points at data or outside the file's sections, or has a type
-/// no kernel knows.
-fn plausible(
-    image: &Image<'_>,
-    section: &Section<'_>,
-    bytes: &[u8],
-    layout: Layout,
-    code: &[(u64, u64)],
-) -> bool {
-    let table = Table {
-        layout,
-        shape: layout.shape(image.class),
-        class: image.class,
-        endian: image.endian,
-        addr: section.addr,
-        file_offset: section.offset,
-        bytes,
-    };
+/// How many entries of `table` have their insn and fixup in executable `code` and, where
+/// the layout has types, a known type. An entry read with another version's layout points
+/// at data or outside the file's sections, or has a type no kernel knows.
+fn plausible_entries(table: &Table<'_>, code: &[(u64, u64)]) -> usize {
     let in_code = |addr: u64| code.iter().any(|&(start, end)| start <= addr && addr < end);
     let known = |e: &crate::table::Entry| match e.extra {
-        crate::table::Extra::Data { ty, .. } => arch::fixup_type_name(layout, ty).is_some(),
+        crate::table::Extra::Data { ty, .. } => arch::fixup_type_name(table.layout, ty).is_some(),
         _ => true,
     };
-    table.size_is_whole()
-        && !table.is_empty()
-        && (0..table.len()).all(|i| {
+    (0..table.len())
+        .filter(|&i| {
             let e = table.entry(i);
             in_code(e.insn) && in_code(e.fixup) && known(&e)
         })
+        .count()
 }
 
 /// The address ranges of the executable sections.

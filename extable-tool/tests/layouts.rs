@@ -137,6 +137,26 @@ fn arm64_kernels_of_each_generation_are_detected_from_their_entries() {
     }
 }
 
+/// A defect in a few entries does not hide an older arm64 generation: the table is still
+/// read with its own layout, and the check names the defective entry.
+#[test]
+fn a_defective_entry_does_not_change_the_arm64_generation() {
+    let mut specs = sorted_specs(Layout::LinuxArm64Legacy, 30);
+    specs[5].insn = RODATA + 8;
+    let p = Program::new(Layout::LinuxArm64Legacy, true, false, specs);
+    let dir = tempdir();
+    let path = write(dir.path(), "vmlinux", &p.build());
+    let out = run(&["check", s(&path)]);
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("linux-arm64-4.6 table"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&out).contains("entry 5: insn"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("[insn-not-code]"), "{}", stdout(&out));
+}
+
 /// An arm64 table with a defect in every reading is read with the newest layout, whose
 /// check names the defect.
 #[test]
