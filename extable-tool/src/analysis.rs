@@ -6,7 +6,7 @@ use crate::arch::{self, x86, LinuxMachine};
 use crate::elf::{file_type, Image, Section};
 use crate::error::Problem;
 use crate::layout::{Layout, LINUX_SORT_MARKER_SYMBOL};
-use crate::symbols::{StartCache, Symbols};
+use crate::symbols::{code_section_containing, code_sections, StartCache, Symbols};
 use crate::table::Table;
 
 /// Where the sort marker is.
@@ -97,20 +97,13 @@ impl<'i, 'd> Analysis<'i, 'd> {
         check_file_type(image.file_type)?;
         let section = find_table_section(image)?;
         let bytes = image.section_bytes(section).map_err(Problem::malformed)?;
-        let (markers, symbols) = scan_symbols(image, section, bytes, forced);
+        let linux = linux_layout_of(image, section, bytes);
+        let (markers, symbols) = scan_symbols(image, section, bytes, forced, &linux);
         let layout = match forced {
             Some(layout) => layout,
-            None => detect(image, section, bytes, &symbols, &markers)?,
+            None => detect(image, section, bytes, &symbols, &markers, linux)?,
         };
-        let table = Table {
-            layout,
-            shape: layout.shape(image.class),
-            class: image.class,
-            endian: image.endian,
-            addr: section.addr,
-            file_offset: section.offset,
-            bytes,
-        };
+        let table = table_in(image, section, bytes, layout);
         let marker = markers
             .of(layout)
             .map(|sym| locate_marker(image, &sym, layout.marker_symbol()));
@@ -176,17 +169,12 @@ fn scan_symbols<'i, 'd>(
     section: &Section<'_>,
     bytes: &[u8],
     forced: Option<Layout>,
+    linux: &LinuxLayout,
 ) -> (MarkerSymbols<'d>, Symbols<'i, 'd>) {
-    let linux = match arch::linux_machine(image.machine) {
-        LinuxMachine::X86 => Some(Layout::LinuxX86Legacy),
-        LinuxMachine::Layout(layout) => Some(layout),
-        LinuxMachine::Versions(layouts) => Some(
-            plausible_layouts(image, section, bytes, layouts)
-                .first()
-                .copied()
-                .unwrap_or(layouts[0]),
-        ),
-        LinuxMachine::Ambiguous(_) | LinuxMachine::Unknown => None,
+    let linux = match linux {
+        LinuxLayout::X86 => Some(Layout::LinuxX86Legacy),
+        LinuxLayout::Known(layout) => Some(*layout),
+        LinuxLayout::Refused(_) => None,
     };
     let layouts = match forced {
         Some(layout) => vec![layout],
@@ -195,31 +183,14 @@ fn scan_symbols<'i, 'd>(
             .flatten()
             .collect(),
     };
-    let entries = Table {
-        layout: layouts[0],
-        shape: layouts[0].shape(image.class),
-        class: image.class,
-        endian: image.endian,
-        addr: section.addr,
-        file_offset: section.offset,
-        bytes,
-    }
-    .len();
+    let entries = table_in(image, section, bytes, layouts[0]).len();
     if entries > FEW_ENTRIES {
         return (MarkerSymbols::find(image), Symbols::new(image));
     }
     let mut queries = Vec::with_capacity(3 * entries * layouts.len());
     let mut described = Vec::new();
     for layout in layouts {
-        let table = Table {
-            layout,
-            shape: layout.shape(image.class),
-            class: image.class,
-            endian: image.endian,
-            addr: section.addr,
-            file_offset: section.offset,
-            bytes,
-        };
+        let table = table_in(image, section, bytes, layout);
         for i in 0..table.len() {
             let e = table.entry(i);
             queries.extend([e.insn, e.fixup]);
@@ -312,6 +283,7 @@ fn detect(
     bytes: &[u8],
     symbols: &Symbols<'_, '_>,
     markers: &MarkerSymbols<'_>,
+    machine: LinuxLayout,
 ) -> Result<Layout, Problem> {
     let ours = markers.ours.is_some();
     let linux = markers.linux.is_some();
@@ -320,7 +292,7 @@ fn detect(
             "ambiguous layout: both {SORT_MARKER_SYMBOL} and {LINUX_SORT_MARKER_SYMBOL} are defined; pass --layout"
         ))),
         (true, false) => Ok(Layout::Extable),
-        (false, true) => linux_layout(image, section, bytes, symbols),
+        (false, true) => linux_layout(image, section, bytes, symbols, machine),
         (false, false) if !has_symbol_table(image) => Err(Problem::refused(format!(
             "no symbol table (.symtab): the file is stripped, and the layout and the sort marker \
              are known by the symbols {SORT_MARKER_SYMBOL} or {LINUX_SORT_MARKER_SYMBOL}; use the \
@@ -337,30 +309,44 @@ fn has_symbol_table(image: &Image<'_>) -> bool {
     image.symbols.len() > 1
 }
 
+/// What `e_machine`, and for a machine that changed layouts over the versions its entries,
+/// say of the layout of a Linux table: read once per file, for the symbol pass and for
+/// detection.
+enum LinuxLayout {
+    /// This layout.
+    Known(Layout),
+    /// x86: told by its third words, once the symbols are known ([`linux_layout`]).
+    X86,
+    /// No layout: why, for a file that has the Linux marker.
+    Refused(String),
+}
+
+/// Read [`LinuxLayout`] from `e_machine` and, where it needs them, the entries.
+fn linux_layout_of(image: &Image<'_>, section: &Section<'_>, bytes: &[u8]) -> LinuxLayout {
+    match arch::linux_machine(image.machine) {
+        LinuxMachine::Layout(layout) => LinuxLayout::Known(layout),
+        LinuxMachine::Versions(layouts) => versioned_layout(image, section, bytes, layouts),
+        LinuxMachine::X86 => LinuxLayout::X86,
+        LinuxMachine::Ambiguous(why) => LinuxLayout::Refused(format!("ambiguous layout: {why}")),
+        LinuxMachine::Unknown => LinuxLayout::Refused(format!(
+            "Linux marker present but e_machine {} has no known Linux table layout; pass --layout",
+            image.machine
+        )),
+    }
+}
+
 fn linux_layout(
     image: &Image<'_>,
     section: &Section<'_>,
     bytes: &[u8],
     symbols: &Symbols<'_, '_>,
+    linux: LinuxLayout,
 ) -> Result<Layout, Problem> {
-    match arch::linux_machine(image.machine) {
-        LinuxMachine::Layout(layout) => Ok(layout),
-        LinuxMachine::Versions(layouts) => versioned_layout(image, section, bytes, layouts),
-        LinuxMachine::Ambiguous(why) => Err(Problem::refused(format!("ambiguous layout: {why}"))),
-        LinuxMachine::Unknown => Err(Problem::refused(format!(
-            "Linux marker present but e_machine {} has no known Linux table layout; pass --layout",
-            image.machine
-        ))),
-        LinuxMachine::X86 => {
-            let legacy = Table {
-                layout: Layout::LinuxX86Legacy,
-                shape: Layout::LinuxX86Legacy.shape(image.class),
-                class: image.class,
-                endian: image.endian,
-                addr: section.addr,
-                file_offset: section.offset,
-                bytes,
-            };
+    match linux {
+        LinuxLayout::Known(layout) => Ok(layout),
+        LinuxLayout::Refused(why) => Err(Problem::refused(why)),
+        LinuxLayout::X86 => {
+            let legacy = table_in(image, section, bytes, Layout::LinuxX86Legacy);
             let handler = legacy.shape.relative_fields()[2];
             let n = legacy.len();
             // Handlers repeat: a small cache answers most of them.
@@ -380,54 +366,36 @@ fn linux_layout(
     }
 }
 
-/// The layouts among `layouts` (a machine's, newest first) that read `bytes` as
-/// plausible entries ([`plausible_entries`]): most entries of a table, defective ones
-/// included, are plausible in its own layout only.
-fn plausible_layouts(
-    image: &Image<'_>,
-    section: &Section<'_>,
-    bytes: &[u8],
-    layouts: &[Layout],
-) -> Vec<Layout> {
-    let code = code_ranges(image);
-    layouts
-        .iter()
-        .copied()
-        .filter(|&layout| {
-            let table = Table {
-                layout,
-                shape: layout.shape(image.class),
-                class: image.class,
-                endian: image.endian,
-                addr: section.addr,
-                file_offset: section.offset,
-                bytes,
-            };
-            table.size_is_whole()
-                && !table.is_empty()
-                && 2 * plausible_entries(&table, &code) > table.len()
-        })
-        .collect()
-}
-
-/// The layout of a table whose machine changed layouts over the versions: the one of
-/// `layouts` that reads it as plausible entries, else the newest (whose check then says
-/// what is wrong with the table). Two plausible readings are refused.
+/// The layout of a table whose machine changed layouts over the versions (`layouts`,
+/// newest first): the one that reads it as plausible entries (most entries of a table,
+/// defective ones included, are plausible in its own layout only), else the newest, whose
+/// check then says what is wrong with the table. Two plausible readings are refused.
 fn versioned_layout(
     image: &Image<'_>,
     section: &Section<'_>,
     bytes: &[u8],
     layouts: &[Layout],
-) -> Result<Layout, Problem> {
-    match plausible_layouts(image, section, bytes, layouts)[..] {
-        [] => Ok(layouts[0]),
-        [layout] => Ok(layout),
+) -> LinuxLayout {
+    let code = code_sections(image);
+    let plausible: Vec<Layout> = layouts
+        .iter()
+        .copied()
+        .filter(|&layout| {
+            let table = table_in(image, section, bytes, layout);
+            table.size_is_whole()
+                && !table.is_empty()
+                && 2 * plausible_entries(&table, &code) > table.len()
+        })
+        .collect();
+    match plausible[..] {
+        [] => LinuxLayout::Known(layouts[0]),
+        [layout] => LinuxLayout::Known(layout),
         ref several => {
             let names: Vec<_> = several.iter().map(|l| l.name()).collect();
-            Err(Problem::refused(format!(
+            LinuxLayout::Refused(format!(
                 "ambiguous layout: the table reads as valid entries of {}; pass --layout",
                 names.join(" and ")
-            )))
+            ))
         }
     }
 }
@@ -435,8 +403,8 @@ fn versioned_layout(
 /// How many entries of `table` have their insn and fixup in executable `code` and, where
 /// the layout has types, a known type. An entry read with another version's layout points
 /// at data or outside the file's sections, or has a type no kernel knows.
-fn plausible_entries(table: &Table<'_>, code: &[(u64, u64)]) -> usize {
-    let in_code = |addr: u64| code.iter().any(|&(start, end)| start <= addr && addr < end);
+fn plausible_entries(table: &Table<'_>, code: &[(u64, u64, usize)]) -> usize {
+    let in_code = |addr: u64| code_section_containing(code, addr).is_some();
     let known = |e: &crate::table::Entry| match e.extra {
         crate::table::Extra::Data { ty, .. } => arch::fixup_type_name(table.layout, ty).is_some(),
         _ => true,
@@ -449,12 +417,20 @@ fn plausible_entries(table: &Table<'_>, code: &[(u64, u64)]) -> usize {
         .count()
 }
 
-/// The address ranges of the executable sections.
-fn code_ranges(image: &Image<'_>) -> Vec<(u64, u64)> {
-    image
-        .sections
-        .iter()
-        .filter(|s| s.is_code() && s.size > 0)
-        .map(|s| (s.addr, s.addr.saturating_add(s.size)))
-        .collect()
+/// The table in `bytes` (those of `section`) read with `layout`.
+fn table_in<'d>(
+    image: &Image<'_>,
+    section: &Section<'_>,
+    bytes: &'d [u8],
+    layout: Layout,
+) -> Table<'d> {
+    Table {
+        layout,
+        shape: layout.shape(image.class),
+        class: image.class,
+        endian: image.endian,
+        addr: section.addr,
+        file_offset: section.offset,
+        bytes,
+    }
 }

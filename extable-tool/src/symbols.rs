@@ -885,18 +885,11 @@ impl<'i, 'd> Symbols<'i, 'd> {
     }
 
     fn from_parts(image: &'i Image<'d>, all: OnceLock<Index>, near: Option<Near>) -> Self {
-        let mut code: Vec<_> = image
-            .sections
-            .iter()
-            .filter(|s| s.is_code() && s.size > 0)
-            .map(|s| (s.addr, s.addr.saturating_add(s.size), s.index))
-            .collect();
-        code.sort_unstable();
         Symbols {
             image,
             all,
             near,
-            code,
+            code: code_sections(image),
             demangle: true,
         }
     }
@@ -1005,9 +998,8 @@ impl<'i, 'd> Symbols<'i, 'd> {
 
     /// The loaded executable section containing `addr`.
     pub fn code_section(&self, addr: u64) -> Option<&'i Section<'d>> {
-        let at = self.code.partition_point(|c| c.0 <= addr);
-        let (_, end, index) = *self.code[..at].last()?;
-        (addr < end).then(|| &self.image.sections[index])
+        let (_, _, index) = code_section_containing(&self.code, addr)?;
+        Some(&self.image.sections[index])
     }
 
     /// Whether `addr` is in a section that holds fixup code (`.fixup`, `.text.fixup`, ...).
@@ -1019,6 +1011,29 @@ impl<'i, 'd> Symbols<'i, 'd> {
     pub fn has_code(&self) -> bool {
         !self.code.is_empty()
     }
+}
+
+/// The loaded executable sections of `image`, by address: (start, end, section index).
+pub(crate) fn code_sections(image: &Image<'_>) -> Vec<(u64, u64, usize)> {
+    let mut code: Vec<_> = image
+        .sections
+        .iter()
+        .filter(|s| s.is_code() && s.size > 0)
+        .map(|s| (s.addr, s.addr.saturating_add(s.size), s.index))
+        .collect();
+    code.sort_unstable();
+    code
+}
+
+/// The section of `code` ([`code_sections`]) that contains `addr`: the last one starting at
+/// or below it, if `addr` is below its end.
+pub(crate) fn code_section_containing(
+    code: &[(u64, u64, usize)],
+    addr: u64,
+) -> Option<(u64, u64, usize)> {
+    let at = code.partition_point(|c| c.0 <= addr);
+    let section = *code[..at].last()?;
+    (addr < section.1).then_some(section)
 }
 
 /// A memo of [`Symbols::code_section`] for a walk over mostly ascending addresses: it keeps
@@ -1054,7 +1069,7 @@ impl CodeMemo {
 
     #[cold]
     fn miss(&mut self, symbols: &Symbols<'_, '_>, addr: u64) -> Option<bool> {
-        // The same search as `code_section`: the last section starting at or below `addr`.
+        // The same search as `code_section_containing`, which also needs the next start.
         let code = &symbols.code;
         let at = code.partition_point(|c| c.0 <= addr);
         let (start, end, index) = *code[..at].last()?;
