@@ -171,17 +171,27 @@ fn scan_symbols<'i, 'd>(
     forced: Option<Layout>,
     linux: &LinuxLayout,
 ) -> (MarkerSymbols<'d>, Symbols<'i, 'd>) {
-    let linux = match linux {
-        LinuxLayout::X86 => Some(Layout::LinuxX86Legacy),
-        LinuxLayout::Known(layout) => Some(*layout),
-        LinuxLayout::Refused(_) => None,
+    // The three words of a 4.6-5.15 entry are every word of a table of whole 12-byte
+    // entries, so they hold the insn and fixup words of the 5.16+ layout and of 3.5-4.5's
+    // pairs; the pairs are read apart only when the size is not a multiple of 12.
+    let (linux, x86_pairs) = match linux {
+        LinuxLayout::X86 => (
+            Some(Layout::LinuxX86Legacy),
+            !table_in(image, section, bytes, Layout::LinuxX86Legacy).size_is_whole(),
+        ),
+        LinuxLayout::Known(layout) => (Some(*layout), false),
+        LinuxLayout::Refused(_) => (None, false),
     };
     let layouts = match forced {
         Some(layout) => vec![layout],
-        None => [Some(Layout::Extable), linux]
-            .into_iter()
-            .flatten()
-            .collect(),
+        None => [
+            Some(Layout::Extable),
+            linux,
+            x86_pairs.then_some(Layout::LinuxX86Pair),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
     };
     let entries = table_in(image, section, bytes, layouts[0]).len();
     if entries > FEW_ENTRIES {
@@ -327,7 +337,6 @@ fn linux_layout_of(image: &Image<'_>, section: &Section<'_>, bytes: &[u8]) -> Li
         LinuxMachine::Layout(layout) => LinuxLayout::Known(layout),
         LinuxMachine::Versions(layouts) => versioned_layout(image, section, bytes, layouts),
         LinuxMachine::X86 => LinuxLayout::X86,
-        LinuxMachine::Ambiguous(why) => LinuxLayout::Refused(format!("ambiguous layout: {why}")),
         LinuxMachine::Unknown => LinuxLayout::Refused(format!(
             "Linux marker present but e_machine {} has no known Linux table layout; pass --layout",
             image.machine
@@ -345,24 +354,53 @@ fn linux_layout(
     match linux {
         LinuxLayout::Known(layout) => Ok(layout),
         LinuxLayout::Refused(why) => Err(Problem::refused(why)),
-        LinuxLayout::X86 => {
-            let legacy = table_in(image, section, bytes, Layout::LinuxX86Legacy);
-            let handler = legacy.shape.relative_fields()[2];
-            let n = legacy.len();
-            // Handlers repeat: a small cache answers most of them.
-            let mut starts = StartCache::default();
-            let hits = (0..n)
-                .filter(|&i| starts.is_function_start(symbols, legacy.target(i, handler)))
-                .count();
-            match x86::classify(hits, n) {
-                x86::ThirdWord::Data => Ok(Layout::LinuxX86),
-                x86::ThirdWord::Handlers => Ok(Layout::LinuxX86Legacy),
-                x86::ThirdWord::Mixed => Err(Problem::refused(format!(
-                    "ambiguous layout: {hits} of {n} entries have a third word that points at a function \
-                     (4.6-5.15 handlers) and the rest do not (5.16+ data); pass --layout linux-x86 or linux-x86-4.6"
-                ))),
-            }
-        }
+        LinuxLayout::X86 => x86_layout(image, section, bytes, symbols),
+    }
+}
+
+/// The generation of an x86 table, told by its entries: 4.6-5.15's when every third word
+/// is a handler (a function start); else 5.16's when most entries read as plausible with a
+/// data word; else 3.5-4.5's when the table reads as plausible pairs of distinct
+/// instructions; else 5.16's, whose check then says what is wrong with the table, unless
+/// most third words are handlers (a 4.6-5.15 table with broken handlers, refused). Whole
+/// 12-byte entries are read whatever the table's size, so that a size defect does not change
+/// the generation.
+fn x86_layout(
+    image: &Image<'_>,
+    section: &Section<'_>,
+    bytes: &[u8],
+    symbols: &Symbols<'_, '_>,
+) -> Result<Layout, Problem> {
+    let legacy = table_in(image, section, bytes, Layout::LinuxX86Legacy);
+    let handler = legacy.shape.relative_fields()[2];
+    let n = legacy.len();
+    // Handlers repeat: a small cache answers most of them.
+    let mut starts = StartCache::default();
+    let hits = (0..n)
+        .filter(|&i| starts.is_function_start(symbols, legacy.target(i, handler)))
+        .count();
+    let third_words = x86::classify(hits, n);
+    if third_words == x86::ThirdWord::Handlers {
+        return Ok(Layout::LinuxX86Legacy);
+    }
+    let code = code_sections(image);
+    let data = table_in(image, section, bytes, Layout::LinuxX86);
+    if 2 * plausible_entries(&data, &code) > data.len() {
+        return Ok(Layout::LinuxX86);
+    }
+    let pairs = table_in(image, section, bytes, Layout::LinuxX86Pair);
+    if pairs.size_is_whole()
+        && 2 * plausible_entries(&pairs, &code) > pairs.len()
+        && x86::distinct_instructions(&pairs)
+    {
+        return Ok(Layout::LinuxX86Pair);
+    }
+    match third_words {
+        x86::ThirdWord::Mixed => Err(Problem::refused(format!(
+            "ambiguous layout: {hits} of {n} entries have a third word that points at a function \
+             (4.6-5.15 handlers) and the rest do not (5.16+ data); pass --layout linux-x86 or linux-x86-4.6"
+        ))),
+        _ => Ok(Layout::LinuxX86),
     }
 }
 

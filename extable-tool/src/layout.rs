@@ -21,6 +21,8 @@ pub enum Layout {
     LinuxX86,
     /// Linux x86 4.6 to 5.15: insn, fixup, handler, all self-relative.
     LinuxX86Legacy,
+    /// Linux x86 3.5 to 4.5: insn, fixup self-relative, 8 bytes.
+    LinuxX86Pair,
     /// Linux arm64 since 5.16: insn, fixup self-relative, `short type, data`.
     LinuxArm64,
     /// Linux arm64 4.6 to 5.15: insn, fixup self-relative, 8 bytes.
@@ -39,10 +41,11 @@ pub enum Layout {
 }
 
 /// Every layout, in the order `--help` lists them.
-pub(crate) const ALL_LAYOUTS: [Layout; 10] = [
+pub(crate) const ALL_LAYOUTS: [Layout; 11] = [
     Layout::Extable,
     Layout::LinuxX86,
     Layout::LinuxX86Legacy,
+    Layout::LinuxX86Pair,
     Layout::LinuxArm64,
     Layout::LinuxArm64Legacy,
     Layout::LinuxRiscv,
@@ -113,6 +116,7 @@ impl Layout {
             Layout::Extable => "extable",
             Layout::LinuxX86 => "linux-x86",
             Layout::LinuxX86Legacy => "linux-x86-4.6",
+            Layout::LinuxX86Pair => "linux-x86-3.5",
             Layout::LinuxArm64 => "linux-arm64",
             Layout::LinuxArm64Legacy => "linux-arm64-4.6",
             Layout::LinuxRiscv => "linux-riscv",
@@ -160,7 +164,7 @@ impl Layout {
             | Layout::LinuxRiscv
             | Layout::LinuxS390
             | Layout::LinuxLoongarch => relative(Third::Data(third), Order::SectionRelativeI32),
-            Layout::LinuxArm64Legacy | Layout::LinuxPowerpc => {
+            Layout::LinuxX86Pair | Layout::LinuxArm64Legacy | Layout::LinuxPowerpc => {
                 relative(Third::Nothing, Order::SectionRelativeI32)
             }
             Layout::Absolute => {
@@ -220,6 +224,7 @@ mod tests {
         assert_eq!(Layout::LinuxX86Legacy.shape(Class::Elf32).size, 12);
         assert_eq!(Layout::LinuxPowerpc.shape(Class::Elf64).size, 8);
         assert_eq!(Layout::LinuxArm64Legacy.shape(Class::Elf64).size, 8);
+        assert_eq!(Layout::LinuxX86Pair.shape(Class::Elf32).size, 8);
         assert_eq!(Layout::Absolute.shape(Class::Elf32).size, 8);
         assert_eq!(Layout::Absolute.shape(Class::Elf64).size, 16);
         assert!(Layout::Absolute

@@ -92,10 +92,12 @@
 //! # Layout detection
 //!
 //! `extable_main_sort_needed` (this project's marker) means [`Layout::Extable`];
-//! `main_extable_sort_needed` (Linux's) means the layout `scripts/sorttable` uses for the
-//! file's `e_machine` (for x86, the entries tell 4.6-5.15 handlers from 5.16+ data words).
-//! Both markers, neither marker, an unknown machine, LoongArch, or an x86 table that mixes
-//! the two forms is refused; `--layout` (or [`Options::layout`]) forces a layout.
+//! `main_extable_sort_needed` (Linux's) means a Linux layout of the file's `e_machine`;
+//! where the machine changed layouts over the versions (x86, arm64, riscv, LoongArch,
+//! powerpc), the entries tell which generation the table is. Both markers, neither marker,
+//! an unknown machine, a table that reads plausibly in two generations, or an x86 table
+//! whose third words are mostly but not all handlers is refused; `--layout` (or
+//! [`Options::layout`]) forces a layout.
 //!
 //! # Exit codes
 //!

@@ -221,6 +221,69 @@ fn linux_x86_fixup_placements_and_a_writable_table_are_clean() {
     assert_clean(&out);
 }
 
+/// The x86 table of `entries` in the encoding of one kernel generation: 3.5-4.5's pairs,
+/// 4.6-5.15's handler triples (all to `ex_handler_default`), or 5.16's data words.
+fn x86_generation_entries(layout: &str, entries: &[(&str, &str, u32)]) -> String {
+    let handler = "\n.text\n.type ex_handler_default, @function\nex_handler_default: ret\n.size ex_handler_default, .-ex_handler_default\n";
+    let lines = entries.iter().map(|(i, f, d)| match layout {
+        "linux-x86-3.5" => format!(".long ({i}) - .\n.long ({f}) - .\n"),
+        "linux-x86-4.6" => {
+            format!(".long ({i}) - .\n.long ({f}) - .\n.long ex_handler_default - .\n")
+        }
+        _ => format!(".long ({i}) - .\n.long ({f}) - .\n.long {d}\n"),
+    });
+    lines.collect::<String>() + handler
+}
+
+/// Kernels of each x86 generation, assembled and linked by GCC and GNU ld: each is detected
+/// from its entries (3 pairs are also 2 entries of 12 bytes; 5 are not), checks clean, and a
+/// copy with its entries reversed and its marker set sorts to the sorted build, byte for byte.
+#[test]
+fn x86_generations_linked_by_gnu_ld_are_detected_checked_and_sorted() {
+    if !have("gcc") {
+        return;
+    }
+    for layout in ["linux-x86-3.5", "linux-x86-4.6", "linux-x86"] {
+        for n in [3, 5] {
+            let what = format!("{layout}, {n} entries");
+            let entries = &X86_GOOD[..n];
+            let sorted_dir = tempdir();
+            // -save-temps: the object file, whose name the symbol table holds, is x.o in
+            // both builds.
+            let sorted = build_with(
+                "gcc",
+                &["-save-temps"],
+                sorted_dir.path(),
+                &x86_source(&x86_generation_entries(layout, entries)),
+                Some(LINUX_SCRIPT),
+            );
+            assert_clean(&sorted);
+            let (_, v) = check_json(&sorted, &[]);
+            assert_eq!(report(&v)["layout"], layout, "{what}: {v:#}");
+
+            let reversed: Vec<_> = entries.iter().rev().copied().collect();
+            let source = x86_source(&x86_generation_entries(layout, &reversed)).replace(
+                "main_extable_sort_needed: .long 0",
+                "main_extable_sort_needed: .long 1",
+            );
+            let dir = tempdir();
+            let shuffled = build_with(
+                "gcc",
+                &["-save-temps"],
+                dir.path(),
+                &source,
+                Some(LINUX_SCRIPT),
+            );
+            let out = run(&["sort", s(&shuffled)]);
+            assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+            assert!(
+                std::fs::read(&shuffled).unwrap() == std::fs::read(&sorted).unwrap(),
+                "{what}: the sorted copy differs from the sorted build"
+            );
+        }
+    }
+}
+
 #[test]
 fn x86_insn_inside_an_instruction_is_an_error() {
     if !have("gcc") {

@@ -15,15 +15,12 @@ fn oracle_kind(layout: Layout) -> Option<SortKind> {
     match layout {
         Layout::Extable => None,
         Layout::LinuxX86Legacy => Some(SortKind::X86Legacy),
-        Layout::LinuxPowerpc | Layout::LinuxArm64Legacy => Some(SortKind::Relative),
+        Layout::LinuxPowerpc | Layout::LinuxArm64Legacy | Layout::LinuxX86Pair => {
+            Some(SortKind::Relative)
+        }
         Layout::Absolute => Some(SortKind::Absolute),
         _ => Some(SortKind::RelativeWithData),
     }
-}
-
-/// Whether the layout is detected without --layout for its natural machine.
-fn detected(layout: Layout) -> bool {
-    layout != Layout::LinuxLoongarch
 }
 
 fn sort_and_compare(
@@ -43,11 +40,7 @@ fn sort_and_compare(
     let (reference, input) = (reference.build(), input.build());
     assert_ne!(reference, input, "the shuffle changed nothing");
     let path = write(dir.path(), "f.elf", &input);
-    let mut args = vec!["sort", s(&path)];
-    if !detected(layout) {
-        args.extend(["--layout", layout.name()]);
-    }
-    let out = run(&args);
+    let out = run(&["sort", s(&path)]);
     let what = format!("{layout} is64={is64} big={big}");
     assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
     let sorted = std::fs::read(&path).unwrap();
@@ -79,82 +72,171 @@ fn detection_matches_sorttables_choice_of_machine() {
     for &layout in Layout::ALL {
         for (is64, big) in CLASSES {
             let m = machine_for(layout, is64, big);
-            // Linux 6.1's sorttable knows the newest layout of each machine; the older
-            // ones are told apart by the entries.
-            let older = [Layout::LinuxX86Legacy, Layout::LinuxArm64Legacy];
-            if layout.is_linux() && detected(layout) && !older.contains(&layout) {
+            // Linux 6.1's sorttable knows the 6.1 layout of each machine; the other
+            // generations are told apart by the entries (LoongArch's relative layout came
+            // in 6.2).
+            let other_generations = [
+                Layout::LinuxX86Legacy,
+                Layout::LinuxX86Pair,
+                Layout::LinuxArm64Legacy,
+                Layout::LinuxLoongarch,
+            ];
+            if layout.is_linux() && !other_generations.contains(&layout) {
                 assert_eq!(kind_for_machine(m), oracle_kind(layout), "{layout}");
             }
             let p = Program::new(layout, is64, big, sorted_specs(layout, 8));
             let dir = tempdir();
             let path = write(dir.path(), "f", &p.build());
             let out = run(&["check", s(&path), "--format", "json"]);
-            if detected(layout) {
-                assert_eq!(code(&out), 0, "{layout}: {}", stdout(&out));
+            assert_eq!(code(&out), 0, "{layout}: {}", stdout(&out));
+            let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+            assert_eq!(v["files"][0]["report"]["layout"], layout.name());
+        }
+    }
+}
+
+/// Machines whose Linux layout changed over the versions (class, byte order, layouts
+/// newest first). arm64: absolute 16-byte pairs, two relative ints from 4.6, a type and data
+/// word from 5.16. x86: two relative ints from 3.5, a relative handler from 4.6, a data word
+/// from 5.16. riscv, LoongArch and powerpc: absolute, then relative.
+const GENERATIONS: &[(u16, bool, bool, &[Layout])] = &[
+    (
+        EM_AARCH64,
+        true,
+        false,
+        &[
+            Layout::LinuxArm64,
+            Layout::LinuxArm64Legacy,
+            Layout::Absolute,
+        ],
+    ),
+    (
+        EM_X86_64,
+        true,
+        false,
+        &[
+            Layout::LinuxX86,
+            Layout::LinuxX86Legacy,
+            Layout::LinuxX86Pair,
+        ],
+    ),
+    (
+        EM_386,
+        false,
+        false,
+        &[
+            Layout::LinuxX86,
+            Layout::LinuxX86Legacy,
+            Layout::LinuxX86Pair,
+        ],
+    ),
+    (
+        EM_RISCV,
+        true,
+        false,
+        &[Layout::LinuxRiscv, Layout::Absolute],
+    ),
+    (
+        EM_LOONGARCH,
+        true,
+        false,
+        &[Layout::LinuxLoongarch, Layout::Absolute],
+    ),
+    (
+        EM_PPC64,
+        true,
+        false,
+        &[Layout::LinuxPowerpc, Layout::Absolute],
+    ),
+    (
+        EM_PPC64,
+        true,
+        true,
+        &[Layout::LinuxPowerpc, Layout::Absolute],
+    ),
+    (
+        EM_PPC,
+        false,
+        true,
+        &[Layout::LinuxPowerpc, Layout::Absolute],
+    ),
+];
+
+/// Each generation of each such machine is detected from its entries, whatever the table's
+/// size is a multiple of, and sorted as that version's sorttable (or, before build-time
+/// sorting, the boot-time sort) does.
+#[test]
+fn kernels_of_each_generation_are_detected_from_their_entries() {
+    for &(machine, is64, big, layouts) in GENERATIONS {
+        for &layout in layouts {
+            // 48 entries: 384, 576 or 768 bytes, each a multiple of 8, 12 and 16 where the
+            // class allows; 7 entries: a size that only one layout divides.
+            for (n, seed) in [(48, 3), (7, 5)] {
+                let what = format!("{layout} on machine {machine}, is64={is64} big={big}, {n}");
+                let specs = sorted_specs(layout, n);
+                let program = |specs: Vec<Spec>| Program {
+                    machine,
+                    ..Program::new(layout, is64, big, specs)
+                };
+                let reference = program(specs.clone()).marker_value(0).build();
+                let input = program(shuffled(&specs, seed)).build();
+                let dir = tempdir();
+                let path = write(dir.path(), "vmlinux", &input);
+                let out = run(&["check", s(&path), "--format", "json"]);
+                assert_eq!(code(&out), 0, "{what}: {}", stdout(&out));
                 let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-                assert_eq!(v["files"][0]["report"]["layout"], layout.name());
-            } else {
-                assert_eq!(code(&out), 1);
-                assert!(stdout(&out).contains("LoongArch"), "{}", stdout(&out));
+                assert_eq!(v["files"][0]["report"]["layout"], layout.name(), "{what}");
+                let out = run(&["sort", s(&path)]);
+                assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+                let sorted = std::fs::read(&path).unwrap();
+                assert!(sorted == reference, "{what}: differs from the reference");
+                let mut linux = input.clone();
+                sorttable(&mut linux, oracle_kind(layout).unwrap()).unwrap();
+                assert!(sorted == linux, "{what}: differs from sorttable's result");
             }
         }
     }
 }
 
-/// arm64 changed layouts twice (absolute 16-byte pairs, then two relative ints from 4.6,
-/// then a type and data word from 5.16): each is detected from its entries, whatever the
-/// table's size is a multiple of, and sorted as that version's sorttable does.
-#[test]
-fn arm64_kernels_of_each_generation_are_detected_from_their_entries() {
-    for layout in [
-        Layout::LinuxArm64,
-        Layout::LinuxArm64Legacy,
-        Layout::Absolute,
-    ] {
-        // 48 entries: 384, 576 or 768 bytes, each a multiple of both 8 and 12 or 16.
-        for (n, seed) in [(48, 3), (7, 5)] {
-            let specs = sorted_specs(layout, n);
-            let arm64 = |specs: Vec<Spec>| Program {
-                machine: EM_AARCH64,
-                ..Program::new(layout, true, false, specs)
-            };
-            let reference = arm64(specs.clone()).marker_value(0).build();
-            let input = arm64(shuffled(&specs, seed)).build();
-            let dir = tempdir();
-            let path = write(dir.path(), "vmlinux", &input);
-            let out = run(&["check", s(&path), "--format", "json"]);
-            assert_eq!(code(&out), 0, "{layout}: {}", stdout(&out));
-            let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-            assert_eq!(v["files"][0]["report"]["layout"], layout.name(), "{n}");
-            let out = run(&["sort", s(&path)]);
-            assert_eq!(code(&out), 0, "{layout}: {}", stderr(&out));
-            let sorted = std::fs::read(&path).unwrap();
-            assert!(sorted == reference, "{layout}: differs from the reference");
-            let mut linux = input.clone();
-            sorttable(&mut linux, oracle_kind(layout).unwrap()).unwrap();
-            assert!(sorted == linux, "{layout}: differs from sorttable's result");
-        }
-    }
-}
-
-/// A defect in a few entries does not hide an older arm64 generation: the table is still
-/// read with its own layout, and the check names the defective entry.
-#[test]
-fn a_defective_entry_does_not_change_the_arm64_generation() {
-    let mut specs = sorted_specs(Layout::LinuxArm64Legacy, 30);
-    specs[5].insn = RODATA + 8;
-    let p = Program::new(Layout::LinuxArm64Legacy, true, false, specs);
+/// `check` of `p` fails, naming `layout` and each of `findings`.
+fn check_reports(p: &Program, layout: Layout, findings: &[&str]) {
     let dir = tempdir();
     let path = write(dir.path(), "vmlinux", &p.build());
     let out = run(&["check", s(&path)]);
     assert_eq!(code(&out), 1, "{}", stdout(&out));
-    assert!(
-        stdout(&out).contains("linux-arm64-4.6 table"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(stdout(&out).contains("entry 5: insn"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("[insn-not-code]"), "{}", stdout(&out));
+    let table = format!("{} table", layout.name());
+    for expected in std::iter::once(table.as_str()).chain(findings.iter().copied()) {
+        assert!(
+            stdout(&out).contains(expected),
+            "{expected}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+/// A defect in a few entries does not hide an older generation: the table is still read
+/// with its own layout, and the check names the defective entry. (30 entries of 8 bytes
+/// are also 20 of 12.)
+#[test]
+fn a_defective_entry_does_not_change_the_generation() {
+    for layout in [Layout::LinuxArm64Legacy, Layout::LinuxX86Pair] {
+        let mut specs = sorted_specs(layout, 30);
+        specs[5].insn = RODATA + 8;
+        let p = Program::new(layout, true, false, specs);
+        check_reports(&p, layout, &["entry 5: insn", "[insn-not-code]"]);
+    }
+}
+
+/// An x86 table cut short by 4 bytes keeps its generation: 29 entries of 12 bytes and 4
+/// bytes more are 44 whole pairs, and read as pairs the relative handlers of 4.6-5.15 land in
+/// code too; the check reports the size.
+#[test]
+fn a_truncated_x86_table_keeps_its_generation() {
+    for layout in [Layout::LinuxX86Legacy, Layout::LinuxX86] {
+        let mut p = Program::new(layout, true, false, sorted_specs(layout, 29));
+        p.table_tail = vec![0; 4];
+        check_reports(&p, layout, &["[size]"]);
+    }
 }
 
 /// An arm64 table with a defect in every reading is read with the newest layout, whose

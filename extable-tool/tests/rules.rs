@@ -368,17 +368,6 @@ fn ambiguous_and_unsupported_files_are_refused() {
         &[],
         "neither extable_main_sort_needed nor main_extable_sort_needed",
     );
-    // LoongArch.
-    refused(
-        &Program::new(
-            Layout::LinuxLoongarch,
-            true,
-            false,
-            good(Layout::LinuxLoongarch),
-        ),
-        &[],
-        "LoongArch",
-    );
     // Linux marker on a machine Linux never sorted for.
     let mut p = Program::new(Layout::LinuxX86, true, false, good(Layout::LinuxX86));
     p.machine = 0x1234;

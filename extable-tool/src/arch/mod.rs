@@ -28,8 +28,6 @@ pub enum LinuxMachine {
     /// The machine's layout changed over the versions, newest first: the one that reads
     /// the table as plausible entries is the file's (see `analysis::versioned_layout`).
     Versions(&'static [Layout]),
-    /// The machine changed layouts in a way the file cannot tell: the reason.
-    Ambiguous(&'static str),
     /// A machine Linux never sorted tables for.
     Unknown,
 }
@@ -39,17 +37,18 @@ pub fn linux_machine(machine: u16) -> LinuxMachine {
     if x86::MACHINES.contains(&machine) {
         return LinuxMachine::X86;
     }
-    if loongarch::MACHINES.contains(&machine) {
-        return LinuxMachine::Ambiguous(loongarch::AMBIGUITY);
+    let versions: [(&[u16], &'static [Layout]); 5] = [
+        (arm64::MACHINES, arm64::LAYOUTS),
+        (riscv::MACHINES, riscv::LAYOUTS),
+        (loongarch::MACHINES, loongarch::LAYOUTS),
+        (powerpc::MACHINES, powerpc::LAYOUTS),
+        (other::RELATIVE_MACHINES, powerpc::LAYOUTS),
+    ];
+    if let Some((_, layouts)) = versions.iter().find(|(m, _)| m.contains(&machine)) {
+        return LinuxMachine::Versions(layouts);
     }
-    if arm64::MACHINES.contains(&machine) {
-        return LinuxMachine::Versions(arm64::LAYOUTS);
-    }
-    let table: [(&[u16], Layout); 6] = [
-        (riscv::MACHINES, Layout::LinuxRiscv),
+    let table: [(&[u16], Layout); 3] = [
         (s390::MACHINES, Layout::LinuxS390),
-        (powerpc::MACHINES, Layout::LinuxPowerpc),
-        (other::RELATIVE_MACHINES, Layout::LinuxPowerpc),
         (arm::MACHINES, Layout::Absolute),
         (mips::MACHINES, Layout::Absolute),
     ];

@@ -1,7 +1,13 @@
-//! riscv: `{ int insn, fixup; short type, data; }` (`asm/asm-extable.h`).
+//! riscv: `{ int insn, fixup; short type, data; }` (`asm/asm-extable.h`); absolute
+//! `{ unsigned long insn, fixup; }` in older kernels.
+
+use crate::layout::Layout;
 
 /// `EM_RISCV`.
 pub const MACHINES: &[u16] = &[object::elf::EM_RISCV.0];
+
+/// The layouts of riscv kernels, newest first.
+pub const LAYOUTS: &[Layout] = &[Layout::LinuxRiscv, Layout::Absolute];
 
 /// `EX_TYPE_*` names by number.
 pub const TYPES: &[&str] = &[

@@ -39,8 +39,8 @@ pub fn machine_for(layout: Layout, is64: bool, big: bool) -> u16 {
         (Layout::Extable, false, false) => EM_ARM,
         (Layout::Extable, false, true) => EM_PPC,
         (Layout::Extable, true, true) => EM_PPC64,
-        (Layout::LinuxX86 | Layout::LinuxX86Legacy, true, _) => EM_X86_64,
-        (Layout::LinuxX86 | Layout::LinuxX86Legacy, false, _) => EM_386,
+        (Layout::LinuxX86 | Layout::LinuxX86Legacy | Layout::LinuxX86Pair, true, _) => EM_X86_64,
+        (Layout::LinuxX86 | Layout::LinuxX86Legacy | Layout::LinuxX86Pair, false, _) => EM_386,
         (Layout::LinuxArm64 | Layout::LinuxArm64Legacy, ..) => EM_AARCH64,
         (Layout::LinuxRiscv, ..) => EM_RISCV,
         (Layout::LinuxS390, ..) => EM_S390,
@@ -55,7 +55,7 @@ pub fn machine_for(layout: Layout, is64: bool, big: bool) -> u16 {
 
 pub fn entry_size(layout: Layout, is64: bool) -> usize {
     match layout {
-        Layout::LinuxPowerpc | Layout::LinuxArm64Legacy => 8,
+        Layout::LinuxPowerpc | Layout::LinuxArm64Legacy | Layout::LinuxX86Pair => 8,
         Layout::Absolute => {
             if is64 {
                 16
@@ -146,9 +146,10 @@ pub fn sorted_specs(layout: Layout, n: usize) -> Vec<Spec> {
                 Layout::Extable | Layout::LinuxX86Legacy => {
                     ThirdSpec::Handler(if i % 2 == 0 { HANDLER0 } else { HANDLER1 })
                 }
-                Layout::LinuxPowerpc | Layout::LinuxArm64Legacy | Layout::Absolute => {
-                    ThirdSpec::None
-                }
+                Layout::LinuxPowerpc
+                | Layout::LinuxArm64Legacy
+                | Layout::LinuxX86Pair
+                | Layout::Absolute => ThirdSpec::None,
                 _ => ThirdSpec::Data(1 + (i % 2) as u16, (i % 7) as u16),
             };
             Spec { insn, fixup, third }
