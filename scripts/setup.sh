@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install what the demo and the tests need, idempotently: rustup targets and components, the
-# declared MSRV toolchain (minimal profile), QEMU (system and user mode) and the ARM cross
-# toolchains from Debian's packages.
+# declared MSRV toolchain (minimal profile), QEMU (system and user mode), the ARM cross
+# toolchains and the s390x binutils from Debian's packages.
 # Sourced by demo.sh and test.sh; safe to run again (it only installs what is missing).
 set -euo pipefail
 
@@ -42,6 +42,8 @@ need_debian() {
   command -v arm-linux-gnueabihf-gcc >/dev/null || missing+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross)
   command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross)
   command -v addr2line >/dev/null || missing+=(binutils)
+  command -v s390x-linux-gnu-as >/dev/null && command -v s390x-linux-gnu-ld >/dev/null \
+    || missing+=(binutils-s390x-linux-gnu)
   command -v jq >/dev/null || missing+=(jq)
   command -v strace >/dev/null || missing+=(strace)
   { python3 -c 'import jsonschema' || /usr/bin/python3 -c 'import jsonschema'; } 2>/dev/null \

@@ -438,14 +438,16 @@ fn versioned_layout(
     }
 }
 
-/// How many entries of `table` have their insn and fixup in executable `code` and, where
-/// the layout has types, a known type. An entry read with another version's layout points
-/// at data or outside the file's sections, or has a type no kernel knows.
+/// How many entries of `table` have their insn and fixup (and handler, if any) in
+/// executable `code` and, where the layout has types, a known type. An entry read with
+/// another version's layout points at data or outside the file's sections, or has a type no
+/// kernel knows.
 fn plausible_entries(table: &Table<'_>, code: &[(u64, u64, usize)]) -> usize {
     let in_code = |addr: u64| code_section_containing(code, addr).is_some();
     let known = |e: &crate::table::Entry| match e.extra {
         crate::table::Extra::Data { ty, .. } => arch::fixup_type_name(table.layout, ty).is_some(),
-        _ => true,
+        crate::table::Extra::Handler(handler) => in_code(handler),
+        crate::table::Extra::Nothing => true,
     };
     (0..table.len())
         .filter(|&i| {

@@ -466,7 +466,7 @@ fn check_duplicate(
         )
     } else {
         let what = match third {
-            Third::Handler(_) => "fixup or handler",
+            Third::Handler(_) | Third::WideHandler(_) => "fixup or handler",
             Third::Data(_) => "fixup or data",
             Third::Nothing => "fixup",
         };

@@ -96,6 +96,15 @@ impl Endian {
             Endian::Big => v.to_be_bytes(),
         }
     }
+
+    /// The bytes of `v` in this byte order.
+    #[inline]
+    pub fn u64_bytes(self, v: u64) -> [u8; 8] {
+        match self {
+            Endian::Little => v.to_le_bytes(),
+            Endian::Big => v.to_be_bytes(),
+        }
+    }
 }
 
 /// One section header.

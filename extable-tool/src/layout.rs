@@ -31,6 +31,11 @@ pub enum Layout {
     LinuxRiscv,
     /// Linux s390 since 5.16: like arm64.
     LinuxS390,
+    /// Linux s390 5.5 to 5.15: insn, fixup self-relative, then a self-relative 64-bit
+    /// handler (0: none), 16 bytes.
+    LinuxS390Handler,
+    /// Linux s390 before 5.5: insn, fixup self-relative, 8 bytes.
+    LinuxS390Pair,
     /// Linux LoongArch since 6.2: like arm64.
     LinuxLoongarch,
     /// Linux powerpc and parisc: insn, fixup self-relative, 8 bytes.
@@ -41,7 +46,7 @@ pub enum Layout {
 }
 
 /// Every layout, in the order `--help` lists them.
-pub(crate) const ALL_LAYOUTS: [Layout; 11] = [
+pub(crate) const ALL_LAYOUTS: [Layout; 13] = [
     Layout::Extable,
     Layout::LinuxX86,
     Layout::LinuxX86Legacy,
@@ -50,6 +55,8 @@ pub(crate) const ALL_LAYOUTS: [Layout; 11] = [
     Layout::LinuxArm64Legacy,
     Layout::LinuxRiscv,
     Layout::LinuxS390,
+    Layout::LinuxS390Handler,
+    Layout::LinuxS390Pair,
     Layout::LinuxLoongarch,
     Layout::LinuxPowerpc,
     Layout::Absolute,
@@ -62,6 +69,9 @@ pub enum Third {
     Nothing,
     /// A self-relative pointer to a handler function at this byte offset.
     Handler(usize),
+    /// A self-relative 64-bit pointer to a handler function at this byte offset, 0 when the
+    /// entry has none (s390 5.5 to 5.15); moved as sorttable moves it, 0 kept.
+    WideHandler(usize),
     /// A data word (fixup type and arguments) at this byte offset; never moved.
     Data(usize),
 }
@@ -121,6 +131,8 @@ impl Layout {
             Layout::LinuxArm64Legacy => "linux-arm64-4.6",
             Layout::LinuxRiscv => "linux-riscv",
             Layout::LinuxS390 => "linux-s390",
+            Layout::LinuxS390Handler => "linux-s390-5.5",
+            Layout::LinuxS390Pair => "linux-s390-pair",
             Layout::LinuxLoongarch => "linux-loongarch",
             Layout::LinuxPowerpc => "linux-powerpc",
             Layout::Absolute => "absolute",
@@ -164,9 +176,18 @@ impl Layout {
             | Layout::LinuxRiscv
             | Layout::LinuxS390
             | Layout::LinuxLoongarch => relative(Third::Data(third), Order::SectionRelativeI32),
-            Layout::LinuxX86Pair | Layout::LinuxArm64Legacy | Layout::LinuxPowerpc => {
-                relative(Third::Nothing, Order::SectionRelativeI32)
-            }
+            Layout::LinuxS390Handler => Shape {
+                size: 16,
+                align: 8,
+                insn_fixup: [insn, fixup],
+                relative: true,
+                third: Third::WideHandler(8),
+                order: Order::SectionRelativeI32,
+            },
+            Layout::LinuxX86Pair
+            | Layout::LinuxArm64Legacy
+            | Layout::LinuxS390Pair
+            | Layout::LinuxPowerpc => relative(Third::Nothing, Order::SectionRelativeI32),
             Layout::Absolute => {
                 let w = class.word_size();
                 Shape {
@@ -225,6 +246,14 @@ mod tests {
         assert_eq!(Layout::LinuxPowerpc.shape(Class::Elf64).size, 8);
         assert_eq!(Layout::LinuxArm64Legacy.shape(Class::Elf64).size, 8);
         assert_eq!(Layout::LinuxX86Pair.shape(Class::Elf32).size, 8);
+        assert_eq!(Layout::LinuxS390Pair.shape(Class::Elf64).size, 8);
+        assert_eq!(Layout::LinuxS390Handler.shape(Class::Elf64).size, 16);
+        assert_eq!(
+            Layout::LinuxS390Handler
+                .shape(Class::Elf64)
+                .relative_fields(),
+            &[0, 4]
+        );
         assert_eq!(Layout::Absolute.shape(Class::Elf32).size, 8);
         assert_eq!(Layout::Absolute.shape(Class::Elf64).size, 16);
         assert!(Layout::Absolute

@@ -42,8 +42,8 @@ enum Format {
 #[derive(clap::Args, Debug)]
 struct Common {
     /// Table layout instead of detecting it: extable, linux-x86, linux-x86-4.6,
-    /// linux-x86-3.5, linux-arm64, linux-arm64-4.6, linux-riscv, linux-s390, linux-loongarch,
-    /// linux-powerpc, absolute.
+    /// linux-x86-3.5, linux-arm64, linux-arm64-4.6, linux-riscv, linux-s390, linux-s390-5.5,
+    /// linux-s390-pair, linux-loongarch, linux-powerpc, absolute.
     #[arg(long, value_parser = parse_layout)]
     layout: Option<Layout>,
     /// Output format (JSON: one versioned document, schema "extable-tool/1").

@@ -129,6 +129,30 @@ impl<'d> Table<'d> {
         }
     }
 
+    /// The address the self-relative 64-bit field at `field` of entry `i` points to, `None`
+    /// when it is 0 (no handler). The sum is not cut to the class's width: in an ELF32 file
+    /// a target past 4 GiB is nowhere, not an address 4 GiB lower.
+    fn wide_target(&self, i: usize, field: usize) -> Option<u64> {
+        let v = self.endian.u64(&self.raw(i)[field..]);
+        let at = self.entry_addr(i).wrapping_add(field as u64);
+        (v != 0).then(|| at.wrapping_add(v))
+    }
+
+    /// Move the self-relative 64-bit handler of `slot`, an entry moved by `delta` bytes, if
+    /// the layout has one: sorttable's `s390_sort_relative_table` adds the entry's offset
+    /// and subtracts the new one from a handler that is not 0, in wrapping 64-bit
+    /// arithmetic, and leaves 0 alone.
+    fn move_wide_handler(&self, slot: &mut [u8], delta: i64) {
+        let Third::WideHandler(at) = self.shape.third else {
+            return;
+        };
+        let v = self.endian.u64(&slot[at..]);
+        if v != 0 {
+            let moved = v.wrapping_sub(delta as u64);
+            slot[at..at + 8].copy_from_slice(&self.endian.u64_bytes(moved));
+        }
+    }
+
     /// Entry `i`, resolved.
     #[inline]
     pub fn entry(&self, i: usize) -> Entry {
@@ -136,6 +160,9 @@ impl<'d> Table<'d> {
         let extra = match self.shape.third {
             Third::Nothing => Extra::Nothing,
             Third::Handler(at) => Extra::Handler(self.target(i, at)),
+            Third::WideHandler(at) => self
+                .wide_target(i, at)
+                .map_or(Extra::Nothing, Extra::Handler),
             Third::Data(at) => {
                 let bytes = &self.raw(i)[at..at + 4];
                 Extra::Data {
@@ -230,6 +257,7 @@ impl<'d> Table<'d> {
                     .unwrap_or((v as i64).wrapping_sub(delta) as i32);
                 slot[field..field + 4].copy_from_slice(&self.endian.u32_bytes(moved as u32));
             }
+            self.move_wide_handler(slot, delta);
         }
         out
     }
@@ -266,6 +294,7 @@ impl<'d> Table<'d> {
                     .ok_or(Overflow { index: i, field })?;
                 slot[field..field + 4].copy_from_slice(&self.endian.u32_bytes(v as u32));
             }
+            self.move_wide_handler(slot, delta);
         }
         Ok(out)
     }

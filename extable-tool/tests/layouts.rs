@@ -15,9 +15,11 @@ fn oracle_kind(layout: Layout) -> Option<SortKind> {
     match layout {
         Layout::Extable => None,
         Layout::LinuxX86Legacy => Some(SortKind::X86Legacy),
-        Layout::LinuxPowerpc | Layout::LinuxArm64Legacy | Layout::LinuxX86Pair => {
-            Some(SortKind::Relative)
-        }
+        Layout::LinuxPowerpc
+        | Layout::LinuxArm64Legacy
+        | Layout::LinuxX86Pair
+        | Layout::LinuxS390Pair => Some(SortKind::Relative),
+        Layout::LinuxS390Handler => Some(SortKind::S390Handler),
         Layout::Absolute => Some(SortKind::Absolute),
         _ => Some(SortKind::RelativeWithData),
     }
@@ -79,6 +81,8 @@ fn detection_matches_sorttables_choice_of_machine() {
                 Layout::LinuxX86Legacy,
                 Layout::LinuxX86Pair,
                 Layout::LinuxArm64Legacy,
+                Layout::LinuxS390Handler,
+                Layout::LinuxS390Pair,
                 Layout::LinuxLoongarch,
             ];
             if layout.is_linux() && !other_generations.contains(&layout) {
@@ -98,7 +102,8 @@ fn detection_matches_sorttables_choice_of_machine() {
 /// Machines whose Linux layout changed over the versions (class, byte order, layouts
 /// newest first). arm64: absolute 16-byte pairs, two relative ints from 4.6, a type and data
 /// word from 5.16. x86: two relative ints from 3.5, a relative handler from 4.6, a data word
-/// from 5.16. riscv, LoongArch and powerpc: absolute, then relative.
+/// from 5.16. s390: two relative ints, a relative 64-bit handler from 5.5, a type and data
+/// word from 5.16. riscv, LoongArch and powerpc: absolute, then relative.
 const GENERATIONS: &[(u16, bool, bool, &[Layout])] = &[
     (
         EM_AARCH64,
@@ -169,8 +174,8 @@ const GENERATIONS: &[(u16, bool, bool, &[Layout])] = &[
 fn kernels_of_each_generation_are_detected_from_their_entries() {
     for &(machine, is64, big, layouts) in GENERATIONS {
         for &layout in layouts {
-            // 48 entries: 384, 576 or 768 bytes, each a multiple of 8, 12 and 16 where the
-            // class allows; 7 entries: a size that only one layout divides.
+            // 48 entries: 384, 576 or 768 bytes, each a multiple of 8, 12 and 16; 7
+            // entries: a size that only one layout divides.
             for (n, seed) in [(48, 3), (7, 5)] {
                 let what = format!("{layout} on machine {machine}, is64={is64} big={big}, {n}");
                 let specs = sorted_specs(layout, n);

@@ -37,8 +37,9 @@ pub fn linux_machine(machine: u16) -> LinuxMachine {
     if x86::MACHINES.contains(&machine) {
         return LinuxMachine::X86;
     }
-    let versions: [(&[u16], &'static [Layout]); 5] = [
+    let versions: [(&[u16], &'static [Layout]); 6] = [
         (arm64::MACHINES, arm64::LAYOUTS),
+        (s390::MACHINES, s390::LAYOUTS),
         (riscv::MACHINES, riscv::LAYOUTS),
         (loongarch::MACHINES, loongarch::LAYOUTS),
         (powerpc::MACHINES, powerpc::LAYOUTS),
@@ -47,8 +48,7 @@ pub fn linux_machine(machine: u16) -> LinuxMachine {
     if let Some((_, layouts)) = versions.iter().find(|(m, _)| m.contains(&machine)) {
         return LinuxMachine::Versions(layouts);
     }
-    let table: [(&[u16], Layout); 3] = [
-        (s390::MACHINES, Layout::LinuxS390),
+    let table: [(&[u16], Layout); 2] = [
         (arm::MACHINES, Layout::Absolute),
         (mips::MACHINES, Layout::Absolute),
     ];

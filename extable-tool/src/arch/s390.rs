@@ -1,7 +1,18 @@
-//! s390: `{ int insn, fixup; short type, data; }` since 5.16 (`asm/asm-extable.h`).
+//! s390: `{ int insn, fixup; short type, data; }` since 5.16 (`asm/asm-extable.h`);
+//! `{ int insn, fixup; long handler; }` from 5.5 to 5.15, the handler self-relative and 0
+//! when there is none; `{ int insn, fixup; }` before.
+
+use crate::layout::Layout;
 
 /// `EM_S390`.
 pub const MACHINES: &[u16] = &[object::elf::EM_S390.0];
+
+/// The layouts of s390 kernels, newest first.
+pub const LAYOUTS: &[Layout] = &[
+    Layout::LinuxS390,
+    Layout::LinuxS390Handler,
+    Layout::LinuxS390Pair,
+];
 
 /// `EX_TYPE_*` names by number.
 pub const TYPES: &[&str] = &[

@@ -1,5 +1,6 @@
 //! A re-implementation of the `__ex_table` part of Linux 6.1's `scripts/sorttable.c` and
-//! `sorttable.h` (plus 5.15's `x86_sort_relative_table` for the 4.6-5.15 x86 layout), used as
+//! `sorttable.h` (plus 5.15's `x86_sort_relative_table` and `s390_sort_relative_table` for
+//! the 4.6-5.15 x86 and 5.5-5.15 s390 layouts), used as
 //! the byte-identity oracle. It works on raw bytes with its own header parsing, following
 //! sorttable's steps: find `__ex_table`, `.symtab`, `.strtab` and `SHT_SYMTAB_SHNDX` by a walk
 //! over the section headers (tracking the relocation section whose `sh_info` equals the
@@ -17,6 +18,9 @@ pub enum SortKind {
     RelativeWithData,
     /// `sort_relative_table` (powerpc, parisc).
     Relative,
+    /// 5.15's `s390_sort_relative_table` (two relative words and a relative 64-bit handler,
+    /// 0 kept).
+    S390Handler,
     /// 5.15's `x86_sort_relative_table` (three relative words).
     X86Legacy,
     /// Plain `qsort` with `compare_extable` (absolute).
@@ -62,6 +66,14 @@ impl R {
         } else {
             u64::from_le_bytes(a)
         }
+    }
+    fn w8(&self, v: u64, b: &mut [u8]) {
+        let a = if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        };
+        b[..8].copy_from_slice(&a);
     }
     fn w(&self, v: u32, b: &mut [u8]) {
         let a = if self.big {
@@ -230,6 +242,27 @@ fn sort_image(image: &mut [u8], kind: SortKind, rd: &R, is64: bool) {
                 }
                 i += 12;
             }
+        }
+        SortKind::S390Handler => {
+            // Normalise: each word plus its offset; a handler only when it is not 0.
+            let shift = |image: &mut [u8], sign: i64| {
+                let mut i = 0;
+                while i < size {
+                    for at in [i, i + 4] {
+                        let v = rd.r(&image[at..]).wrapping_add((sign * at as i64) as u32);
+                        rd.w(v, &mut image[at..]);
+                    }
+                    let handler = rd.r8(&image[i + 8..]);
+                    if handler != 0 {
+                        let v = handler.wrapping_add((sign * (i + 8) as i64) as u64);
+                        rd.w8(v, &mut image[i + 8..]);
+                    }
+                    i += 16;
+                }
+            };
+            shift(image, 1);
+            qsort(image, 16, cmp_rel);
+            shift(image, -1);
         }
         SortKind::Absolute => {
             let ent = if is64 { 16 } else { 8 };

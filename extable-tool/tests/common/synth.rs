@@ -43,7 +43,7 @@ pub fn machine_for(layout: Layout, is64: bool, big: bool) -> u16 {
         (Layout::LinuxX86 | Layout::LinuxX86Legacy | Layout::LinuxX86Pair, false, _) => EM_386,
         (Layout::LinuxArm64 | Layout::LinuxArm64Legacy, ..) => EM_AARCH64,
         (Layout::LinuxRiscv, ..) => EM_RISCV,
-        (Layout::LinuxS390, ..) => EM_S390,
+        (Layout::LinuxS390 | Layout::LinuxS390Handler | Layout::LinuxS390Pair, ..) => EM_S390,
         (Layout::LinuxLoongarch, ..) => EM_LOONGARCH,
         (Layout::LinuxPowerpc, true, _) => EM_PPC64,
         (Layout::LinuxPowerpc, false, _) => EM_PPC,
@@ -55,7 +55,11 @@ pub fn machine_for(layout: Layout, is64: bool, big: bool) -> u16 {
 
 pub fn entry_size(layout: Layout, is64: bool) -> usize {
     match layout {
-        Layout::LinuxPowerpc | Layout::LinuxArm64Legacy | Layout::LinuxX86Pair => 8,
+        Layout::LinuxPowerpc
+        | Layout::LinuxArm64Legacy
+        | Layout::LinuxX86Pair
+        | Layout::LinuxS390Pair => 8,
+        Layout::LinuxS390Handler => 16,
         Layout::Absolute => {
             if is64 {
                 16
@@ -115,6 +119,18 @@ pub fn table_bytes(
         }
         out.extend_from_slice(&rel(0, s.insn));
         out.extend_from_slice(&rel(4, s.fixup));
+        if layout == Layout::LinuxS390Handler {
+            let handler = match s.third {
+                ThirdSpec::Handler(h) => h.wrapping_sub(at + 8),
+                _ => 0,
+            };
+            out.extend_from_slice(&if big {
+                handler.to_be_bytes()
+            } else {
+                handler.to_le_bytes()
+            });
+            continue;
+        }
         match s.third {
             ThirdSpec::None => {}
             ThirdSpec::Handler(h) => out.extend_from_slice(&rel(8, h)),
@@ -146,9 +162,13 @@ pub fn sorted_specs(layout: Layout, n: usize) -> Vec<Spec> {
                 Layout::Extable | Layout::LinuxX86Legacy => {
                     ThirdSpec::Handler(if i % 2 == 0 { HANDLER0 } else { HANDLER1 })
                 }
+                // Most s390 entries of 5.5-5.15 have no handler (0).
+                Layout::LinuxS390Handler if i % 3 != 1 => ThirdSpec::None,
+                Layout::LinuxS390Handler => ThirdSpec::Handler(HANDLER0),
                 Layout::LinuxPowerpc
                 | Layout::LinuxArm64Legacy
                 | Layout::LinuxX86Pair
+                | Layout::LinuxS390Pair
                 | Layout::Absolute => ThirdSpec::None,
                 _ => ThirdSpec::Data(1 + (i % 2) as u16, (i % 7) as u16),
             };
