@@ -10,7 +10,8 @@
 //! | `unknown-type`          | error    | the data word's fixup type is unknown (Linux data words) |
 //! | `conflicting-duplicate` | error    | two entries for one insn that differ                     |
 //! | `unsorted-but-marked`   | error    | the marker says sorted but the table is not              |
-//! | `offset-overflow`       | error    | a self-relative field would overflow if moved            |
+//! | `offset-overflow`       | error    | a self-relative field would overflow if moved (or an s390 |
+//! |                         |          | 64-bit handler would read 0, none)                       |
 //! | `bad-marker-value`      | error    | the marker is neither 0 (sorted) nor 1 (sort needed)     |
 //! | `fixup-outside-function`| warning  | `extable` layout: fixup inside another function          |
 //! | `writable-table`        | warning  | `extable` layout: the table is in a writable segment     |
@@ -433,12 +434,20 @@ fn check_fixup_place(cx: &mut Ctx<'_, '_, '_>, i: usize, e: &Entry) {
 fn check_overflow(cx: &mut Ctx<'_, '_, '_>) {
     if let Some(o) = cx.a.table.first_overflow() {
         let e = cx.a.table.entry(o.index);
-        let msg = format!(
-            "the self-relative field at byte {} cannot move within the table without overflowing an i32 \
-             (insn <{}>)",
-            o.field,
-            cx.a.symbols.describe(e.insn)
-        );
+        let insn = cx.a.symbols.describe(e.insn);
+        let msg = if cx.a.table.shape.third == Third::WideHandler(o.field) {
+            format!(
+                "the 64-bit handler at byte {} points into the table: moved to another slot it \
+                 would read 0, no handler (insn <{insn}>)",
+                o.field
+            )
+        } else {
+            format!(
+                "the self-relative field at byte {} cannot move within the table without \
+                 overflowing an i32 (insn <{insn}>)",
+                o.field
+            )
+        };
         let addrs = cx.entry_addrs(&e);
         cx.push(
             Severity::Error,

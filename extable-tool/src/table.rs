@@ -131,10 +131,11 @@ impl<'d> Table<'d> {
 
     /// The address the self-relative 64-bit field at `field` of entry `i` points to, `None`
     /// when it is 0 (no handler). The sum is not cut to the class's width: in an ELF32 file
-    /// a target past 4 GiB is nowhere, not an address 4 GiB lower.
+    /// a target past 4 GiB is nowhere, not an address 4 GiB lower, and the same handler
+    /// moved to any slot has the same target.
     fn wide_target(&self, i: usize, field: usize) -> Option<u64> {
         let v = self.endian.u64(&self.raw(i)[field..]);
-        let at = self.entry_addr(i).wrapping_add(field as u64);
+        let at = self.addr.wrapping_add((i * self.shape.size + field) as u64);
         (v != 0).then(|| at.wrapping_add(v))
     }
 
@@ -202,7 +203,9 @@ impl<'d> Table<'d> {
     }
 
     /// The first self-relative field that could not move to every slot of the table without
-    /// overflowing an `i32` (moving to the first or the last slot are the extremes).
+    /// overflowing an `i32` (moving to the first or the last slot are the extremes), or
+    /// without a 64-bit handler becoming 0, which means "no handler" (see
+    /// [`Self::wide_handler_could_vanish`]).
     pub fn first_overflow(&self) -> Option<Overflow> {
         let n = self.len();
         let span = (n.saturating_sub(1) * self.shape.size) as i64;
@@ -210,13 +213,27 @@ impl<'d> Table<'d> {
         (0..n).find_map(|index| {
             let here = (index * self.shape.size) as i64;
             let raw = self.raw(index);
-            fields.iter().find_map(|&field| {
+            let narrow = fields.iter().find_map(|&field| {
                 let v = self.rel(raw, field);
                 let stuck = adjust_for_move_in(v, -here, self.width()).is_none()
                     || adjust_for_move_in(v, span - here, self.width()).is_none();
                 stuck.then_some(Overflow { index, field })
-            })
+            });
+            narrow.or_else(|| self.wide_handler_could_vanish(index))
         })
+    }
+
+    /// The 64-bit handler of entry `index`, if it points at the handler field of a slot of
+    /// the table: moved to that slot, it would read 0 ("no handler"), as Linux's sorttable
+    /// would leave it, and the entry would lose its handler.
+    fn wide_handler_could_vanish(&self, index: usize) -> Option<Overflow> {
+        let Third::WideHandler(field) = self.shape.third else {
+            return None;
+        };
+        let v = self.endian.u64(&self.raw(index)[field..]) as i64;
+        let size = self.shape.size as i64;
+        let slot = (v % size == 0).then(|| v / size + index as i64)?;
+        (v != 0 && (0..self.len() as i64).contains(&slot)).then_some(Overflow { index, field })
     }
 
     /// The bytes of the table with entry `order[j]` moved to slot `j`, self-relative fields

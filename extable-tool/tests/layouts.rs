@@ -244,6 +244,27 @@ fn a_truncated_x86_table_keeps_its_generation() {
     }
 }
 
+/// A 5.5-5.15 s390 handler that points at the handler field of another slot would read 0,
+/// "no handler", once its entry moved there (as Linux's sorttable would move it): `check`
+/// reports it and `sort` refuses, the file untouched.
+#[test]
+fn an_s390_handler_that_would_vanish_when_moved_is_refused() {
+    let layout = Layout::LinuxS390Handler;
+    let mut specs = shuffled(&sorted_specs(layout, 12), 4);
+    specs[0].third = ThirdSpec::Handler(TABLE + 2 * 16 + 8);
+    let p = Program::new(layout, true, true, specs);
+    check_reports(
+        &p,
+        layout,
+        &["entry 0:", "[offset-overflow]", "would read 0"],
+    );
+    let dir = tempdir();
+    let path = write(dir.path(), "vmlinux", &p.build());
+    let out = run(&["sort", s(&path)]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(std::fs::read(&path).unwrap(), p.build(), "the file changed");
+}
+
 /// An arm64 table with a defect in every reading is read with the newest layout, whose
 /// check names the defect.
 #[test]
