@@ -245,41 +245,15 @@ fn x86_generations_linked_by_gnu_ld_are_detected_checked_and_sorted() {
     }
     for layout in ["linux-x86-3.5", "linux-x86-4.6", "linux-x86"] {
         for n in [3, 5] {
-            let what = format!("{layout}, {n} entries");
-            let entries = &X86_GOOD[..n];
-            let sorted_dir = tempdir();
-            // -save-temps: the object file, whose name the symbol table holds, is x.o in
-            // both builds.
-            let sorted = build_with(
-                "gcc",
-                &["-save-temps"],
-                sorted_dir.path(),
-                &x86_source(&x86_generation_entries(layout, entries)),
-                Some(LINUX_SCRIPT),
-            );
-            assert_clean(&sorted);
-            let (_, v) = check_json(&sorted, &[]);
-            assert_eq!(report(&v)["layout"], layout, "{what}: {v:#}");
-
-            let reversed: Vec<_> = entries.iter().rev().copied().collect();
-            let source = x86_source(&x86_generation_entries(layout, &reversed)).replace(
-                "main_extable_sort_needed: .long 0",
-                "main_extable_sort_needed: .long 1",
-            );
-            let dir = tempdir();
-            let shuffled = build_with(
-                "gcc",
-                &["-save-temps"],
-                dir.path(),
-                &source,
-                Some(LINUX_SCRIPT),
-            );
-            let out = run(&["sort", s(&shuffled)]);
-            assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
-            assert!(
-                std::fs::read(&shuffled).unwrap() == std::fs::read(&sorted).unwrap(),
-                "{what}: the sorted copy differs from the sorted build"
-            );
+            assert_generation(layout, &X86_GOOD[..n], |dir, entries, marker| {
+                let source = x86_source(&x86_generation_entries(layout, entries)).replace(
+                    "main_extable_sort_needed: .long 0",
+                    &format!("main_extable_sort_needed: .long {marker}"),
+                );
+                // -save-temps: the object file, whose name the symbol table holds, is x.o
+                // in every build.
+                build_with("gcc", &["-save-temps"], dir, &source, Some(LINUX_SCRIPT))
+            });
         }
     }
 }
@@ -399,31 +373,37 @@ fn s390_generations_linked_by_gnu_ld_are_detected_checked_and_sorted() {
     ];
     for layout in ["linux-s390-pair", "linux-s390-5.5", "linux-s390"] {
         for n in [3, 4] {
-            let what = format!("{layout}, {n} entries");
-            let entries = &ENTRIES[..n];
-            let sorted_dir = tempdir();
-            let sorted = build_s390(
-                sorted_dir.path(),
-                &s390_source(&s390_entries(layout, entries), 0),
-            );
-            assert_clean(&sorted);
-            let (_, v) = check_json(&sorted, &[]);
-            assert_eq!(report(&v)["layout"], layout, "{what}: {v:#}");
-
-            let reversed: Vec<_> = entries.iter().rev().copied().collect();
-            let dir = tempdir();
-            let shuffled = build_s390(
-                dir.path(),
-                &s390_source(&s390_entries(layout, &reversed), 1),
-            );
-            let out = run(&["sort", s(&shuffled)]);
-            assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
-            assert!(
-                std::fs::read(&shuffled).unwrap() == std::fs::read(&sorted).unwrap(),
-                "{what}: the sorted copy differs from the sorted build"
-            );
+            assert_generation(layout, &ENTRIES[..n], |dir, entries, marker| {
+                build_s390(dir, &s390_source(&s390_entries(layout, entries), marker))
+            });
         }
     }
+}
+
+/// A kernel built by `build` (in a directory, from its entries in table order and the
+/// marker's value) with `entries` sorted and marked so is read as `layout` and checks
+/// clean; one built with the entries reversed and the marker set sorts to it, byte for byte.
+fn assert_generation<E: Copy>(
+    layout: &str,
+    entries: &[E],
+    build: impl Fn(&Path, &[E], u32) -> PathBuf,
+) {
+    let what = format!("{layout}, {} entries", entries.len());
+    let sorted_dir = tempdir();
+    let sorted = build(sorted_dir.path(), entries, 0);
+    assert_clean(&sorted);
+    let (_, v) = check_json(&sorted, &[]);
+    assert_eq!(report(&v)["layout"], layout, "{what}: {v:#}");
+
+    let reversed: Vec<E> = entries.iter().rev().copied().collect();
+    let dir = tempdir();
+    let shuffled = build(dir.path(), &reversed, 1);
+    let out = run(&["sort", s(&shuffled)]);
+    assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+    assert!(
+        std::fs::read(&shuffled).unwrap() == std::fs::read(&sorted).unwrap(),
+        "{what}: the sorted copy differs from the sorted build"
+    );
 }
 
 #[test]
