@@ -385,14 +385,11 @@ fn x86_layout(
     }
     let code = code_sections(image);
     let data = table_in(image, section, bytes, Layout::LinuxX86);
-    if 2 * plausible_entries(&data, &code) > data.len() {
+    if mostly_plausible(&data, &code) {
         return Ok(Layout::LinuxX86);
     }
     let pairs = table_in(image, section, bytes, Layout::LinuxX86Pair);
-    if pairs.size_is_whole()
-        && 2 * plausible_entries(&pairs, &code) > pairs.len()
-        && x86::distinct_instructions(&pairs)
-    {
+    if mostly_plausible(&pairs, &code) && x86::distinct_instructions(&pairs) {
         return Ok(Layout::LinuxX86Pair);
     }
     match third_words {
@@ -407,7 +404,9 @@ fn x86_layout(
 /// The layout of a table whose machine changed layouts over the versions (`layouts`,
 /// newest first): the one that reads it as plausible entries (most entries of a table,
 /// defective ones included, are plausible in its own layout only), else the newest, whose
-/// check then says what is wrong with the table. Two plausible readings are refused.
+/// check then says what is wrong with the table. Two plausible readings are refused. Whole
+/// entries are read whatever the table's size, so that a size defect does not change the
+/// generation.
 fn versioned_layout(
     image: &Image<'_>,
     section: &Section<'_>,
@@ -420,9 +419,7 @@ fn versioned_layout(
         .copied()
         .filter(|&layout| {
             let table = table_in(image, section, bytes, layout);
-            table.size_is_whole()
-                && !table.is_empty()
-                && 2 * plausible_entries(&table, &code) > table.len()
+            mostly_plausible(&table, &code)
         })
         .collect();
     match plausible[..] {
@@ -436,6 +433,14 @@ fn versioned_layout(
             ))
         }
     }
+}
+
+/// Whether more than three quarters of the whole entries of `table` are plausible
+/// ([`plausible_entries`]). A table is all but a few defective entries plausible in its own
+/// layout; read with another generation's layout, at most about half of it is (the pairs
+/// of a 16-byte table, say), and a size defect must not tip that half over the line.
+fn mostly_plausible(table: &Table<'_>, code: &[(u64, u64, usize)]) -> bool {
+    !table.is_empty() && 4 * plausible_entries(table, code) > 3 * table.len()
 }
 
 /// How many entries of `table` have their insn and fixup (and handler, if any) in

@@ -232,16 +232,33 @@ fn a_defective_entry_does_not_change_the_generation() {
     }
 }
 
-/// An x86 table cut short by 4 bytes keeps its generation: 29 entries of 12 bytes and 4
-/// bytes more are 44 whole pairs, and read as pairs the relative handlers of 4.6-5.15 land in
-/// code too; the check reports the size.
+/// A table cut short by 4 bytes keeps its generation, and the check reports the size. (29
+/// x86 entries of 12 bytes and 4 bytes more are 44 whole pairs, and read as pairs the
+/// relative handlers of 4.6-5.15 land in code too.)
 #[test]
-fn a_truncated_x86_table_keeps_its_generation() {
-    for layout in [Layout::LinuxX86Legacy, Layout::LinuxX86] {
-        let mut p = Program::new(layout, true, false, sorted_specs(layout, 29));
+fn a_truncated_table_keeps_its_generation() {
+    let layouts = [
+        (Layout::LinuxX86Legacy, false),
+        (Layout::LinuxX86, false),
+        (Layout::LinuxX86Pair, false),
+        (Layout::LinuxArm64Legacy, false),
+        (Layout::LinuxS390Handler, true),
+        (Layout::LinuxS390Pair, true),
+    ];
+    for (layout, big) in layouts {
+        let mut p = Program::new(layout, true, big, sorted_specs(layout, 29));
         p.table_tail = vec![0; 4];
         check_reports(&p, layout, &["[size]"]);
     }
+    // A 16-byte s390 entry cut to its insn and fixup: read as pairs, one more pair than
+    // half the table lands in code.
+    let layout = Layout::LinuxS390Handler;
+    let mut p = Program::new(layout, true, true, sorted_specs(layout, 29));
+    let tail = TABLE + 29 * 16;
+    let insn = (TEXT + 4).wrapping_sub(tail) as u32;
+    let fixup = (TEXT + 0x30).wrapping_sub(tail + 4) as u32;
+    p.table_tail = [insn.to_be_bytes(), fixup.to_be_bytes(), [0; 4]].concat();
+    check_reports(&p, layout, &["[size]"]);
 }
 
 /// A 5.5-5.15 s390 handler that points at the handler field of another slot would read 0,
