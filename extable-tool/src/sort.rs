@@ -115,7 +115,8 @@ pub const MARKER: &str = "marker";
 /// one, the table or the headers ([`validate`]), and for Linux layouts when
 /// `scripts/sorttable` would zero a relocation section that does not apply to the table.
 /// The sorted table bytes are taken out of `checked`. The patches keep only the bytes that
-/// change, so an already sorted and marked file plans none, whatever its relocations hold.
+/// change, and the relocations are zeroed only when the table or the marker changes, so an
+/// already sorted and marked file plans none, whatever its relocations hold.
 pub fn plan(a: &Analysis<'_, '_>, checked: &mut Checked) -> Result<Plan, Problem> {
     let repairing = take_on_marked_unsorted(&mut checked.report);
     if checked.report.has_errors() {
@@ -155,7 +156,10 @@ pub fn plan(a: &Analysis<'_, '_>, checked: &mut Checked) -> Result<Plan, Problem
             what: TABLE,
         });
     }
-    if a.layout.is_linux() {
+    // A file already sorted and marked is left as it is, relocations and all: sorttable
+    // zeroes them only when it sorts (and since 6.13 not at all).
+    let already_done = plan.moved == 0 && marker.value == Some(0);
+    if a.layout.is_linux() && !already_done {
         plan.patches.extend(linux_relocation_patch(a)?);
     }
     plan.patches.push(Patch {

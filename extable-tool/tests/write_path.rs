@@ -97,29 +97,46 @@ fn in_place_sort_keeps_the_inode_and_hard_links() {
     assert_ne!(fs::metadata(&atomic).unwrap().ino(), ino);
 }
 
-/// Linux i386 with `.rel__ex_table` already zeroed (as a kernel sorted by sorttable has it):
-/// no write at all, in place or atomic.
+/// Linux i386 with `.rel__ex_table` already zeroed (as a kernel sorted by sorttable before
+/// 6.13 has it) or not (as 6.13 and later leave it): no write at all, in place or atomic.
+/// With the marker set, the same file is written: its marker cleared and its relocations
+/// zeroed, as sorttable 6.1 does.
 #[test]
 fn an_already_sorted_and_marked_file_is_never_rewritten() {
-    let specs = sorted_specs(Layout::LinuxX86, 64);
-    let mut p = Program::new(Layout::LinuxX86, false, false, specs).marker_value(0);
-    let mut rel = Sec::progbits(".rel__ex_table", 0, 0, vec![0; 32]);
-    rel.sh_type = SHT_REL;
-    rel.info = 3;
-    p.extra.push(rel);
-    let dir = tempdir();
-    let path = write(dir.path(), "vmlinux-i386", &p.build());
-    std::thread::sleep(Duration::from_millis(20));
-    let before = times(&path);
-    for args in [vec!["sort"], vec!["sort", "--atomic"]] {
-        let out = run(&[&args[..], &[s(&path)]].concat());
+    for relocations in [vec![0; 32], vec![0x5a; 32]] {
+        let specs = sorted_specs(Layout::LinuxX86, 64);
+        let program = |marker| {
+            let mut p =
+                Program::new(Layout::LinuxX86, false, false, specs.clone()).marker_value(marker);
+            let mut rel = Sec::progbits(".rel__ex_table", 0, 0, relocations.clone());
+            rel.sh_type = SHT_REL;
+            rel.info = 3;
+            p.extra.push(rel);
+            p.build()
+        };
+        let dir = tempdir();
+        let path = write(dir.path(), "vmlinux-i386", &program(0));
+        std::thread::sleep(Duration::from_millis(20));
+        let before = times(&path);
+        for args in [vec!["sort"], vec!["sort", "--atomic"]] {
+            let out = run(&[&args[..], &[s(&path)]].concat());
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            assert!(
+                stdout(&out).contains("already sorted and marked, file unchanged"),
+                "{args:?}: {}",
+                stdout(&out)
+            );
+            assert_eq!(times(&path), before, "{args:?} wrote the file");
+        }
+        let marked = write(dir.path(), "marked", &program(1));
+        let out = run(&["sort", s(&marked)]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let mut expected = program(1);
+        sorttable(&mut expected, SortKind::RelativeWithData).unwrap();
         assert!(
-            stdout(&out).contains("already sorted and marked, file unchanged"),
-            "{args:?}: {}",
-            stdout(&out)
+            fs::read(&marked).unwrap() == expected,
+            "differs from sorttable"
         );
-        assert_eq!(times(&path), before, "{args:?} wrote the file");
     }
 }
 
