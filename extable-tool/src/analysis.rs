@@ -359,9 +359,9 @@ fn linux_layout(
 }
 
 /// The generation of an x86 table, told by its entries: 4.6-5.15's when every third word
-/// is a handler (a function start); else 5.16's when most entries read as plausible with a
-/// data word; else 3.5-4.5's when the table reads as plausible pairs of distinct
-/// instructions; else 5.16's, whose check then says what is wrong with the table, unless
+/// is a handler (a function start); else 5.16's when the entries read with a data word are
+/// [`mostly_plausible`]; else 3.5-4.5's when the table reads as mostly plausible pairs of
+/// distinct instructions; else 5.16's, whose check then says what is wrong with the table, unless
 /// most third words are handlers (a 4.6-5.15 table with broken handlers, refused). Whole
 /// 12-byte entries are read whatever the table's size, so that a size defect does not change
 /// the generation.
@@ -402,8 +402,8 @@ fn x86_layout(
 }
 
 /// The layout of a table whose machine changed layouts over the versions (`layouts`,
-/// newest first): the one that reads it as plausible entries (most entries of a table,
-/// defective ones included, are plausible in its own layout only), else the newest, whose
+/// newest first): the one that reads it as [`mostly_plausible`] entries (a table, a few
+/// defective entries included, is so in its own layout only), else the newest, whose
 /// check then says what is wrong with the table. Two plausible readings are refused. Whole
 /// entries are read whatever the table's size, so that a size defect does not change the
 /// generation.

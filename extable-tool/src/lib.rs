@@ -93,7 +93,7 @@
 //!
 //! `extable_main_sort_needed` (this project's marker) means [`Layout::Extable`];
 //! `main_extable_sort_needed` (Linux's) means a Linux layout of the file's `e_machine`;
-//! where the machine changed layouts over the versions (x86, arm64, riscv, LoongArch,
+//! where the machine changed layouts over the versions (x86, arm64, s390, riscv, LoongArch,
 //! powerpc), the entries tell which generation the table is. Both markers, neither marker,
 //! an unknown machine, a table that reads plausibly in two generations, or an x86 table
 //! whose third words are mostly but not all handlers is refused; `--layout` (or
