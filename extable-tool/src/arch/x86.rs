@@ -1,8 +1,9 @@
 //! x86 (i386 and x86_64).
 //!
 //! Linux 3.5 to 4.5: `struct exception_table_entry { int insn, fixup; }`, both
-//! self-relative. 4.6 to 5.15: `{ int insn, fixup, handler; }`, all self-relative. Since 5.16: `{ int insn, fixup, data; }` where `data` holds the type in
-//! bits 0-7, a register in 8-11, flags in 12-15 and an immediate in 16-31
+//! self-relative. 4.6 to 5.15: `{ int insn, fixup, handler; }`, all self-relative. Since
+//! 5.16: `{ int insn, fixup, data; }` where `data` holds the type in bits 0-7, a register
+//! in 8-11, flags in 12-15 and an immediate in 16-31
 //! (`arch/x86/include/asm/extable_fixup_types.h`).
 
 use crate::elf::Endian;
@@ -74,10 +75,11 @@ pub fn classify(hits: usize, n: usize) -> ThirdWord {
 /// "instruction" on one of its few handlers; a real table of pairs marks each instruction
 /// once, but for the odd identical duplicate.
 pub fn distinct_instructions(pairs: &Table<'_>) -> bool {
-    let mut insns: Vec<u64> = (0..pairs.len()).map(|i| pairs.entry(i).insn).collect();
-    insns.sort_unstable();
-    let repeats = insns.windows(2).filter(|w| w[0] == w[1]).count();
-    10 * repeats <= insns.len()
+    // A pair's sort key is its instruction's offset in the section.
+    let mut keys = pairs.keys();
+    keys.sort_unstable();
+    let repeats = keys.windows(2).filter(|w| w[0] == w[1]).count();
+    10 * repeats <= keys.len()
 }
 
 /// `EX_TYPE_UACCESS`: a user-memory access. The one type whose number and meaning every
